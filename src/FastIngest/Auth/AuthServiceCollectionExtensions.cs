@@ -1,0 +1,15 @@
+namespace FastIngest.Auth;
+
+public static class AuthServiceCollectionExtensions
+{
+    public static IServiceCollection AddTokenAuthentication(this IServiceCollection services)
+    {
+        services.AddSingleton<TokenCache>();
+        services.AddSingleton<TokenIssuer>();
+        services.AddSingleton<Authenticator>();
+        services.AddSingleton<RequestAuthentication>();
+        services.AddSingleton<TokenUsageFlusher>();
+        services.AddHostedService(static sp => sp.GetRequiredService<TokenUsageFlusher>());
+        return services;
+    }
+}

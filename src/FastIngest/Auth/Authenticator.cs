@@ -1,0 +1,210 @@
+using System.Collections.Concurrent;
+using FastIngest.Configuration;
+using FastIngest.Observability;
+using FastIngest.Storage;
+using Microsoft.Extensions.Primitives;
+using Prometheus;
+
+namespace FastIngest.Auth;
+
+/// <summary>
+/// Turns an <c>Authorization: Bearer</c> header into a <see cref="Principal"/>.
+/// Hot path (cache hit): shape and checksum check, one XxHash128, one dictionary read, an expiry check.
+/// Miss: one indexed read by token id, then Argon2id in a pool of at most one per core, single-flighted per
+/// token so a burst of first uses costs one hash.
+/// </summary>
+public sealed class Authenticator : IDisposable
+{
+    private static readonly TimeSpan s_negativeTtl = TimeSpan.FromSeconds(10);
+    private const int MaxNegativeEntries = 100_000;
+
+    private readonly ITenantStore _store;
+    private readonly TokenCache _cache;
+    private readonly TimeProvider _clock;
+    private readonly SemaphoreSlim _hashSlots = new(Environment.ProcessorCount, Environment.ProcessorCount);
+    private readonly TimeSpan _hashQueueTimeout;
+    private readonly ConcurrentDictionary<UInt128, Task<AuthResult>> _inFlight = new();
+    private readonly ConcurrentDictionary<UInt128, (AuthFailure Failure, long UntilMs)> _negative = new();
+    private readonly Counter.Child _cacheHits, _cacheMisses;
+    private readonly ServerMetrics _metrics;
+
+    public Authenticator(ITenantStore store, TokenCache cache, TimeProvider clock, ServerOptions options, ServerMetrics metrics)
+    {
+        _store = store;
+        _cache = cache;
+        _clock = clock;
+        _hashQueueTimeout = options.HashQueueTimeout;
+        _metrics = metrics;
+        _cacheHits = metrics.TokenCacheLookups.WithLabels("hit");
+        _cacheMisses = metrics.TokenCacheLookups.WithLabels("miss");
+    }
+
+    /// <summary>How many Argon2 verifications ran; tests use it to prove single-flight.</summary>
+    public long HashVerifications => Interlocked.Read(ref _hashVerifications);
+
+    private long _hashVerifications;
+
+    public ValueTask<AuthResult> AuthenticateAsync(StringValues authorization)
+    {
+        if (!TryGetBearer(authorization, out var token))
+        {
+            return Failed(AuthFailure.Missing);
+        }
+
+        if (!ApiTokenFormat.IsWellFormed(token, out _))
+        {
+            return Failed(AuthFailure.Malformed);
+        }
+
+        var key = _cache.KeyOf(token);
+        var nowMs = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+        if (_cache.TryGet(key, out var principal))
+        {
+            _cacheHits.Inc();
+            if (principal.IsExpired(nowMs))
+            {
+                _cache.Remove(key);
+                return Failed(AuthFailure.Expired);
+            }
+
+            principal.Touch(nowMs);
+            return new ValueTask<AuthResult>(AuthResult.Success(principal));
+        }
+
+        _cacheMisses.Inc();
+        if (_negative.TryGetValue(key, out var negative) && negative.UntilMs > nowMs)
+        {
+            return Failed(negative.Failure);
+        }
+
+        return new ValueTask<AuthResult>(VerifyOnceAsync(key, token.ToString()));
+    }
+
+    public void Dispose() => _hashSlots.Dispose();
+
+    /// <summary>Forgets a revoked token at once, wherever it is cached.</summary>
+    public void Evict(string tokenId) => _cache.Evict(tokenId);
+
+    private async Task<AuthResult> VerifyOnceAsync(UInt128 key, string token)
+    {
+        var created = false;
+        var task = _inFlight.GetOrAdd(key, _ =>
+        {
+            created = true;
+            return VerifyAsync(key, token);
+        });
+        try
+        {
+            return await task;
+        }
+        finally
+        {
+            if (created)
+            {
+                _inFlight.TryRemove(key, out _);
+            }
+        }
+    }
+
+    private async Task<AuthResult> VerifyAsync(UInt128 key, string token)
+    {
+        await Task.Yield(); // leave GetOrAdd's factory before doing I/O
+        var stored = _store.FindToken(ApiTokenFormat.IdOf(token).ToString());
+        var nowMs = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+        if (stored is null)
+        {
+            return Remember(key, AuthFailure.UnknownToken, nowMs);
+        }
+
+        if (stored.RevokedAtMs is not null)
+        {
+            return Remember(key, AuthFailure.Revoked, nowMs);
+        }
+
+        if (stored.ExpiresAtMs is { } expires && nowMs >= expires)
+        {
+            return Remember(key, AuthFailure.Expired, nowMs);
+        }
+
+        if (!TokenScopeNames.TryParse(stored.Scope, out var scope) || ApiTokenFormat.IsWellFormed(token, out var marked) && marked != scope)
+        {
+            // The scope letter in the text must match the stored scope; a mismatch is a forged token.
+            return Remember(key, AuthFailure.WrongSecret, nowMs);
+        }
+
+        if (!await _hashSlots.WaitAsync(_hashQueueTimeout))
+        {
+            return AuthResult.Fail(AuthFailure.Overloaded);
+        }
+
+        bool valid;
+        try
+        {
+            Interlocked.Increment(ref _hashVerifications);
+            using (_metrics.Argon2Verifications.NewTimer())
+            {
+                valid = SecretHasher.Verify(stored.SecretHash, ApiTokenFormat.SecretOf(token));
+            }
+        }
+        finally
+        {
+            _hashSlots.Release();
+        }
+
+        if (!valid)
+        {
+            return Remember(key, AuthFailure.WrongSecret, nowMs);
+        }
+
+        var principal = new Principal
+        {
+            TokenId = stored.Id,
+            Scope = scope,
+            OrgKey = stored.OrgKey,
+            OrgId = stored.OrgId,
+            ProjectKey = stored.ProjectKey,
+            ProjectId = stored.ProjectId,
+            ExpiresAtMs = stored.ExpiresAtMs,
+        };
+        principal.Touch(nowMs);
+        _cache.Add(key, principal);
+        return AuthResult.Success(principal);
+    }
+
+    /// <summary>
+    /// Caches a failure for this exact token text briefly, so replaying one bad token costs no database read
+    /// and no Argon2. Keyed by the whole token, not the id, so a stranger guessing secrets for a known id can
+    /// never lock the real holder out.
+    /// </summary>
+    private AuthResult Remember(UInt128 key, AuthFailure failure, long nowMs)
+    {
+        if (_negative.Count >= MaxNegativeEntries)
+        {
+            _negative.Clear();
+        }
+
+        _negative[key] = (failure, nowMs + (long)s_negativeTtl.TotalMilliseconds);
+        return AuthResult.Fail(failure);
+    }
+
+    private static ValueTask<AuthResult> Failed(AuthFailure failure) => new(AuthResult.Fail(failure));
+
+    private static bool TryGetBearer(StringValues authorization, out ReadOnlySpan<char> token)
+    {
+        token = default;
+        if (authorization.Count != 1)
+        {
+            return false;
+        }
+
+        ReadOnlySpan<char> value = authorization[0];
+        const string Scheme = "Bearer ";
+        if (value.Length <= Scheme.Length || !value.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        token = value[Scheme.Length..].Trim(' ');
+        return true;
+    }
+}

@@ -1,0 +1,48 @@
+namespace FastIngest.Auth;
+
+/// <summary>Who a verified token speaks for. Cached in memory; holds no secret.</summary>
+public sealed class Principal
+{
+    private long _lastUsedMs;
+    private long _flushedMs;
+
+    public required string TokenId { get; init; }
+
+    public required TokenScope Scope { get; init; }
+
+    public long? OrgKey { get; init; }
+
+    public string? OrgId { get; init; }
+
+    public long? ProjectKey { get; init; }
+
+    public string? ProjectId { get; init; }
+
+    public long? ExpiresAtMs { get; init; }
+
+    public bool IsExpired(long nowMs) => ExpiresAtMs is { } expires && nowMs >= expires;
+
+    /// <summary>
+    /// Records a use. Written at most once a second per token so that hot tokens do not bounce a cache line
+    /// between cores; a background flusher persists it as <c>last_used_at</c>.
+    /// </summary>
+    public void Touch(long nowMs)
+    {
+        if (nowMs - Volatile.Read(ref _lastUsedMs) >= 1000)
+        {
+            Volatile.Write(ref _lastUsedMs, nowMs);
+        }
+    }
+
+    internal bool TryTakeUnflushedUse(out long lastUsedMs)
+    {
+        lastUsedMs = Volatile.Read(ref _lastUsedMs);
+        if (lastUsedMs == 0 || lastUsedMs == _flushedMs)
+        {
+            return false;
+        }
+
+        _flushedMs = lastUsedMs;
+        return true;
+    }
+}

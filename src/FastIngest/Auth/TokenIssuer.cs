@@ -1,0 +1,44 @@
+using FastIngest.Storage;
+
+namespace FastIngest.Auth;
+
+/// <summary>Creates tokens: random text shown once, only an Argon2id hash of the secret stored.</summary>
+public sealed class TokenIssuer
+{
+    private readonly ITenantStore _store;
+    private readonly TimeProvider _clock;
+
+    public TokenIssuer(ITenantStore store, TimeProvider clock)
+    {
+        _store = store;
+        _clock = clock;
+    }
+
+    public (string Token, StoredToken Stored) Issue(TokenScope scope, long? orgKey, long? projectKey, string? name, TimeSpan? lifetime)
+    {
+        var (token, id) = ApiTokenFormat.Generate(scope);
+        var stored = Register(token, id, scope, orgKey, projectKey, name, lifetime);
+        return (token, stored);
+    }
+
+    /// <summary>Stores the hash of a token whose text was made elsewhere (the operator's admin token).</summary>
+    public StoredToken Register(string token, string id, TokenScope scope, long? orgKey, long? projectKey, string? name, TimeSpan? lifetime)
+    {
+        var nowMs = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var stored = new StoredToken(
+            id,
+            SecretHasher.Hash(ApiTokenFormat.SecretOf(token)),
+            scope.ToName(),
+            orgKey,
+            null,
+            projectKey,
+            null,
+            name,
+            nowMs,
+            lifetime is { } l ? nowMs + (long)l.TotalMilliseconds : null,
+            null,
+            null);
+        _store.InsertToken(stored);
+        return stored;
+    }
+}

@@ -1,0 +1,37 @@
+using System.Net;
+
+namespace FastIngest.Configuration;
+
+/// <summary>Everything the server is told at start-up, from flags and <c>FASTINGEST_*</c> environment variables.</summary>
+public sealed class ServerOptions
+{
+    public required IPEndPoint Listen { get; init; }
+
+    /// <summary>Optional second endpoint that serves only <c>/metrics</c>; when null, <c>/metrics</c> is on <see cref="Listen"/>.</summary>
+    public IPEndPoint? MetricsListen { get; init; }
+
+    public required string DataDirectory { get; init; }
+
+    public string DatabasePath => Path.Combine(DataDirectory, "fastingest.db");
+
+    public string AdminTokenPath => Path.Combine(DataDirectory, "admin-token");
+
+    public DurabilityMode Durability { get; init; } = DurabilityMode.Full;
+
+    public LogLevel LogLevel { get; init; } = LogLevel.Information;
+
+    /// <summary>A well-formed admin token to register instead of generating one on first start.</summary>
+    public string? AdminToken { get; init; }
+
+    /// <summary>Largest ingest body accepted; larger bodies get 413 without being buffered.</summary>
+    public int MaxIngestBodyBytes { get; init; } = 64 * 1024;
+
+    /// <summary>Runs waiting for the writer; when full, ingest answers 503 at once.</summary>
+    public int RunBatchWriterCapacity { get; init; } = 8192;
+
+    /// <summary>Most runs committed in one transaction.</summary>
+    public int MaxBatchSize { get; init; } = 512;
+
+    /// <summary>Seconds a cache-missing request may wait for an Argon2 slot before it gets 503.</summary>
+    public TimeSpan HashQueueTimeout { get; init; } = TimeSpan.FromSeconds(2);
+}

@@ -1,0 +1,172 @@
+using System.Net;
+
+namespace FastIngest.Configuration;
+
+/// <summary>
+/// Reads <see cref="ServerOptions"/> from command-line flags, falling back to <c>FASTINGEST_*</c> environment
+/// variables, then to defaults. Hand-written so that it needs no reflection and every error names its flag.
+/// </summary>
+public static class ServerOptionsParser
+{
+    public const string HelpText = """
+        fastingest - a self-hosted test-result ingestion server
+
+        Usage: fastingest [options]
+               fastingest new-admin-token      print a fresh, well-formed admin token (nothing is stored)
+
+        Options (each also read from the environment variable shown):
+          --listen <ip:port>          FASTINGEST_LISTEN          API address (default 127.0.0.1:8080)
+          --metrics-listen <ip:port>  FASTINGEST_METRICS_LISTEN  serve /metrics only here (default: on --listen)
+          --data <dir>                FASTINGEST_DATA            data directory (default ./data)
+          --durability <full|normal>  FASTINGEST_DURABILITY      full: fsync every commit (default); normal: WAL
+                                                                 without fsync on commit, may lose the newest
+                                                                 commits on power loss (never on a process crash)
+          --log-level <level>         FASTINGEST_LOG_LEVEL       trace|debug|information|warning|error (default information)
+          --max-body <bytes>          FASTINGEST_MAX_BODY        largest ingest body (default 65536)
+          --queue <n>                 FASTINGEST_QUEUE           ingest queue capacity (default 8192)
+          --batch <n>                 FASTINGEST_BATCH           most runs per commit (default 512)
+                                      FASTINGEST_ADMIN_TOKEN     admin token to use instead of generating one
+          --help                      show this text
+          --version                   show the version
+        """;
+
+    public static bool TryParse(
+        IReadOnlyList<string> args,
+        Func<string, string?> environment,
+        out ServerOptions? options,
+        out string? error)
+    {
+        options = null;
+        var flags = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            if (!arg.StartsWith("--", StringComparison.Ordinal))
+            {
+                error = $"unexpected argument '{arg}'";
+                return false;
+            }
+
+            var eq = arg.IndexOf('=', StringComparison.Ordinal);
+            string name, value;
+            if (eq > 0)
+            {
+                name = arg[2..eq];
+                value = arg[(eq + 1)..];
+            }
+            else if (i + 1 < args.Count)
+            {
+                name = arg[2..];
+                value = args[++i];
+            }
+            else
+            {
+                error = $"flag '{arg}' needs a value";
+                return false;
+            }
+
+            if (!IsKnownFlag(name))
+            {
+                error = $"unknown flag '--{name}'";
+                return false;
+            }
+
+            flags[name] = value;
+        }
+
+        string? Get(string flag, string env) => flags.TryGetValue(flag, out var v) ? v : environment(env);
+
+        if (!TryParseEndPoint(Get("listen", "FASTINGEST_LISTEN") ?? "127.0.0.1:8080", "--listen", out var listen, out error))
+        {
+            return false;
+        }
+
+        IPEndPoint? metricsListen = null;
+        var metricsText = Get("metrics-listen", "FASTINGEST_METRICS_LISTEN");
+        if (!string.IsNullOrEmpty(metricsText) && !TryParseEndPoint(metricsText, "--metrics-listen", out metricsListen, out error))
+        {
+            return false;
+        }
+
+        var durabilityText = Get("durability", "FASTINGEST_DURABILITY") ?? "full";
+        DurabilityMode durability;
+        switch (durabilityText.ToLowerInvariant())
+        {
+            case "full": durability = DurabilityMode.Full; break;
+            case "normal": durability = DurabilityMode.Normal; break;
+            default:
+                error = $"--durability must be 'full' or 'normal', not '{durabilityText}'";
+                return false;
+        }
+
+        var levelText = Get("log-level", "FASTINGEST_LOG_LEVEL") ?? "information";
+        if (!Enum.TryParse<LogLevel>(levelText, ignoreCase: true, out var level) || !Enum.IsDefined(level))
+        {
+            error = $"--log-level '{levelText}' is not one of trace, debug, information, warning, error, critical, none";
+            return false;
+        }
+
+        if (!TryParseInt(Get("max-body", "FASTINGEST_MAX_BODY"), "--max-body", 1024, 16 * 1024 * 1024, 64 * 1024, out var maxBody, out error)
+            || !TryParseInt(Get("queue", "FASTINGEST_QUEUE"), "--queue", 1, 1_000_000, 8192, out var queue, out error)
+            || !TryParseInt(Get("batch", "FASTINGEST_BATCH"), "--batch", 1, 10_000, 512, out var batch, out error))
+        {
+            return false;
+        }
+
+        var adminToken = environment("FASTINGEST_ADMIN_TOKEN");
+        options = new ServerOptions
+        {
+            Listen = listen!,
+            MetricsListen = metricsListen,
+            DataDirectory = Path.GetFullPath(Get("data", "FASTINGEST_DATA") ?? "data"),
+            Durability = durability,
+            LogLevel = level,
+            AdminToken = string.IsNullOrWhiteSpace(adminToken) ? null : adminToken.Trim(),
+            MaxIngestBodyBytes = maxBody,
+            RunBatchWriterCapacity = queue,
+            MaxBatchSize = batch,
+        };
+        error = null;
+        return true;
+    }
+
+    private static bool IsKnownFlag(string name) => name is "listen" or "metrics-listen" or "data" or "durability"
+        or "log-level" or "max-body" or "queue" or "batch";
+
+    private static bool TryParseEndPoint(string text, string flag, out IPEndPoint? endPoint, out string? error)
+    {
+        var candidate = text.StartsWith(':') ? "0.0.0.0" + text : text;
+        if (candidate.StartsWith("localhost:", StringComparison.OrdinalIgnoreCase))
+        {
+            candidate = "127.0.0.1" + candidate["localhost".Length..];
+        }
+
+        if (IPEndPoint.TryParse(candidate, out endPoint) && candidate.Contains(':', StringComparison.Ordinal))
+        {
+            error = null;
+            return true;
+        }
+
+        endPoint = null;
+        error = $"{flag} must be <ip>:<port>, e.g. 127.0.0.1:8080, not '{text}'";
+        return false;
+    }
+
+    private static bool TryParseInt(string? text, string flag, int min, int max, int fallback, out int value, out string? error)
+    {
+        error = null;
+        if (text is null)
+        {
+            value = fallback;
+            return true;
+        }
+
+        if (int.TryParse(text, out value) && value >= min && value <= max)
+        {
+            return true;
+        }
+
+        error = $"{flag} must be an integer from {min} to {max}, not '{text}'";
+        return false;
+    }
+}

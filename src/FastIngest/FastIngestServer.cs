@@ -1,0 +1,57 @@
+using System.Net;
+using FastIngest.Auth;
+using FastIngest.Configuration;
+using FastIngest.Http;
+using FastIngest.Ingest;
+using FastIngest.Management;
+using FastIngest.Observability;
+using FastIngest.Storage;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+
+namespace FastIngest;
+
+/// <summary>Builds the whole server from <see cref="ServerOptions"/>; Program and the tests both use it.</summary>
+public static class FastIngestServer
+{
+    public static WebApplication Build(ServerOptions options, TextWriter console, Action<ILoggingBuilder>? configureLogging = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.AddJsonLines(options.LogLevel);
+        configureLogging?.Invoke(builder.Logging);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            KestrelLimits.Apply(kestrel);
+            kestrel.Listen(options.Listen);
+            if (options.MetricsListen is { } metrics)
+            {
+                kestrel.Listen(metrics);
+            }
+        });
+        builder.Services.Configure<HostOptions>(static host => host.ShutdownTimeout = TimeSpan.FromSeconds(30));
+
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddObservability();
+        builder.Services.AddSqliteStorage(options);
+        builder.Services.AddTokenAuthentication();
+        builder.Services.AddIngest();
+        builder.Services.AddManagement();
+
+        var app = builder.Build();
+        AdminTokenBootstrap.Ensure(options, app.Services.GetRequiredService<ITenantStore>(),
+            app.Services.GetRequiredService<TokenIssuer>(), console);
+
+        app.UseMiddleware<RequestTelemetryMiddleware>();
+        app.UseRequestIds();
+        app.MapApi(options.MetricsListen is { } m ? $"*:{m.Port}" : null);
+        return app;
+    }
+
+    /// <summary>The address Kestrel actually bound (useful with port 0).</summary>
+    public static Uri BoundAddress(WebApplication app)
+    {
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+        return new Uri(addresses.First().Replace("[::]", IPAddress.Loopback.ToString(), StringComparison.Ordinal));
+    }
+}

@@ -1,0 +1,48 @@
+using System.Buffers;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+
+namespace FastIngest.Http;
+
+/// <summary>
+/// Writes a JSON body built with <see cref="Utf8JsonWriter"/> into a buffer first, so every response has a
+/// Content-Length (no chunking) and the access log knows its size.
+/// </summary>
+public static class JsonResponse
+{
+    public const string ContentType = "application/json; charset=utf-8";
+
+    /// <summary>Relaxed escaping keeps quotes and angle brackets readable; bodies are never embedded in HTML.</summary>
+    public static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    public static Task WriteAsync<TState>(HttpContext context, int status, TState state, Action<Utf8JsonWriter, TState> write,
+        string contentType = ContentType)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var json = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            write(json, state);
+        }
+
+        var response = context.Response;
+        response.StatusCode = status;
+        response.ContentType = contentType;
+        response.ContentLength = buffer.WrittenCount;
+        return response.Body.WriteAsync(buffer.WrittenMemory).AsTask();
+    }
+
+    public static string Timestamp(long unixMs) =>
+        DateTimeOffset.FromUnixTimeMilliseconds(unixMs).UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture);
+
+    public static void WriteTimestamp(this Utf8JsonWriter json, ReadOnlySpan<byte> name, long? unixMs)
+    {
+        if (unixMs is { } ms)
+        {
+            json.WriteString(name, Timestamp(ms));
+        }
+        else
+        {
+            json.WriteNull(name);
+        }
+    }
+}

@@ -1,0 +1,518 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.Text;
+using System.Text.Json;
+using FastIngest.Http;
+using FastIngest.Storage;
+
+namespace FastIngest.Ingest;
+
+/// <summary>
+/// Hand-written ingest body parser: one forward pass of <see cref="Utf8JsonReader"/> over the request bytes,
+/// no DOM, no reflection, no string per field name. Every field error is collected, so a client learns all of
+/// them at once; unknown and repeated fields are errors, so typos cannot pass silently.
+/// </summary>
+public static class IngestBodyParser
+{
+    private static readonly JsonReaderOptions s_options = new()
+    {
+        MaxDepth = 4,
+        CommentHandling = JsonCommentHandling.Disallow,
+        AllowTrailingCommas = false,
+    };
+
+    [Flags]
+    private enum Seen : ushort
+    {
+        None = 0,
+        RunId = 1,
+        Status = 2,
+        DurationMs = 4,
+        Timestamp = 8,
+        Branch = 16,
+        CommitSha = 32,
+        Counts = 64,
+    }
+
+    public static bool TryParse(
+        in ReadOnlySequence<byte> body,
+        long projectKey,
+        long receivedAtMs,
+        out RunRecord? run,
+        out List<FieldError>? errors)
+    {
+        run = null;
+        errors = null;
+        var reader = new Utf8JsonReader(body, s_options);
+        var seen = Seen.None;
+        string? runId = null, branch = null, commitSha = null;
+        bool? passed = null;
+        long? durationMs = null;
+        DateTimeOffset? timestamp = null;
+        RunCounts? counts = null;
+
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                Add(ref errors, "", "the body must be a JSON object");
+                return false;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (reader.ValueTextEquals(IngestFields.RunId))
+                {
+                    if (Once(ref seen, Seen.RunId, "run_id", ref errors, ref reader))
+                    {
+                        runId = ReadRunId(ref reader, ref errors);
+                    }
+                }
+                else if (reader.ValueTextEquals(IngestFields.Status))
+                {
+                    if (Once(ref seen, Seen.Status, "status", ref errors, ref reader))
+                    {
+                        passed = ReadStatus(ref reader, ref errors);
+                    }
+                }
+                else if (reader.ValueTextEquals(IngestFields.DurationMs))
+                {
+                    if (Once(ref seen, Seen.DurationMs, "duration_ms", ref errors, ref reader))
+                    {
+                        durationMs = ReadInteger(ref reader, "duration_ms", IngestFields.MaxDurationMs, ref errors);
+                    }
+                }
+                else if (reader.ValueTextEquals(IngestFields.Timestamp))
+                {
+                    if (Once(ref seen, Seen.Timestamp, "timestamp", ref errors, ref reader))
+                    {
+                        timestamp = ReadTimestamp(ref reader, ref errors);
+                    }
+                }
+                else if (reader.ValueTextEquals(IngestFields.Branch))
+                {
+                    if (Once(ref seen, Seen.Branch, "branch", ref errors, ref reader))
+                    {
+                        branch = ReadBranch(ref reader, ref errors);
+                    }
+                }
+                else if (reader.ValueTextEquals(IngestFields.CommitSha))
+                {
+                    if (Once(ref seen, Seen.CommitSha, "commit_sha", ref errors, ref reader))
+                    {
+                        commitSha = ReadCommitSha(ref reader, ref errors);
+                    }
+                }
+                else if (reader.ValueTextEquals(IngestFields.Counts))
+                {
+                    if (Once(ref seen, Seen.Counts, "counts", ref errors, ref reader))
+                    {
+                        counts = ReadCounts(ref reader, ref errors);
+                    }
+                }
+                else
+                {
+                    Add(ref errors, NameOf(ref reader), "is not a known field");
+                    reader.Read();
+                    reader.Skip();
+                }
+            }
+
+            if (reader.TokenType != JsonTokenType.EndObject)
+            {
+                Add(ref errors, "", "the body must be a single JSON object");
+                return false;
+            }
+
+            if (reader.Read())
+            {
+                Add(ref errors, "", "unexpected content after the JSON object");
+                return false;
+            }
+        }
+        catch (JsonException e)
+        {
+            // Structural damage (truncation, bad escapes, depth, trailing data): nothing else can be trusted.
+            errors = [new FieldError("", $"invalid JSON at byte {e.BytePositionInLine ?? reader.BytesConsumed}: {FirstSentence(e.Message)}")];
+            return false;
+        }
+
+        if ((seen & Seen.RunId) == 0) Add(ref errors, "run_id", "is required");
+        if ((seen & Seen.Status) == 0) Add(ref errors, "status", "is required");
+        if ((seen & Seen.DurationMs) == 0) Add(ref errors, "duration_ms", "is required");
+        if ((seen & Seen.Timestamp) == 0) Add(ref errors, "timestamp", "is required");
+        if (errors is not null)
+        {
+            return false;
+        }
+
+        run = new RunRecord
+        {
+            ProjectKey = projectKey,
+            RunId = runId!,
+            Passed = passed!.Value,
+            DurationMs = durationMs!.Value,
+            TimestampMs = timestamp!.Value.ToUnixTimeMilliseconds(),
+            Branch = branch,
+            CommitSha = commitSha,
+            Counts = counts,
+            Fingerprint = Fingerprint(passed.Value, durationMs.Value, timestamp.Value.UtcTicks, branch, commitSha, counts),
+            ReceivedAtMs = receivedAtMs,
+        };
+        return true;
+    }
+
+    /// <summary>
+    /// XxHash128 over the canonical content (not the raw body), so key order, whitespace, escapes and the
+    /// timestamp's offset do not make a retry look like a conflict.
+    /// </summary>
+    internal static UInt128 Fingerprint(bool passed, long durationMs, long utcTicks, string? branch, string? commitSha, RunCounts? counts)
+    {
+        Span<byte> buffer = stackalloc byte[1 + 8 + 8 + 4 + (IngestFields.MaxBranchLength * 3) + 4 + IngestFields.MaxCommitShaLength + 1 + 32];
+        var at = 0;
+        buffer[at++] = passed ? (byte)1 : (byte)0;
+        BinaryPrimitives.WriteInt64LittleEndian(buffer[at..], durationMs);
+        at += 8;
+        BinaryPrimitives.WriteInt64LittleEndian(buffer[at..], utcTicks);
+        at += 8;
+        at += WriteText(buffer[at..], branch);
+        at += WriteText(buffer[at..], commitSha);
+        if (counts is { } c)
+        {
+            buffer[at++] = 1;
+            BinaryPrimitives.WriteInt64LittleEndian(buffer[at..], c.Total);
+            BinaryPrimitives.WriteInt64LittleEndian(buffer[(at + 8)..], c.Passed);
+            BinaryPrimitives.WriteInt64LittleEndian(buffer[(at + 16)..], c.Failed);
+            BinaryPrimitives.WriteInt64LittleEndian(buffer[(at + 24)..], c.Skipped);
+            at += 32;
+        }
+        else
+        {
+            buffer[at++] = 0;
+        }
+
+        return XxHash128.HashToUInt128(buffer[..at]);
+
+        static int WriteText(Span<byte> destination, string? text)
+        {
+            if (text is null)
+            {
+                BinaryPrimitives.WriteInt32LittleEndian(destination, -1);
+                return 4;
+            }
+
+            var length = Encoding.UTF8.GetBytes(text, destination[4..]);
+            BinaryPrimitives.WriteInt32LittleEndian(destination, length);
+            return 4 + length;
+        }
+    }
+
+    private static bool Once(ref Seen seen, Seen field, string name, ref List<FieldError>? errors, ref Utf8JsonReader reader)
+    {
+        if ((seen & field) != 0)
+        {
+            Add(ref errors, name, "appears more than once");
+            reader.Read();
+            reader.Skip();
+            return false;
+        }
+
+        seen |= field;
+        reader.Read();
+        return true;
+    }
+
+    private static string? ReadRunId(ref Utf8JsonReader reader, ref List<FieldError>? errors)
+    {
+        if (reader.TokenType != JsonTokenType.String)
+        {
+            Add(ref errors, "run_id", "must be a string");
+            reader.Skip();
+            return null;
+        }
+
+        Span<byte> scratch = stackalloc byte[IngestFields.MaxRunIdLength];
+        var length = CopyShortString(ref reader, scratch);
+        if (length < 0)
+        {
+            Add(ref errors, "run_id", $"must be at most {IngestFields.MaxRunIdLength} characters");
+            return null;
+        }
+
+        var value = scratch[..length];
+        if (value.IsEmpty)
+        {
+            Add(ref errors, "run_id", "must not be empty");
+            return null;
+        }
+
+        foreach (var b in value)
+        {
+            if (!IsRunIdByte(b))
+            {
+                Add(ref errors, "run_id", "may contain only letters, digits and . _ : / -");
+                return null;
+            }
+        }
+
+        return Encoding.ASCII.GetString(value);
+    }
+
+    private static bool IsRunIdByte(byte b) =>
+        (uint)(b - 'a') <= 'z' - 'a' || (uint)(b - 'A') <= 'Z' - 'A' || (uint)(b - '0') <= 9
+        || b is (byte)'.' or (byte)'_' or (byte)':' or (byte)'/' or (byte)'-';
+
+    private static bool? ReadStatus(ref Utf8JsonReader reader, ref List<FieldError>? errors)
+    {
+        if (reader.TokenType == JsonTokenType.String)
+        {
+            if (reader.ValueTextEquals(IngestFields.Passed))
+            {
+                return true;
+            }
+
+            if (reader.ValueTextEquals(IngestFields.Failed))
+            {
+                return false;
+            }
+        }
+
+        Add(ref errors, "status", "must be \"passed\" or \"failed\"");
+        reader.Skip();
+        return null;
+    }
+
+    private static long? ReadInteger(ref Utf8JsonReader reader, string field, long max, ref List<FieldError>? errors)
+    {
+        if (reader.TokenType != JsonTokenType.Number)
+        {
+            Add(ref errors, field, "must be an integer");
+            reader.Skip();
+            return null;
+        }
+
+        // TryGetInt64 refuses fractions, exponents and anything beyond 64 bits, which is exactly what we want.
+        if (!reader.TryGetInt64(out var value))
+        {
+            Add(ref errors, field, $"must be an integer from 0 to {max}");
+            return null;
+        }
+
+        if (value < 0 || value > max)
+        {
+            Add(ref errors, field, $"must be an integer from 0 to {max}");
+            return null;
+        }
+
+        return value;
+    }
+
+    private static DateTimeOffset? ReadTimestamp(ref Utf8JsonReader reader, ref List<FieldError>? errors)
+    {
+        Span<byte> scratch = stackalloc byte[40];
+        if (reader.TokenType == JsonTokenType.String && CopyShortString(ref reader, scratch) is var length and >= 0
+            && Rfc3339.TryParse(scratch[..length], out var value))
+        {
+            return value;
+        }
+
+        Add(ref errors, "timestamp", "must be an RFC 3339 date-time with an offset, e.g. 2026-01-12T10:00:00Z");
+        reader.Skip();
+        return null;
+    }
+
+    private static string? ReadBranch(ref Utf8JsonReader reader, ref List<FieldError>? errors)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        if (reader.TokenType != JsonTokenType.String)
+        {
+            Add(ref errors, "branch", "must be a string");
+            reader.Skip();
+            return null;
+        }
+
+        string value;
+        try
+        {
+            value = reader.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            Add(ref errors, "branch", "must be valid UTF-8");
+            return null;
+        }
+
+        if (value.Length is 0 or > IngestFields.MaxBranchLength)
+        {
+            Add(ref errors, "branch", $"must be 1 to {IngestFields.MaxBranchLength} characters");
+            return null;
+        }
+
+        foreach (var c in value)
+        {
+            if (char.IsControl(c))
+            {
+                Add(ref errors, "branch", "must not contain control characters");
+                return null;
+            }
+        }
+
+        return value;
+    }
+
+    private static string? ReadCommitSha(ref Utf8JsonReader reader, ref List<FieldError>? errors)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        Span<byte> scratch = stackalloc byte[IngestFields.MaxCommitShaLength];
+        if (reader.TokenType == JsonTokenType.String && CopyShortString(ref reader, scratch) is var length
+            && length >= IngestFields.MinCommitShaLength && IsHex(scratch[..length]))
+        {
+            return Encoding.ASCII.GetString(scratch[..length]).ToLowerInvariant();
+        }
+
+        Add(ref errors, "commit_sha", $"must be {IngestFields.MinCommitShaLength} to {IngestFields.MaxCommitShaLength} hexadecimal characters");
+        reader.Skip();
+        return null;
+
+        static bool IsHex(ReadOnlySpan<byte> text)
+        {
+            foreach (var b in text)
+            {
+                if (!char.IsAsciiHexDigit((char)b))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
+
+    private static RunCounts? ReadCounts(ref Utf8JsonReader reader, ref List<FieldError>? errors)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            Add(ref errors, "counts", "must be an object {total, passed, failed, skipped}");
+            reader.Skip();
+            return null;
+        }
+
+        long? total = null, passedCount = null, failedCount = null, skippedCount = null;
+        var before = errors?.Count ?? 0;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            ref long? slot = ref total;
+            string name;
+            if (reader.ValueTextEquals(IngestFields.Total)) { name = "counts.total"; }
+            else if (reader.ValueTextEquals(IngestFields.Passed)) { name = "counts.passed"; slot = ref passedCount; }
+            else if (reader.ValueTextEquals(IngestFields.Failed)) { name = "counts.failed"; slot = ref failedCount; }
+            else if (reader.ValueTextEquals(IngestFields.Skipped)) { name = "counts.skipped"; slot = ref skippedCount; }
+            else
+            {
+                Add(ref errors, "counts." + NameOf(ref reader), "is not a known field");
+                reader.Read();
+                reader.Skip();
+                continue;
+            }
+
+            reader.Read();
+            if (slot is not null)
+            {
+                Add(ref errors, name, "appears more than once");
+                reader.Skip();
+                continue;
+            }
+
+            slot = ReadInteger(ref reader, name, IngestFields.MaxCount, ref errors) ?? -1;
+        }
+
+        if (total is null) Add(ref errors, "counts.total", "is required");
+        if (passedCount is null) Add(ref errors, "counts.passed", "is required");
+        if (failedCount is null) Add(ref errors, "counts.failed", "is required");
+        if (skippedCount is null) Add(ref errors, "counts.skipped", "is required");
+        if ((errors?.Count ?? 0) != before)
+        {
+            return null;
+        }
+
+        if (passedCount + failedCount + skippedCount != total)
+        {
+            Add(ref errors, "counts", "passed + failed + skipped must equal total");
+            return null;
+        }
+
+        return new RunCounts(total!.Value, passedCount!.Value, failedCount!.Value, skippedCount!.Value);
+    }
+
+    /// <summary>
+    /// Copies the unescaped bytes of a string token into <paramref name="scratch"/> and returns how many, or -1
+    /// when it does not fit. Short fields only, so the copy is cheaper than reasoning about escapes.
+    /// </summary>
+    private static int CopyShortString(ref Utf8JsonReader reader, scoped Span<byte> scratch)
+    {
+        if (!reader.HasValueSequence && !reader.ValueIsEscaped)
+        {
+            var raw = reader.ValueSpan;
+            if (raw.Length > scratch.Length)
+            {
+                return -1;
+            }
+
+            raw.CopyTo(scratch);
+            return raw.Length;
+        }
+
+        var rawLength = reader.HasValueSequence ? reader.ValueSequence.Length : reader.ValueSpan.Length;
+        // Unescaping never lengthens a string, and a \uXXXX escape shrinks six bytes to at most three.
+        if (rawLength > scratch.Length * 6)
+        {
+            return -1;
+        }
+
+        var wide = new byte[rawLength];
+        var written = reader.CopyString(wide);
+        if (written > scratch.Length)
+        {
+            return -1;
+        }
+
+        wide.AsSpan(0, written).CopyTo(scratch);
+        return written;
+    }
+
+    private static string NameOf(ref Utf8JsonReader reader)
+    {
+        try
+        {
+            var name = reader.GetString()!;
+            return name.Length <= 64 ? name : name[..64] + "...";
+        }
+        catch (InvalidOperationException)
+        {
+            return "<invalid UTF-8>";
+        }
+    }
+
+    private static void Add(ref List<FieldError>? errors, string field, string message) =>
+        (errors ??= []).Add(new FieldError(field, message));
+
+    private static string FirstSentence(string message)
+    {
+        var end = message.IndexOf(". ", StringComparison.Ordinal);
+        return end > 0 ? message[..end] : message.TrimEnd('.');
+    }
+}

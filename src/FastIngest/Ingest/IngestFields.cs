@@ -1,0 +1,34 @@
+namespace FastIngest.Ingest;
+
+/// <summary>The ingest body's field names as UTF-8 literals, compared against the raw bytes without decoding.</summary>
+internal static class IngestFields
+{
+    public static ReadOnlySpan<byte> RunId => "run_id"u8;
+
+    public static ReadOnlySpan<byte> Status => "status"u8;
+
+    public static ReadOnlySpan<byte> DurationMs => "duration_ms"u8;
+
+    public static ReadOnlySpan<byte> Timestamp => "timestamp"u8;
+
+    public static ReadOnlySpan<byte> Branch => "branch"u8;
+
+    public static ReadOnlySpan<byte> CommitSha => "commit_sha"u8;
+
+    public static ReadOnlySpan<byte> Counts => "counts"u8;
+
+    public static ReadOnlySpan<byte> Total => "total"u8;
+
+    public static ReadOnlySpan<byte> Passed => "passed"u8;
+
+    public static ReadOnlySpan<byte> Failed => "failed"u8;
+
+    public static ReadOnlySpan<byte> Skipped => "skipped"u8;
+
+    public const int MaxRunIdLength = 128;
+    public const int MaxBranchLength = 255;
+    public const int MinCommitShaLength = 7;
+    public const int MaxCommitShaLength = 64;
+    public const long MaxDurationMs = 7L * 24 * 60 * 60 * 1000;
+    public const long MaxCount = 1_000_000_000;
+}

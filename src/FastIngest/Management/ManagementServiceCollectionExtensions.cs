@@ -1,0 +1,12 @@
+namespace FastIngest.Management;
+
+public static class ManagementServiceCollectionExtensions
+{
+    public static IServiceCollection AddManagement(this IServiceCollection services)
+    {
+        services.AddSingleton<OrgEndpoints>();
+        services.AddSingleton<ProjectEndpoints>();
+        services.AddSingleton<TokenEndpoints>();
+        return services;
+    }
+}

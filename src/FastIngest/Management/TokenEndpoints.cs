@@ -1,0 +1,207 @@
+using System.Text.Json;
+using FastIngest.Auth;
+using FastIngest.Http;
+using FastIngest.Storage;
+
+namespace FastIngest.Management;
+
+/// <summary>
+/// Token lifecycle: create (the raw token is in this one response only), list (never a secret or hash),
+/// revoke (takes effect on the next request: the cache entry is evicted).
+/// </summary>
+public sealed class TokenEndpoints
+{
+    public const long MaxLifetimeSeconds = 10L * 365 * 24 * 60 * 60;
+    private readonly RequestAuthentication _auth;
+    private readonly ITenantStore _store;
+    private readonly TokenIssuer _issuer;
+    private readonly Authenticator _authenticator;
+    private readonly TokenUsageFlusher _usage;
+    private readonly TimeProvider _clock;
+    private readonly ILogger _logger;
+
+    public TokenEndpoints(RequestAuthentication auth, ITenantStore store, TokenIssuer issuer, Authenticator authenticator,
+        TokenUsageFlusher usage, TimeProvider clock, ILoggerFactory loggers)
+    {
+        _auth = auth;
+        _store = store;
+        _issuer = issuer;
+        _authenticator = authenticator;
+        _usage = usage;
+        _clock = clock;
+        _logger = loggers.CreateLogger("FastIngest.Security");
+    }
+
+    /// <summary><c>POST /v1/tokens {project_id | org_id, scope?, name?, expires_in?}</c>.</summary>
+    public async Task CreateAsync(HttpContext context)
+    {
+        if (await _auth.AuthenticateAsync(context) is not { } principal)
+        {
+            return;
+        }
+
+        if (!principal.CanManage())
+        {
+            await Problems.Forbidden(context, "Creating tokens needs an admin or org token.");
+            return;
+        }
+
+        using var body = await JsonBody.ReadAsync(context, "project_id", "org_id", "scope", "name", "expires_in");
+        if (body is null)
+        {
+            return;
+        }
+
+        var scopeText = body.Text("scope", required: false, 16) ?? "ingest";
+        if (!TokenScopeNames.TryParse(scopeText, out var scope) || scope == TokenScope.Admin)
+        {
+            body.AddError("scope", "must be one of ingest, read, org");
+        }
+
+        var projectId = body.Text("project_id", required: scope != TokenScope.Org, 64);
+        var orgId = body.Text("org_id", required: scope == TokenScope.Org, 64);
+        if (scope != TokenScope.Org && orgId is not null)
+        {
+            body.AddError("org_id", "is only used with scope 'org'; project tokens take project_id");
+        }
+        else if (scope == TokenScope.Org && projectId is not null)
+        {
+            body.AddError("project_id", "is not used with scope 'org'");
+        }
+
+        var name = body.Text("name", required: false, 200);
+        var lifetime = body.WholeNumber("expires_in", 1, MaxLifetimeSeconds);
+        if (body.HasErrors)
+        {
+            await Problems.Validation(context, body.Errors);
+            return;
+        }
+
+        long? orgKey;
+        long? projectKey = null;
+        if (scope == TokenScope.Org)
+        {
+            var org = _store.FindOrg(orgId!);
+            if (org is null || !principal.Owns(org))
+            {
+                await Problems.NotFound(context, $"Organization '{orgId}'");
+                return;
+            }
+
+            orgKey = org.Key;
+        }
+        else
+        {
+            var project = _store.FindProject(projectId!);
+            if (project is null || !principal.Owns(project))
+            {
+                await Problems.NotFound(context, $"Project '{projectId}'");
+                return;
+            }
+
+            orgKey = project.OrgKey;
+            orgId = project.OrgId;
+            projectKey = project.Key;
+        }
+
+        var (token, stored) = _issuer.Issue(scope, orgKey, projectKey, name,
+            lifetime is { } seconds ? TimeSpan.FromSeconds(seconds) : null);
+        Log.TokenCreated(_logger, context.TraceIdentifier, stored.Id, stored.Scope, orgId, projectId, principal.TokenId);
+        await JsonResponse.WriteAsync(context, StatusCodes.Status201Created, (token, stored, orgId, projectId), static (json, s) =>
+        {
+            json.WriteStartObject();
+            WriteCreatedToken(json, s.token, s.stored, s.orgId, s.projectId);
+            json.WriteEndObject();
+        });
+    }
+
+    /// <summary><c>GET /v1/projects/{id}/tokens</c>.</summary>
+    public async Task ListAsync(HttpContext context)
+    {
+        if (await _auth.AuthenticateAsync(context) is not { } principal)
+        {
+            return;
+        }
+
+        if (!principal.CanManage())
+        {
+            await Problems.Forbidden(context, "Listing tokens needs an admin or org token.");
+            return;
+        }
+
+        var projectId = (string)context.Request.RouteValues["id"]!;
+        var project = _store.FindProject(projectId);
+        if (project is null || !principal.Owns(project))
+        {
+            await Problems.NotFound(context, $"Project '{projectId}'");
+            return;
+        }
+
+        _usage.FlushNow(); // so last_used_at is current, not up to one flush interval old
+        var tokens = _store.ListProjectTokens(project.Key);
+        await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (project, tokens), static (json, s) =>
+        {
+            json.WriteStartObject();
+            json.WriteString("project_id"u8, s.project.Id);
+            json.WriteStartArray("tokens"u8);
+            foreach (var token in s.tokens)
+            {
+                json.WriteStartObject();
+                json.WriteString("id"u8, token.Id);
+                json.WriteString("name"u8, token.Name);
+                json.WriteString("scope"u8, token.Scope);
+                json.WriteTimestamp("created_at"u8, token.CreatedAtMs);
+                json.WriteTimestamp("expires_at"u8, token.ExpiresAtMs);
+                json.WriteTimestamp("last_used_at"u8, token.LastUsedAtMs);
+                json.WriteTimestamp("revoked_at"u8, token.RevokedAtMs);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        });
+    }
+
+    /// <summary><c>DELETE /v1/tokens/{id}</c>: 204, also when it was already revoked.</summary>
+    public async Task RevokeAsync(HttpContext context)
+    {
+        if (await _auth.AuthenticateAsync(context) is not { } principal)
+        {
+            return;
+        }
+
+        if (!principal.CanManage())
+        {
+            await Problems.Forbidden(context, "Revoking tokens needs an admin or org token.");
+            return;
+        }
+
+        var tokenId = (string)context.Request.RouteValues["id"]!;
+        var token = _store.FindToken(tokenId);
+        if (token is null || !principal.Owns(token))
+        {
+            await Problems.NotFound(context, $"Token '{tokenId}'");
+            return;
+        }
+
+        if (_store.RevokeToken(tokenId, _clock.GetUtcNow().ToUnixTimeMilliseconds()))
+        {
+            Log.TokenRevoked(_logger, context.TraceIdentifier, tokenId, principal.TokenId);
+        }
+
+        _authenticator.Evict(tokenId);
+        context.Response.StatusCode = StatusCodes.Status204NoContent;
+    }
+
+    internal static void WriteCreatedToken(Utf8JsonWriter json, string token, StoredToken stored, string? orgId, string? projectId)
+    {
+        json.WriteString("id"u8, stored.Id);
+        json.WriteString("token"u8, token);
+        json.WriteString("scope"u8, stored.Scope);
+        json.WriteString("org_id"u8, orgId);
+        json.WriteString("project_id"u8, projectId);
+        json.WriteString("name"u8, stored.Name);
+        json.WriteTimestamp("created_at"u8, stored.CreatedAtMs);
+        json.WriteTimestamp("expires_at"u8, stored.ExpiresAtMs);
+    }
+}

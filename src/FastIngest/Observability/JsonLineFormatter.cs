@@ -1,0 +1,111 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging.Console;
+
+namespace FastIngest.Observability;
+
+/// <summary>
+/// One JSON object per line: <c>timestamp</c> (UTC, RFC 3339), <c>level</c>, <c>event</c>, <c>category</c>,
+/// <c>message</c>, then the event's fields in snake_case, then <c>exception</c> when there is one.
+/// </summary>
+public sealed class JsonLineFormatter : ConsoleFormatter
+{
+    public const string FormatterName = "fastingest-json";
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
+    public JsonLineFormatter()
+        : base(FormatterName)
+    {
+    }
+
+    public override void Write<TState>(in LogEntry<TState> logEntry, IExternalScopeProvider? scopeProvider, TextWriter textWriter)
+    {
+        var message = logEntry.Formatter(logEntry.State, logEntry.Exception);
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(512);
+        buffer.ResetWrittenCount();
+        using (var json = new Utf8JsonWriter(buffer, Http.JsonResponse.WriterOptions))
+        {
+            json.WriteStartObject();
+            json.WriteString("timestamp"u8, DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture));
+            json.WriteString("level"u8, LevelName(logEntry.LogLevel));
+            json.WriteString("event"u8, logEntry.EventId.Name ?? logEntry.EventId.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            json.WriteString("category"u8, logEntry.Category);
+            json.WriteString("message"u8, message);
+            if (logEntry.State is IReadOnlyList<KeyValuePair<string, object?>> fields)
+            {
+                foreach (var (key, value) in fields)
+                {
+                    if (key == "{OriginalFormat}")
+                    {
+                        continue;
+                    }
+
+                    WriteField(json, SnakeCase(key), value);
+                }
+            }
+
+            if (logEntry.Exception is { } exception)
+            {
+                // Type and message only: stack traces go to debug-level diagnostics, not to operators' log pipes.
+                json.WriteString("exception"u8, $"{exception.GetType().Name}: {exception.Message}");
+            }
+
+            json.WriteEndObject();
+        }
+
+        textWriter.Write(Encoding.UTF8.GetString(buffer.WrittenSpan));
+        textWriter.Write('\n');
+    }
+
+    private static void WriteField(Utf8JsonWriter json, string name, object? value)
+    {
+        switch (value)
+        {
+            case null: json.WriteNull(name); break;
+            case string s: json.WriteString(name, s); break;
+            case int i: json.WriteNumber(name, i); break;
+            case long l: json.WriteNumber(name, l); break;
+            case double d: json.WriteNumber(name, Math.Round(d, 3)); break;
+            case bool b: json.WriteBoolean(name, b); break;
+            default: json.WriteString(name, Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)); break;
+        }
+    }
+
+    private static string LevelName(LogLevel level) => level switch
+    {
+        LogLevel.Trace => "trace",
+        LogLevel.Debug => "debug",
+        LogLevel.Information => "info",
+        LogLevel.Warning => "warn",
+        LogLevel.Error => "error",
+        _ => "critical",
+    };
+
+    internal static string SnakeCase(string name)
+    {
+        var builder = new StringBuilder(name.Length + 4);
+        for (var i = 0; i < name.Length; i++)
+        {
+            var c = name[i];
+            if (char.IsAsciiLetterUpper(c))
+            {
+                if (i > 0)
+                {
+                    builder.Append('_');
+                }
+
+                builder.Append(char.ToLowerInvariant(c));
+            }
+            else
+            {
+                builder.Append(c);
+            }
+        }
+
+        return builder.ToString();
+    }
+}

@@ -1,0 +1,57 @@
+namespace FastIngest;
+
+/// <summary>
+/// Every log event the server writes, source-generated so that a disabled level costs one check and an
+/// enabled one does not box through a params array. Event names are stable: operators alert on them.
+/// Nothing here ever takes a token, a secret or a header value.
+/// </summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1, EventName = "http_request", Level = LogLevel.Information,
+        Message = "{Method} {Route} -> {Status} in {DurationMs} ms")]
+    public static partial void Request(ILogger logger, string requestId, string method, string route, string path,
+        int status, double durationMs, long? bytes, string? projectId);
+
+    [LoggerMessage(EventId = 10, EventName = "auth_failed", Level = LogLevel.Warning,
+        Message = "Authentication failed: {Reason}")]
+    public static partial void AuthFailed(ILogger logger, string requestId, string reason, string route, string? client);
+
+    [LoggerMessage(EventId = 11, EventName = "token_created", Level = LogLevel.Information,
+        Message = "Token {TokenId} created with scope {Scope}")]
+    public static partial void TokenCreated(ILogger logger, string requestId, string tokenId, string scope, string? orgId,
+        string? projectId, string createdBy);
+
+    [LoggerMessage(EventId = 12, EventName = "token_revoked", Level = LogLevel.Information,
+        Message = "Token {TokenId} revoked")]
+    public static partial void TokenRevoked(ILogger logger, string requestId, string tokenId, string revokedBy);
+
+    [LoggerMessage(EventId = 13, EventName = "admin_token_ready", Level = LogLevel.Information,
+        Message = "Admin credential is in place")]
+    public static partial void AdminTokenReady(ILogger logger);
+
+    [LoggerMessage(EventId = 20, EventName = "org_created", Level = LogLevel.Information, Message = "Organization {OrgId} created")]
+    public static partial void OrgCreated(ILogger logger, string requestId, string orgId, string createdBy);
+
+    [LoggerMessage(EventId = 21, EventName = "project_created", Level = LogLevel.Information, Message = "Project {ProjectId} created in {OrgId}")]
+    public static partial void ProjectCreated(ILogger logger, string requestId, string projectId, string orgId, string createdBy);
+
+    [LoggerMessage(EventId = 30, EventName = "run_conflict", Level = LogLevel.Information,
+        Message = "Run {RunId} already stored with different content; left unchanged")]
+    public static partial void RunConflict(ILogger logger, string requestId, string projectId, string runId);
+
+    [LoggerMessage(EventId = 31, EventName = "batch_commit_failed", Level = LogLevel.Error,
+        Message = "A batch of {Count} runs failed to commit; none was acknowledged")]
+    public static partial void BatchCommitFailed(ILogger logger, int count, Exception exception);
+
+    [LoggerMessage(EventId = 40, EventName = "server_listening", Level = LogLevel.Information,
+        Message = "fastingest {Version} listening on {Address}, database {Database} ({Durability})")]
+    public static partial void Listening(ILogger logger, string version, string address, string database, string durability);
+
+    [LoggerMessage(EventId = 41, EventName = "server_stopped", Level = LogLevel.Information,
+        Message = "fastingest stopped; the ingest queue was drained")]
+    public static partial void Stopped(ILogger logger);
+
+    [LoggerMessage(EventId = 50, EventName = "unhandled_error", Level = LogLevel.Error,
+        Message = "Unhandled error while serving {Route}")]
+    public static partial void Unhandled(ILogger logger, string requestId, string route, Exception exception);
+}

@@ -1,0 +1,69 @@
+using Prometheus;
+
+namespace FastIngest.Observability;
+
+/// <summary>
+/// Every metric the server exports, in a registry of its own (so two servers in one test process never mix
+/// counts). Labels carry only bounded values: route templates, status classes, reasons, outcomes.
+/// </summary>
+public sealed class ServerMetrics
+{
+    public ServerMetrics()
+    {
+        Registry = Metrics.NewCustomRegistry();
+        var factory = Metrics.WithCustomRegistry(Registry);
+
+        HttpRequestDuration = factory.CreateHistogram(
+            "fastingest_http_request_duration_seconds", "HTTP request duration by route template and status class.",
+            new HistogramConfiguration
+            {
+                LabelNames = ["route", "status_class"],
+                Buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+            });
+        HttpRequestsInFlight = factory.CreateGauge("fastingest_http_requests_in_flight", "HTTP requests being served.");
+
+        IngestOutcomes = factory.CreateCounter(
+            "fastingest_ingest_outcomes_total", "Ingest requests by outcome (created, duplicate, conflict, rejected, overloaded, failed).",
+            new CounterConfiguration { LabelNames = ["outcome", "reason"] });
+        RunBatchWriterDepth = factory.CreateGauge("fastingest_ingest_queue_depth", "Runs waiting for the batch writer.");
+        IngestBatchSize = factory.CreateHistogram(
+            "fastingest_ingest_batch_size", "Runs committed per transaction.",
+            new HistogramConfiguration { Buckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] });
+        IngestCommitDuration = factory.CreateHistogram(
+            "fastingest_ingest_commit_duration_seconds", "Time to write and durably commit one batch.",
+            new HistogramConfiguration { Buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] });
+        IngestCommitFailures = factory.CreateCounter("fastingest_ingest_commit_failures_total", "Batches whose commit failed; none of their runs was acknowledged.");
+
+        TokenCacheLookups = factory.CreateCounter(
+            "fastingest_auth_token_cache_total", "Token cache lookups by result (hit, miss).",
+            new CounterConfiguration { LabelNames = ["result"] });
+        Argon2Verifications = factory.CreateHistogram(
+            "fastingest_auth_argon2_duration_seconds", "Argon2id verifications and their duration.",
+            new HistogramConfiguration { Buckets = [0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2] });
+        AuthFailures = factory.CreateCounter(
+            "fastingest_auth_failures_total", "Failed authentications by reason.",
+            new CounterConfiguration { LabelNames = ["reason"] });
+    }
+
+    public CollectorRegistry Registry { get; }
+
+    public Histogram HttpRequestDuration { get; }
+
+    public Gauge HttpRequestsInFlight { get; }
+
+    public Counter IngestOutcomes { get; }
+
+    public Gauge RunBatchWriterDepth { get; }
+
+    public Histogram IngestBatchSize { get; }
+
+    public Histogram IngestCommitDuration { get; }
+
+    public Counter IngestCommitFailures { get; }
+
+    public Counter TokenCacheLookups { get; }
+
+    public Histogram Argon2Verifications { get; }
+
+    public Counter AuthFailures { get; }
+}

@@ -1,0 +1,65 @@
+using FastIngest;
+using FastIngest.Auth;
+using FastIngest.Configuration;
+using FastIngest.Ingest;
+
+if (args is ["--help"] or ["-h"])
+{
+    Console.WriteLine(ServerOptionsParser.HelpText);
+    return 0;
+}
+
+if (args is ["--version"])
+{
+    Console.WriteLine($"fastingest {ThisBuild.Version}");
+    return 0;
+}
+
+if (args is ["new-admin-token"])
+{
+    Console.WriteLine(ApiTokenFormat.Generate(TokenScope.Admin).Token);
+    return 0;
+}
+
+if (!ServerOptionsParser.TryParse(args, Environment.GetEnvironmentVariable, out var options, out var error))
+{
+    Console.Error.WriteLine($"fastingest: {error}. See 'fastingest --help'.");
+    return 2;
+}
+
+WebApplication app;
+try
+{
+    app = FastIngestServer.Build(options!, Console.Out);
+}
+catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException)
+{
+    Console.Error.WriteLine($"fastingest: cannot start: {e.Message}");
+    return 1;
+}
+
+await using (app)
+{
+    try
+    {
+        await app.StartAsync();
+    }
+    catch (IOException e)
+    {
+        Console.Error.WriteLine($"fastingest: cannot listen on {options!.Listen}: {e.Message}");
+        return 1;
+    }
+
+    var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("FastIngest");
+    var address = FastIngestServer.BoundAddress(app).ToString();
+    var durability = options!.Durability == DurabilityMode.Full ? "full" : "normal";
+    Log.Listening(logger, ThisBuild.Version, address, options.DatabasePath, durability);
+
+    // Returns after SIGTERM/SIGINT once Kestrel has stopped accepting and every in-flight request has its
+    // answer; then the ingest writer commits whatever is still queued before the process exits.
+    await app.WaitForShutdownAsync();
+    await app.Services.GetRequiredService<RunBatchWriter>().DisposeAsync();
+    Log.Stopped(logger);
+}
+
+return 0;

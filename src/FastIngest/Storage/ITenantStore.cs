@@ -1,0 +1,30 @@
+namespace FastIngest.Storage;
+
+/// <summary>Organizations, projects and API tokens: the low-volume management side of storage.</summary>
+public interface ITenantStore
+{
+    (CreateResult Result, OrgRecord? Org) CreateOrg(string name, long nowMs);
+
+    OrgRecord? FindOrg(string orgId);
+
+    (CreateResult Result, ProjectRecord? Project) CreateProject(long orgKey, string name, long nowMs);
+
+    ProjectRecord? FindProject(string projectId);
+
+    void InsertToken(StoredToken token);
+
+    /// <summary>One indexed read by the token's public id.</summary>
+    StoredToken? FindToken(string tokenId);
+
+    IReadOnlyList<StoredToken> ListProjectTokens(long projectKey);
+
+    bool HasActiveAdminToken();
+
+    /// <summary>Marks the token revoked; false when it does not exist or was already revoked.</summary>
+    bool RevokeToken(string tokenId, long nowMs);
+
+    void RecordTokenUse(IReadOnlyList<(string TokenId, long LastUsedAtMs)> uses);
+
+    /// <summary>True when the database accepts a write right now.</summary>
+    bool IsWritable();
+}

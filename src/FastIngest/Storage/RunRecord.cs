@@ -1,0 +1,27 @@
+namespace FastIngest.Storage;
+
+/// <summary>A validated test run, ready to be written. Immutable once parsed.</summary>
+public sealed class RunRecord
+{
+    public required long ProjectKey { get; init; }
+
+    public required string RunId { get; init; }
+
+    public required bool Passed { get; init; }
+
+    public required long DurationMs { get; init; }
+
+    /// <summary>When the run happened, in Unix milliseconds (UTC).</summary>
+    public required long TimestampMs { get; init; }
+
+    public string? Branch { get; init; }
+
+    public string? CommitSha { get; init; }
+
+    public RunCounts? Counts { get; init; }
+
+    /// <summary>XxHash128 of the canonical content; equal fingerprints mean a retry, unequal ones a conflict.</summary>
+    public required UInt128 Fingerprint { get; init; }
+
+    public required long ReceivedAtMs { get; init; }
+}

@@ -1,0 +1,82 @@
+using FastIngest.Configuration;
+using Microsoft.Data.Sqlite;
+
+namespace FastIngest.Storage.Sqlite;
+
+/// <summary>
+/// Opens connections to the embedded database with the same pragmas every time, and owns the schema.
+/// </summary>
+public sealed class SqliteDatabase : IStorageStatistics
+{
+    private static int s_providerSet;
+    private readonly string _connectionString;
+    private readonly string _connectionPragmas;
+
+    public SqliteDatabase(string path, DurabilityMode durability)
+    {
+        EnsureProvider();
+        Path = path;
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            Pooling = true,
+            DefaultTimeout = 5,
+        }.ToString();
+
+        // journal_mode is stored in the file; the rest is per connection, so it is applied on every open.
+        var synchronous = durability == DurabilityMode.Full ? "FULL" : "NORMAL";
+        _connectionPragmas = $"PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON; PRAGMA synchronous={synchronous};";
+    }
+
+    public string Path { get; }
+
+    public SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        using var pragma = connection.CreateCommand();
+        pragma.CommandText = _connectionPragmas;
+        pragma.ExecuteNonQuery();
+        return connection;
+    }
+
+    /// <summary>Creates the file if needed, switches it to WAL and applies every pending migration.</summary>
+    public void Migrate()
+    {
+        using var connection = Open();
+        using (var wal = connection.CreateCommand())
+        {
+            wal.CommandText = "PRAGMA journal_mode=WAL;";
+            var mode = (string?)wal.ExecuteScalar();
+            if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new InvalidOperationException($"SQLite refused WAL mode (got '{mode}') for {Path}.");
+            }
+        }
+
+        SqliteMigrations.Apply(connection);
+    }
+
+    public IReadOnlyList<(string Name, long Bytes)> FileSizes() => [("db", SizeOf(Path)), ("wal", SizeOf(Path + "-wal"))];
+
+    private static long SizeOf(string path)
+    {
+        var file = new FileInfo(path);
+        return file.Exists ? file.Length : 0;
+    }
+
+    /// <summary>
+    /// The AOT binary links SQLite statically (DirectPInvoke "sqlite3"); under the JIT the same provider binds
+    /// to the system's libsqlite3. Either way it is the plain sqlite3 provider, set once per process.
+    /// </summary>
+    private static void EnsureProvider()
+    {
+        if (Interlocked.Exchange(ref s_providerSet, 1) == 0)
+        {
+            SQLitePCL.raw.SetProvider(new SQLitePCL.SQLite3Provider_sqlite3());
+        }
+    }
+}

@@ -1,0 +1,219 @@
+using Dapper;
+using Microsoft.Data.Sqlite;
+
+namespace FastIngest.Storage.Sqlite;
+
+/// <summary>Management-side storage through Dapper.AOT: each call opens a pooled connection of its own.</summary>
+[DapperAot]
+public sealed class SqliteTenantStore : ITenantStore
+{
+    private const int SqliteConstraintUnique = 2067;
+    private readonly SqliteDatabase _database;
+
+    public SqliteTenantStore(SqliteDatabase database) => _database = database;
+
+    public (CreateResult Result, OrgRecord? Org) CreateOrg(string name, long nowMs)
+    {
+        var id = Guid.CreateVersion7().ToString();
+        using var connection = _database.Open();
+        try
+        {
+            var key = connection.ExecuteScalar<long>(
+                "INSERT INTO orgs (public_id, name, created_at) VALUES (@id, @name, @nowMs) RETURNING id;",
+                new { id, name, nowMs });
+            return (CreateResult.Created, new OrgRecord(key, id, name, nowMs));
+        }
+        catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteConstraintUnique)
+        {
+            return (CreateResult.DuplicateName, null);
+        }
+    }
+
+    public OrgRecord? FindOrg(string orgId)
+    {
+        using var connection = _database.Open();
+        var row = connection.QuerySingleOrDefault<OrgRow>(
+            "SELECT id AS Key, public_id AS Id, name AS Name, created_at AS CreatedAtMs FROM orgs WHERE public_id = @orgId;",
+            new { orgId });
+        return row is null ? null : new OrgRecord(row.Key, row.Id, row.Name, row.CreatedAtMs);
+    }
+
+    public (CreateResult Result, ProjectRecord? Project) CreateProject(long orgKey, string name, long nowMs)
+    {
+        var id = Guid.CreateVersion7().ToString();
+        using var connection = _database.Open();
+        try
+        {
+            var orgId = connection.QuerySingleOrDefault<string>("SELECT public_id FROM orgs WHERE id = @orgKey;", new { orgKey });
+            if (orgId is null)
+            {
+                return (CreateResult.ParentNotFound, null);
+            }
+
+            var key = connection.ExecuteScalar<long>(
+                "INSERT INTO projects (public_id, org_id, name, created_at) VALUES (@id, @orgKey, @name, @nowMs) RETURNING id;",
+                new { id, orgKey, name, nowMs });
+            return (CreateResult.Created, new ProjectRecord(key, id, orgKey, orgId, name, nowMs));
+        }
+        catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteConstraintUnique)
+        {
+            return (CreateResult.DuplicateName, null);
+        }
+    }
+
+    public ProjectRecord? FindProject(string projectId)
+    {
+        using var connection = _database.Open();
+        var row = connection.QuerySingleOrDefault<ProjectRow>(
+            """
+            SELECT p.id AS Key, p.public_id AS Id, p.org_id AS OrgKey, o.public_id AS OrgId, p.name AS Name,
+                   p.created_at AS CreatedAtMs
+            FROM projects p JOIN orgs o ON o.id = p.org_id
+            WHERE p.public_id = @projectId;
+            """,
+            new { projectId });
+        return row is null ? null : new ProjectRecord(row.Key, row.Id, row.OrgKey, row.OrgId, row.Name, row.CreatedAtMs);
+    }
+
+    public void InsertToken(StoredToken token)
+    {
+        using var connection = _database.Open();
+        connection.Execute(
+            """
+            INSERT INTO api_tokens (id, secret_hash, scope, org_id, project_id, name, created_at, expires_at)
+            VALUES (@Id, @SecretHash, @Scope, @OrgKey, @ProjectKey, @Name, @CreatedAtMs, @ExpiresAtMs);
+            """,
+            new { token.Id, token.SecretHash, token.Scope, token.OrgKey, token.ProjectKey, token.Name, token.CreatedAtMs, token.ExpiresAtMs });
+    }
+
+    public StoredToken? FindToken(string tokenId)
+    {
+        using var connection = _database.Open();
+        var row = connection.QuerySingleOrDefault<TokenRow>(TokenSelect + " WHERE t.id = @tokenId;", new { tokenId });
+        return row?.ToRecord();
+    }
+
+    public IReadOnlyList<StoredToken> ListProjectTokens(long projectKey)
+    {
+        using var connection = _database.Open();
+        return connection.Query<TokenRow>(TokenSelect + " WHERE t.project_id = @projectKey ORDER BY t.created_at, t.id;", new { projectKey })
+            .Select(static row => row.ToRecord())
+            .ToList();
+    }
+
+    public bool HasActiveAdminToken()
+    {
+        using var connection = _database.Open();
+        return connection.ExecuteScalar<long>("SELECT count(*) FROM api_tokens WHERE scope = 'admin' AND revoked_at IS NULL;") > 0;
+    }
+
+    public bool RevokeToken(string tokenId, long nowMs)
+    {
+        using var connection = _database.Open();
+        return connection.Execute(
+            "UPDATE api_tokens SET revoked_at = @nowMs WHERE id = @tokenId AND revoked_at IS NULL;",
+            new { tokenId, nowMs }) == 1;
+    }
+
+    public void RecordTokenUse(IReadOnlyList<(string TokenId, long LastUsedAtMs)> uses)
+    {
+        if (uses.Count == 0)
+        {
+            return;
+        }
+
+        using var connection = _database.Open();
+        using var transaction = connection.BeginTransaction();
+        foreach (var (tokenId, lastUsedAtMs) in uses)
+        {
+            connection.Execute(
+                "UPDATE api_tokens SET last_used_at = max(coalesce(last_used_at, 0), @lastUsedAtMs) WHERE id = @tokenId;",
+                new { tokenId, lastUsedAtMs },
+                transaction);
+        }
+
+        transaction.Commit();
+    }
+
+    public bool IsWritable()
+    {
+        try
+        {
+            using var connection = _database.Open();
+            using var transaction = connection.BeginTransaction(deferred: false);
+            // An immediate transaction takes the write lock; a no-op write proves the file accepts writes.
+            connection.Execute("PRAGMA user_version = " + SqliteMigrations.LatestVersion + ";", transaction: transaction);
+            transaction.Rollback();
+            return true;
+        }
+        catch (SqliteException)
+        {
+            return false;
+        }
+    }
+
+    private const string TokenSelect = """
+        SELECT t.id AS Id, t.secret_hash AS SecretHash, t.scope AS Scope, t.org_id AS OrgKey, o.public_id AS OrgId,
+               t.project_id AS ProjectKey, p.public_id AS ProjectId, t.name AS Name, t.created_at AS CreatedAtMs,
+               t.expires_at AS ExpiresAtMs, t.last_used_at AS LastUsedAtMs, t.revoked_at AS RevokedAtMs
+        FROM api_tokens t
+        LEFT JOIN orgs o ON o.id = t.org_id
+        LEFT JOIN projects p ON p.id = t.project_id
+        """;
+
+    internal sealed class OrgRow
+    {
+        public long Key { get; set; }
+
+        public string Id { get; set; } = "";
+
+        public string Name { get; set; } = "";
+
+        public long CreatedAtMs { get; set; }
+    }
+
+    internal sealed class ProjectRow
+    {
+        public long Key { get; set; }
+
+        public string Id { get; set; } = "";
+
+        public long OrgKey { get; set; }
+
+        public string OrgId { get; set; } = "";
+
+        public string Name { get; set; } = "";
+
+        public long CreatedAtMs { get; set; }
+    }
+
+    internal sealed class TokenRow
+    {
+        public string Id { get; set; } = "";
+
+        public string SecretHash { get; set; } = "";
+
+        public string Scope { get; set; } = "";
+
+        public long? OrgKey { get; set; }
+
+        public string? OrgId { get; set; }
+
+        public long? ProjectKey { get; set; }
+
+        public string? ProjectId { get; set; }
+
+        public string? Name { get; set; }
+
+        public long CreatedAtMs { get; set; }
+
+        public long? ExpiresAtMs { get; set; }
+
+        public long? LastUsedAtMs { get; set; }
+
+        public long? RevokedAtMs { get; set; }
+
+        public StoredToken ToRecord() => new(Id, SecretHash, Scope, OrgKey, OrgId, ProjectKey, ProjectId, Name,
+            CreatedAtMs, ExpiresAtMs, LastUsedAtMs, RevokedAtMs);
+    }
+}

@@ -1,0 +1,20 @@
+using FastIngest.Configuration;
+using FastIngest.Storage.Sqlite;
+
+namespace FastIngest.Storage;
+
+public static class StorageServiceCollectionExtensions
+{
+    /// <summary>The embedded SQLite backend. Everything above storage sees only the interfaces.</summary>
+    public static IServiceCollection AddSqliteStorage(this IServiceCollection services, ServerOptions options)
+    {
+        var database = new SqliteDatabase(options.DatabasePath, options.Durability);
+        database.Migrate();
+        services.AddSingleton(database);
+        services.AddSingleton<IStorageStatistics>(database);
+        services.AddSingleton<ITenantStore>(static sp => new SqliteTenantStore(sp.GetRequiredService<SqliteDatabase>()));
+        services.AddSingleton<IRunQueries>(static sp => new SqliteRunQueries(sp.GetRequiredService<SqliteDatabase>()));
+        services.AddSingleton<IRunBatchStore>(static sp => new SqliteRunBatchStore(sp.GetRequiredService<SqliteDatabase>()));
+        return services;
+    }
+}
