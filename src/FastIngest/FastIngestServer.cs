@@ -16,7 +16,13 @@ public static class FastIngestServer
 {
     public static WebApplication Build(ServerOptions options, TextWriter console, Action<ILoggingBuilder>? configureLogging = null)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        // Configuration comes from flags and FASTINGEST_* only. Without this the host watches the content root
+        // for appsettings changes, and every WAL write under ./data wakes that watcher (measured: 7% of CPU).
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = ["--hostBuilder:reloadConfigOnChange=false"],
+            ContentRootPath = AppContext.BaseDirectory,
+        });
         builder.Logging.AddJsonLines(options.LogLevel);
         configureLogging?.Invoke(builder.Logging);
         builder.WebHost.ConfigureKestrel(kestrel =>

@@ -27,7 +27,7 @@ public sealed class ServerOptions
     public int MaxIngestBodyBytes { get; init; } = 64 * 1024;
 
     /// <summary>Runs waiting for the writer; when full, ingest answers 503 at once.</summary>
-    public int RunBatchWriterCapacity { get; init; } = 8192;
+    public int IngestQueueCapacity { get; init; } = 8192;
 
     /// <summary>Most runs committed in one transaction.</summary>
     public int MaxBatchSize { get; init; } = 512;

@@ -123,7 +123,7 @@ public static class ServerOptionsParser
             LogLevel = level,
             AdminToken = string.IsNullOrWhiteSpace(adminToken) ? null : adminToken.Trim(),
             MaxIngestBodyBytes = maxBody,
-            RunBatchWriterCapacity = queue,
+            IngestQueueCapacity = queue,
             MaxBatchSize = batch,
         };
         error = null;

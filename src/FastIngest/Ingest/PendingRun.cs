@@ -9,4 +9,7 @@ internal sealed class PendingRun : TaskCompletionSource<IngestResult>
         : base(TaskCreationOptions.RunContinuationsAsynchronously) => Run = run;
 
     public RunRecord Run { get; }
+
+    /// <summary>Set by the writer when the batch commits; reported once the commit is durable.</summary>
+    public RunWriteOutcome Outcome { get; set; }
 }

@@ -7,19 +7,23 @@ using FastIngest.Storage;
 namespace FastIngest.Ingest;
 
 /// <summary>
-/// Group commit: requests publish runs into a bounded channel; one writer drains whatever is there (up to the
-/// batch size) into a single durable transaction and only then completes each request. A full queue refuses
-/// at once (the caller answers 503), so no request waits without bound. On shutdown the channel is completed
-/// and drained: everything accepted gets a real answer.
+/// Group commit in two stages. Requests publish runs into a bounded channel; the write loop drains whatever is
+/// there (up to the batch size) into one transaction; the sync loop makes every batch committed so far durable
+/// with one flush and only then answers their requests. While the disk flushes batch N, batch N+1 is being
+/// written. A full queue refuses at once (the caller answers 503), so no request waits without bound. On
+/// shutdown the channel is completed and drained: everything accepted gets a real answer.
 /// </summary>
 public sealed class RunBatchWriter : IAsyncDisposable
 {
-    private readonly Channel<PendingRun> _channel;
+    private readonly Channel<PendingRun> _incoming;
+    private readonly Channel<PendingRun[]> _committed;
     private readonly IRunBatchStore _store;
     private readonly ServerMetrics _metrics;
     private readonly ILogger<RunBatchWriter> _logger;
     private readonly int _maxBatch;
-    private readonly Task _writer;
+    private readonly Task _writeLoop;
+    private readonly Task _syncLoop;
+    private int _disposed;
 
     public RunBatchWriter(IRunBatchStore store, ServerOptions options, ServerMetrics metrics, ILogger<RunBatchWriter> logger)
     {
@@ -27,64 +31,80 @@ public sealed class RunBatchWriter : IAsyncDisposable
         _metrics = metrics;
         _logger = logger;
         _maxBatch = options.MaxBatchSize;
-        _channel = Channel.CreateBounded<PendingRun>(new BoundedChannelOptions(options.RunBatchWriterCapacity)
+        _incoming = Channel.CreateBounded<PendingRun>(new BoundedChannelOptions(options.IngestQueueCapacity)
         {
             SingleReader = true,
             SingleWriter = false,
             FullMode = BoundedChannelFullMode.Wait, // TryWrite fails when full; nothing is dropped silently
         });
-        _writer = Task.Factory.StartNew(WriteLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        _committed = Channel.CreateUnbounded<PendingRun[]>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        _writeLoop = Task.Run(WriteLoop);
+        _syncLoop = Task.Run(SyncLoop);
     }
 
     /// <summary>
-    /// Queues a run; false when the queue is full or closed. The returned task completes after the run's batch
-    /// committed (or failed).
+    /// Queues a run; false when the queue is full or closed. The returned task completes once the run's batch
+    /// is durable, or failed.
     /// </summary>
     public bool TryPublish(RunRecord run, out Task<IngestResult> completion)
     {
         var pending = new PendingRun(run);
         completion = pending.Task;
-        if (!_channel.Writer.TryWrite(pending))
+        if (!_incoming.Writer.TryWrite(pending))
         {
             return false;
         }
 
-        _metrics.RunBatchWriterDepth.Inc();
+        _metrics.IngestQueueDepth.Inc();
         return true;
     }
 
-    /// <summary>Stops accepting, commits everything queued, answers every waiter, then returns.</summary>
+    /// <summary>Stops accepting, commits and syncs everything queued, answers every waiter, then returns.</summary>
     public async ValueTask DisposeAsync()
     {
-        _channel.Writer.TryComplete();
-        await _writer;
-        _store.Dispose();
+        _incoming.Writer.TryComplete();
+        await _writeLoop;
+        await _syncLoop;
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _store.Dispose();
+        }
     }
 
     private async Task WriteLoop()
     {
-        var batch = new PendingRun[_maxBatch];
         var runs = new RunRecord[_maxBatch];
         var outcomes = new RunWriteOutcome[_maxBatch];
-        var reader = _channel.Reader;
-        while (await reader.WaitToReadAsync())
+        var reader = _incoming.Reader;
+        var scratch = new List<PendingRun>(_maxBatch);
+        try
         {
-            var count = 0;
-            while (count < _maxBatch && reader.TryRead(out var pending))
+            while (await reader.WaitToReadAsync())
             {
-                batch[count] = pending;
-                runs[count] = pending.Run;
-                count++;
-            }
+                while (scratch.Count < _maxBatch && reader.TryRead(out var pending))
+                {
+                    runs[scratch.Count] = pending.Run;
+                    scratch.Add(pending);
+                }
 
-            _metrics.RunBatchWriterDepth.Dec(count);
-            CommitAndAnswer(batch.AsSpan(0, count), runs.AsSpan(0, count), outcomes.AsSpan(0, count));
-            Array.Clear(batch, 0, count);
-            Array.Clear(runs, 0, count);
+                _metrics.IngestQueueDepth.Dec(scratch.Count);
+                var batch = scratch.ToArray();
+                scratch.Clear();
+                if (Commit(batch, runs.AsSpan(0, batch.Length), outcomes.AsSpan(0, batch.Length)))
+                {
+                    _committed.Writer.TryWrite(batch); // unbounded: the sync loop drains it with each flush
+                }
+
+                Array.Clear(runs, 0, batch.Length);
+            }
+        }
+        finally
+        {
+            _committed.Writer.TryComplete();
         }
     }
 
-    private void CommitAndAnswer(Span<PendingRun> batch, ReadOnlySpan<RunRecord> runs, Span<RunWriteOutcome> outcomes)
+    private bool Commit(PendingRun[] batch, ReadOnlySpan<RunRecord> runs, Span<RunWriteOutcome> outcomes)
     {
         var started = Stopwatch.GetTimestamp();
         try
@@ -93,22 +113,71 @@ public sealed class RunBatchWriter : IAsyncDisposable
         }
         catch (Exception e)
         {
-            // Nothing of this batch is durable: every waiter learns so, and the next batch starts afresh.
-            _metrics.IngestCommitFailures.Inc();
-            Log.BatchCommitFailed(_logger, batch.Length, e);
-            foreach (var pending in batch)
-            {
-                pending.TrySetResult(IngestResult.NotStored);
-            }
-
-            return;
+            // Nothing of this batch is stored: every waiter learns so, and the next batch starts afresh.
+            Fail(batch, e);
+            return false;
         }
 
         _metrics.IngestCommitDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         _metrics.IngestBatchSize.Observe(batch.Length);
         for (var i = 0; i < batch.Length; i++)
         {
-            batch[i].TrySetResult(IngestResult.Stored(outcomes[i]));
+            batch[i].Outcome = outcomes[i];
+        }
+
+        return true;
+    }
+
+    private async Task SyncLoop()
+    {
+        var reader = _committed.Reader;
+        var ready = new List<PendingRun[]>();
+        while (await reader.WaitToReadAsync())
+        {
+            while (reader.TryRead(out var batch))
+            {
+                ready.Add(batch);
+            }
+
+            // One flush makes every batch committed before it durable.
+            var started = Stopwatch.GetTimestamp();
+            Exception? failure = null;
+            try
+            {
+                _store.MakeDurable();
+                _metrics.IngestSyncDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+
+            foreach (var batch in ready)
+            {
+                if (failure is null)
+                {
+                    foreach (var pending in batch)
+                    {
+                        pending.TrySetResult(IngestResult.Stored(pending.Outcome));
+                    }
+                }
+                else
+                {
+                    Fail(batch, failure);
+                }
+            }
+
+            ready.Clear();
+        }
+    }
+
+    private void Fail(PendingRun[] batch, Exception error)
+    {
+        _metrics.IngestCommitFailures.Inc();
+        Log.BatchCommitFailed(_logger, batch.Length, error);
+        foreach (var pending in batch)
+        {
+            pending.TrySetResult(IngestResult.NotStored);
         }
     }
 }

@@ -25,12 +25,15 @@ public sealed class ServerMetrics
         IngestOutcomes = factory.CreateCounter(
             "fastingest_ingest_outcomes_total", "Ingest requests by outcome (created, duplicate, conflict, rejected, overloaded, failed).",
             new CounterConfiguration { LabelNames = ["outcome", "reason"] });
-        RunBatchWriterDepth = factory.CreateGauge("fastingest_ingest_queue_depth", "Runs waiting for the batch writer.");
+        IngestQueueDepth = factory.CreateGauge("fastingest_ingest_queue_depth", "Runs waiting for the batch writer.");
         IngestBatchSize = factory.CreateHistogram(
             "fastingest_ingest_batch_size", "Runs committed per transaction.",
             new HistogramConfiguration { Buckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] });
         IngestCommitDuration = factory.CreateHistogram(
-            "fastingest_ingest_commit_duration_seconds", "Time to write and durably commit one batch.",
+            "fastingest_ingest_commit_duration_seconds", "Time to write and commit one batch (before the durability flush).",
+            new HistogramConfiguration { Buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] });
+        IngestSyncDuration = factory.CreateHistogram(
+            "fastingest_ingest_sync_duration_seconds", "Time to make committed batches durable (one WAL fsync covers all committed so far).",
             new HistogramConfiguration { Buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] });
         IngestCommitFailures = factory.CreateCounter("fastingest_ingest_commit_failures_total", "Batches whose commit failed; none of their runs was acknowledged.");
 
@@ -43,9 +46,19 @@ public sealed class ServerMetrics
         AuthFailures = factory.CreateCounter(
             "fastingest_auth_failures_total", "Failed authentications by reason.",
             new CounterConfiguration { LabelNames = ["reason"] });
+
+        StorageCheckpoints = factory.CreateCounter("fastingest_storage_checkpoints_total", "WAL checkpoints run by the background checkpointer.");
+        StorageCheckpointDuration = factory.CreateHistogram(
+            "fastingest_storage_checkpoint_duration_seconds", "Duration of WAL checkpoints.",
+            new HistogramConfiguration { Buckets = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5] });
+        DotNetStats.Register(Registry);
     }
 
     public CollectorRegistry Registry { get; }
+
+    public Counter StorageCheckpoints { get; }
+
+    public Histogram StorageCheckpointDuration { get; }
 
     public Histogram HttpRequestDuration { get; }
 
@@ -53,11 +66,13 @@ public sealed class ServerMetrics
 
     public Counter IngestOutcomes { get; }
 
-    public Gauge RunBatchWriterDepth { get; }
+    public Gauge IngestQueueDepth { get; }
 
     public Histogram IngestBatchSize { get; }
 
     public Histogram IngestCommitDuration { get; }
+
+    public Histogram IngestSyncDuration { get; }
 
     public Counter IngestCommitFailures { get; }
 

@@ -1,14 +1,23 @@
 namespace FastIngest.Storage;
 
 /// <summary>
-/// Commits many runs as one durable transaction. Implementations are used by a single writer thread.
+/// Commits many runs as one transaction, then makes commits durable. The two steps are separate so the
+/// writer can start the next batch while the previous one is being flushed to disk (group commit with an
+/// overlapped sync). Used by a single writer thread and a single sync thread.
 /// </summary>
 public interface IRunBatchStore : IDisposable
 {
     /// <summary>
     /// Writes <paramref name="runs"/> in one transaction with insert-if-absent semantics and fills
-    /// <paramref name="outcomes"/> with what happened to each, in order. Returns only once the transaction is
-    /// durably committed; throws if it was not, in which case nothing of the batch is stored.
+    /// <paramref name="outcomes"/> with what happened to each, in order. On return the transaction is committed
+    /// (visible to readers) but not necessarily durable: call <see cref="MakeDurable"/> before acknowledging.
+    /// Throws if it could not commit, in which case nothing of the batch is stored.
     /// </summary>
     void Commit(ReadOnlySpan<RunRecord> runs, Span<RunWriteOutcome> outcomes);
+
+    /// <summary>
+    /// Returns once every transaction committed before this call is durable as the configured durability
+    /// promises. Throws if that cannot be guaranteed.
+    /// </summary>
+    void MakeDurable();
 }

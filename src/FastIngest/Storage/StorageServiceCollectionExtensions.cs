@@ -14,7 +14,8 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IStorageStatistics>(database);
         services.AddSingleton<ITenantStore>(static sp => new SqliteTenantStore(sp.GetRequiredService<SqliteDatabase>()));
         services.AddSingleton<IRunQueries>(static sp => new SqliteRunQueries(sp.GetRequiredService<SqliteDatabase>()));
-        services.AddSingleton<IRunBatchStore>(static sp => new SqliteRunBatchStore(sp.GetRequiredService<SqliteDatabase>()));
+        services.AddSingleton<IRunBatchStore>(static sp => new SqliteRunBatchStore(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<ServerOptions>().Durability));
+        services.AddHostedService<SqliteCheckpointer>();
         return services;
     }
 }

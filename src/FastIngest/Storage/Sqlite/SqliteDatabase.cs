@@ -27,8 +27,10 @@ public sealed class SqliteDatabase : IStorageStatistics
         }.ToString();
 
         // journal_mode is stored in the file; the rest is per connection, so it is applied on every open.
+        // wal_autocheckpoint=0: checkpoints belong to SqliteCheckpointer, never to a commit on the ingest path.
         var synchronous = durability == DurabilityMode.Full ? "FULL" : "NORMAL";
-        _connectionPragmas = $"PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON; PRAGMA synchronous={synchronous};";
+        _connectionPragmas =
+            $"PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON; PRAGMA synchronous={synchronous}; PRAGMA wal_autocheckpoint=0;";
     }
 
     public string Path { get; }

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# FastIngest build entry point. On a fresh Debian machine with only the .NET SDK:
+#   ./build.sh run [server flags]   install native build deps, publish the AOT binary, start it
+#   ./build.sh test                 unit + integration tests, then the AOT smoke test against the binary
+#   ./build.sh publish              just produce ./publish/fastingest
+#   ./build.sh bench                load benchmark (wrk) against the AOT binary, prints one table
+#   ./build.sh crash [--cycles N]   kill -9 crash test: every acknowledged run must survive
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+PUBLISH_DIR="$ROOT/publish"
+BINARY="$PUBLISH_DIR/fastingest"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "build.sh: need root (or sudo) to run: $*" >&2; exit 1; fi
+}
+
+# Native AOT needs clang and zlib; the binary links Debian's static libsqlite3.a; the bench needs wrk.
+ensure_packages() {
+  local missing=()
+  command -v clang >/dev/null || missing+=(clang)
+  [ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+  [ -f /usr/lib/x86_64-linux-gnu/libsqlite3.a ] || missing+=(libsqlite3-dev)
+  for extra in "$@"; do
+    command -v "$extra" >/dev/null || missing+=("$extra")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "build.sh: installing ${missing[*]}" >&2
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+publish() {
+  ensure_packages
+  rm -rf "$PUBLISH_DIR"
+  dotnet publish src/FastIngest/FastIngest.csproj -c Release -r linux-x64 -o "$PUBLISH_DIR" -nologo -v quiet \
+    -p:DebugType=none
+  echo "build.sh: published $BINARY ($(du -h "$BINARY" | cut -f1))" >&2
+}
+
+cmd=${1:-help}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  publish)
+    publish
+    ;;
+  run)
+    publish
+    exec "$BINARY" "$@"
+    ;;
+  test)
+    publish
+    FASTINGEST_BINARY="$BINARY" dotnet test FastIngest.sln -c Release -nologo "$@"
+    ;;
+  bench)
+    ensure_packages wrk
+    publish
+    exec "$ROOT/load/bench.sh" "$BINARY" "$@"
+    ;;
+  crash)
+    publish
+    FASTINGEST_BINARY="$BINARY" exec "$ROOT/load/crash.sh" "$BINARY" "$@"
+    ;;
+  *)
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    [ "$cmd" = help ] || exit 2
+    ;;
+esac

@@ -1,0 +1,42 @@
+-- Scenario: unique-run ingest flood. Every request posts a new run_id, so every request is a real insert.
+-- Needs: TOKEN (an ingest token) in the environment. Any status other than 201 counts as a failure.
+local token = os.getenv("TOKEN") or error("set TOKEN to an ingest token")
+local counter = 0
+local thread_id = 0
+local failures = 0
+local threads = {}
+
+function setup(thread)
+  thread:set("thread_id", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  math.randomseed(os.time() + thread_id)
+  prefix = string.format("u%d-%d-%d-", os.time(), thread_id, math.random(1, 1e9))
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Authorization"] = "Bearer " .. token
+end
+
+function request()
+  counter = counter + 1
+  local body = string.format(
+    '{"run_id":"%s%d","status":"passed","duration_ms":%d,"timestamp":"2026-01-12T10:00:00Z","branch":"main"}',
+    prefix, counter, counter % 600000)
+  return wrk.format(nil, "/v1/ingest", nil, body)
+end
+
+function response(status, headers, body)
+  if status ~= 201 then
+    failures = failures + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local bad = 0
+  for _, t in ipairs(threads) do
+    bad = bad + (t:get("failures") or 0)
+  end
+  io.write(string.format("unexpected_status %d\n", bad))
+end
