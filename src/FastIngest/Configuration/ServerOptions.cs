@@ -3,7 +3,7 @@ using System.Net;
 namespace FastIngest.Configuration;
 
 /// <summary>Everything the server is told at start-up, from flags and <c>FASTINGEST_*</c> environment variables.</summary>
-public sealed class ServerOptions
+public sealed record ServerOptions
 {
     public required IPEndPoint Listen { get; init; }
 

@@ -137,6 +137,12 @@ public static class IngestBodyParser
             errors = [new FieldError("", $"invalid JSON at byte {e.BytePositionInLine ?? reader.BytesConsumed}: {FirstSentence(e.Message)}")];
             return false;
         }
+        catch (InvalidOperationException)
+        {
+            // Unescaping met a lone surrogate (e.g. "\uD800") or invalid UTF-8: the text is not a string at all.
+            errors = [new FieldError("", $"invalid string at byte {reader.BytesConsumed}: not valid UTF-8 or UTF-16")];
+            return false;
+        }
 
         if ((seen & Seen.RunId) == 0) Add(ref errors, "run_id", "is required");
         if ((seen & Seen.Status) == 0) Add(ref errors, "status", "is required");

@@ -1,0 +1,128 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using FastIngest.Auth;
+using FastIngest.Configuration;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace FastIngest.Tests.Infrastructure;
+
+/// <summary>
+/// The real server, in process, on a free loopback port over real HTTP, against a WAL SQLite file in a
+/// temporary directory. Owns the admin token and the captured logs.
+/// </summary>
+public sealed class TestServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private bool _stopped;
+
+    private TestServer(WebApplication app, ServerOptions options, string adminToken, CapturedLogs logs)
+    {
+        _app = app;
+        Options = options;
+        AdminToken = adminToken;
+        Logs = logs;
+        Client = new HttpClient { BaseAddress = FastIngestServer.BoundAddress(app), Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public ServerOptions Options { get; }
+
+    public string AdminToken { get; }
+
+    public CapturedLogs Logs { get; }
+
+    public HttpClient Client { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<TestServer> StartAsync(string? dataDirectory = null, string? adminToken = null,
+        Func<ServerOptions, ServerOptions>? configure = null)
+    {
+        adminToken ??= ApiTokenFormat.Generate(TokenScope.Admin).Token;
+        var options = new ServerOptions
+        {
+            Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            DataDirectory = dataDirectory ?? Directory.CreateTempSubdirectory("fastingest-test-").FullName,
+            AdminToken = adminToken,
+            LogLevel = LogLevel.Debug,
+        };
+        options = configure?.Invoke(options) ?? options;
+        var logs = new CapturedLogs();
+        var app = FastIngestServer.Build(options, TextWriter.Null, logging =>
+        {
+            logging.ClearProviders();
+            logging.AddProvider(logs);
+        });
+        await app.StartAsync();
+        return new TestServer(app, options, adminToken, logs);
+    }
+
+    public T Service<T>()
+        where T : notnull => _app.Services.GetRequiredService<T>();
+
+    public async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string? token, string? json = null,
+        string contentType = "application/json")
+    {
+        using var request = new HttpRequestMessage(method, path);
+        if (token is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+
+        if (json is not null)
+        {
+            request.Content = new StringContent(json, Encoding.UTF8);
+            request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
+        }
+
+        return await Client.SendAsync(request);
+    }
+
+    public Task<HttpResponseMessage> PostAsync(string path, string? token, object body) =>
+        SendAsync(HttpMethod.Post, path, token, JsonSerializer.Serialize(body));
+
+    public async Task<Tenant> CreateTenantAsync(string name, string scope = "ingest")
+    {
+        using var org = await PostAsync("/v1/orgs", AdminToken, new { name });
+        var orgJson = await Json.ReadAsync(org, HttpStatusCode.Created);
+        var orgId = orgJson.GetProperty("id").GetString()!;
+        var orgToken = orgJson.GetProperty("token").GetProperty("token").GetString()!;
+
+        using var project = await PostAsync("/v1/projects", orgToken, new { org_id = orgId, name = name + "-project" });
+        var projectId = (await Json.ReadAsync(project, HttpStatusCode.Created)).GetProperty("id").GetString()!;
+
+        using var token = await PostAsync("/v1/tokens", orgToken, new { project_id = projectId, scope });
+        var tokenJson = await Json.ReadAsync(token, HttpStatusCode.Created);
+        return new Tenant(orgId, orgToken, projectId, tokenJson.GetProperty("token").GetString()!, tokenJson.GetProperty("id").GetString()!);
+    }
+
+    public Task<HttpResponseMessage> IngestAsync(string token, string json) => SendAsync(HttpMethod.Post, "/v1/ingest", token, json);
+
+    public static string Run(string runId, string status = "passed", long durationMs = 1234, string timestamp = "2026-01-12T10:00:00Z") =>
+        $$"""{"run_id":"{{runId}}","status":"{{status}}","duration_ms":{{durationMs}},"timestamp":"{{timestamp}}"}""";
+
+    /// <summary>Graceful stop, as on SIGTERM: Kestrel drains, then the ingest writer drains.</summary>
+    public async Task StopAsync()
+    {
+        if (_stopped)
+        {
+            return;
+        }
+
+        _stopped = true;
+        await _app.StopAsync();
+        await _app.Services.GetRequiredService<FastIngest.Ingest.RunBatchWriter>().DisposeAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        Client.Dispose();
+        await _app.DisposeAsync();
+    }
+}
+
+public sealed record Tenant(string OrgId, string OrgToken, string ProjectId, string ProjectToken, string ProjectTokenId);
