@@ -1,0 +1,148 @@
+using System.Net;
+using FastIngest.Auth;
+using FastIngest.Tests.Infrastructure;
+
+namespace FastIngest.Tests.Auth;
+
+public sealed class TokenLifecycleTests : IAsyncLifetime
+{
+    private TestServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await TestServer.StartAsync();
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    [Fact]
+    public async Task RevokedTokenGets401OnTheVeryNextRequest()
+    {
+        var tenant = await _server.CreateTenantAsync("revoke");
+        using (var warm = await _server.IngestAsync(tenant.ProjectToken, TestServer.Run("before-revoke")))
+        {
+            await Json.ReadAsync(warm, HttpStatusCode.Created); // now cached
+        }
+
+        using (var revoke = await _server.SendAsync(HttpMethod.Delete, $"/v1/tokens/{tenant.ProjectTokenId}", tenant.OrgToken))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, revoke.StatusCode);
+        }
+
+        using var after = await _server.IngestAsync(tenant.ProjectToken, TestServer.Run("after-revoke"));
+        await Json.ReadProblemAsync(after, HttpStatusCode.Unauthorized);
+        using var again = await _server.SendAsync(HttpMethod.Delete, $"/v1/tokens/{tenant.ProjectTokenId}", tenant.OrgToken);
+        Assert.Equal(HttpStatusCode.NoContent, again.StatusCode);
+    }
+
+    [Fact]
+    public async Task ExpiredTokenGets401EvenWhenCached()
+    {
+        var tenant = await _server.CreateTenantAsync("expiry");
+        using var created = await _server.PostAsync("/v1/tokens", tenant.OrgToken, new { project_id = tenant.ProjectId, expires_in = 2 });
+        var token = (await Json.ReadAsync(created, HttpStatusCode.Created)).GetProperty("token").GetString()!;
+
+        using (var early = await _server.IngestAsync(token, TestServer.Run("before-expiry")))
+        {
+            await Json.ReadAsync(early, HttpStatusCode.Created);
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(2.2));
+        using var late = await _server.IngestAsync(token, TestServer.Run("after-expiry"));
+        await Json.ReadProblemAsync(late, HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
+    public async Task ConcurrentFirstUseOfOneTokenRunsArgon2Once()
+    {
+        var tenant = await _server.CreateTenantAsync("single-flight");
+        var authenticator = _server.Service<Authenticator>();
+        var before = authenticator.HashVerifications;
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 32).Select(i =>
+            _server.IngestAsync(tenant.ProjectToken, TestServer.Run($"sf-{i}"))));
+
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.Created, r.StatusCode));
+        Assert.Equal(1, authenticator.HashVerifications - before);
+    }
+
+    [Fact]
+    public async Task WellFormedTokenWithWrongSecretIsRejectedAndRepeatsCostNoArgon2()
+    {
+        var tenant = await _server.CreateTenantAsync("wrong-secret");
+        var (fake, _) = ApiTokenFormat.Generate(TokenScope.Ingest);
+        // Same public id as the real token, different secret, valid checksum: it must reach Argon2 once.
+        var forged = Reforge(tenant.ProjectToken[..16] + fake[16..^6]);
+        var authenticator = _server.Service<Authenticator>();
+        var before = authenticator.HashVerifications;
+
+        for (var i = 0; i < 5; i++)
+        {
+            using var response = await _server.IngestAsync(forged, TestServer.Run("forged"));
+            await Json.ReadProblemAsync(response, HttpStatusCode.Unauthorized);
+        }
+
+        Assert.Equal(1, authenticator.HashVerifications - before);
+        using var real = await _server.IngestAsync(tenant.ProjectToken, TestServer.Run("real-after-forgery"));
+        await Json.ReadAsync(real, HttpStatusCode.Created);
+    }
+
+    [Fact]
+    public async Task UnknownTokenIdsNeverRunArgon2()
+    {
+        var authenticator = _server.Service<Authenticator>();
+        var before = authenticator.HashVerifications;
+        for (var i = 0; i < 20; i++)
+        {
+            using var response = await _server.IngestAsync(ApiTokenFormat.Generate(TokenScope.Ingest).Token, TestServer.Run("unknown"));
+            await Json.ReadProblemAsync(response, HttpStatusCode.Unauthorized);
+        }
+
+        Assert.Equal(0, authenticator.HashVerifications - before);
+    }
+
+    [Fact]
+    public async Task ScopeLetterMustMatchTheStoredScope()
+    {
+        var tenant = await _server.CreateTenantAsync("scope-letter");
+        // Turn an ingest token into a "read" one by editing the marker and fixing the checksum.
+        var forged = Reforge("fir" + tenant.ProjectToken[3..^6]);
+        using var response = await _server.SendAsync(HttpMethod.Get, "/v1/runs/anything", forged);
+        await Json.ReadProblemAsync(response, HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
+    public async Task AdminTokenFileIsWrittenOnFirstStartWithMode0600AndWorks()
+    {
+        var dir = Directory.CreateTempSubdirectory("fastingest-admin-").FullName;
+        var options = _server.Options with { DataDirectory = dir, AdminToken = null };
+        await using (var first = await TestServer.StartAsync(dir, configure: _ => options))
+        {
+            var path = Path.Combine(dir, "admin-token");
+            var token = (await File.ReadAllTextAsync(path)).Trim();
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+            using var response = await first.PostAsync("/v1/orgs", token, new { name = "via-file" });
+            await Json.ReadAsync(response, HttpStatusCode.Created);
+        }
+
+        var firstToken = await File.ReadAllTextAsync(Path.Combine(dir, "admin-token"));
+        await using (await TestServer.StartAsync(dir, configure: _ => options))
+        {
+            // A restart keeps the existing admin credential instead of minting another.
+            Assert.Equal(firstToken, await File.ReadAllTextAsync(Path.Combine(dir, "admin-token")));
+        }
+    }
+
+    /// <summary>Recomputes the checksum of a token body, as an attacker who knows the format could.</summary>
+    private static string Reforge(string withoutChecksum)
+    {
+        var crc = System.IO.Hashing.Crc32.HashToUInt32(System.Text.Encoding.ASCII.GetBytes(withoutChecksum));
+        Span<char> tail = stackalloc char[6];
+        for (var i = 5; i >= 0; i--)
+        {
+            tail[i] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[(int)(crc % 62)];
+            crc /= 62;
+        }
+
+        var token = withoutChecksum + new string(tail);
+        Assert.True(ApiTokenFormat.IsWellFormed(token, out _));
+        return token;
+    }
+}
