@@ -1,8 +1,12 @@
+using FastIngest.Ingest;
 using FastIngest.Storage;
 
 namespace FastIngest.Http;
 
-/// <summary><c>/healthz</c>: the process answers. <c>/readyz</c>: the database accepts a write right now.</summary>
+/// <summary>
+/// <c>/healthz</c>: the process answers. <c>/readyz</c>: the last ingest batch committed and the database accepts a
+/// write right now; a load balancer stops sending ingest traffic while it is 503.
+/// </summary>
 public static class HealthEndpoints
 {
     private static readonly byte[] s_ok = "ok\n"u8.ToArray();
@@ -12,9 +16,10 @@ public static class HealthEndpoints
     public static Task Ready(HttpContext context)
     {
         var store = context.RequestServices.GetRequiredService<ITenantStore>();
-        return store.IsWritable()
+        var writer = context.RequestServices.GetRequiredService<RunBatchWriter>();
+        return writer.IsHealthy && store.IsWritable()
             ? WriteTextAsync(context, StatusCodes.Status200OK, s_ok)
-            : Problems.Unavailable(context, "not-ready", "The database does not accept writes.", 5);
+            : Problems.Unavailable(context, "not-ready", "The database does not accept writes (see the batch_commit_failed log events).", 5);
     }
 
     private static Task WriteTextAsync(HttpContext context, int status, byte[] text)

@@ -24,6 +24,8 @@ public sealed class RunBatchWriter : IAsyncDisposable
     private readonly Task _writeLoop;
     private readonly Task _syncLoop;
     private int _disposed;
+    private static readonly TimeSpan s_unhealthyAfterFailure = TimeSpan.FromSeconds(5);
+    private long _lastFailureTimestamp;
 
     public RunBatchWriter(IRunBatchStore store, ServerOptions options, ServerMetrics metrics, ILogger<RunBatchWriter> logger)
     {
@@ -40,6 +42,19 @@ public sealed class RunBatchWriter : IAsyncDisposable
         _committed = Channel.CreateUnbounded<PendingRun[]>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         _writeLoop = Task.Run(WriteLoop);
         _syncLoop = Task.Run(SyncLoop);
+    }
+
+    /// <summary>
+    /// False for a few seconds after a batch failed to commit or sync, and until a later batch succeeds: long
+    /// enough for a load balancer to steer away, short enough that traffic comes back to prove recovery.
+    /// </summary>
+    public bool IsHealthy
+    {
+        get
+        {
+            var failedAt = Interlocked.Read(ref _lastFailureTimestamp);
+            return failedAt == 0 || Stopwatch.GetElapsedTime(failedAt) > s_unhealthyAfterFailure;
+        }
     }
 
     /// <summary>
@@ -118,6 +133,7 @@ public sealed class RunBatchWriter : IAsyncDisposable
             return false;
         }
 
+        Interlocked.Exchange(ref _lastFailureTimestamp, 0);
         _metrics.IngestCommitDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         _metrics.IngestBatchSize.Observe(batch.Length);
         for (var i = 0; i < batch.Length; i++)
@@ -173,6 +189,7 @@ public sealed class RunBatchWriter : IAsyncDisposable
 
     private void Fail(PendingRun[] batch, Exception error)
     {
+        Interlocked.Exchange(ref _lastFailureTimestamp, Stopwatch.GetTimestamp());
         _metrics.IngestCommitFailures.Inc();
         Log.BatchCommitFailed(_logger, batch.Length, error);
         foreach (var pending in batch)

@@ -25,7 +25,9 @@ public sealed class TestServer : IAsyncDisposable
         Options = options;
         AdminToken = adminToken;
         Logs = logs;
-        Client = new HttpClient { BaseAddress = FastIngestServer.BoundAddress(app), Timeout = TimeSpan.FromSeconds(60) };
+        Secrets = new SecretCollector();
+        Secrets.Remember(adminToken);
+        Client = new HttpClient(Secrets) { BaseAddress = FastIngestServer.BoundAddress(app), Timeout = TimeSpan.FromSeconds(60) };
     }
 
     public ServerOptions Options { get; }
@@ -35,6 +37,9 @@ public sealed class TestServer : IAsyncDisposable
     public CapturedLogs Logs { get; }
 
     public HttpClient Client { get; }
+
+    /// <summary>Every token this server's tests sent or received.</summary>
+    public SecretCollector Secrets { get; }
 
     public IServiceProvider Services => _app.Services;
 
@@ -117,11 +122,29 @@ public sealed class TestServer : IAsyncDisposable
         await _app.Services.GetRequiredService<FastIngest.Ingest.RunBatchWriter>().DisposeAsync();
     }
 
+    /// <summary>
+    /// Stops the server, then checks the redaction promise over everything this server logged: no token (and
+    /// no token's secret part) that crossed the wire appears in any log line.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
         Client.Dispose();
         await _app.DisposeAsync();
+        AssertNoSecretWasLogged();
+    }
+
+    public void AssertNoSecretWasLogged()
+    {
+        var lines = Logs.Lines.ToArray();
+        foreach (var secret in Secrets.Secrets)
+        {
+            var secretPart = secret.Length == ApiTokenFormat.Length ? ApiTokenFormat.SecretOf(secret).ToString() : secret;
+            foreach (var line in lines)
+            {
+                Assert.False(line.Contains(secretPart, StringComparison.Ordinal), $"a token's secret was logged: {line}");
+            }
+        }
     }
 }
 

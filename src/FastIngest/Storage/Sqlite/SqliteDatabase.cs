@@ -35,12 +35,18 @@ public sealed class SqliteDatabase : IStorageStatistics
 
     public string Path { get; }
 
+    /// <summary>
+    /// Fault injection for tests: caps the file size of connections opened from now on
+    /// (<c>PRAGMA max_page_count</c>), so a test can make commits fail the way a full disk does.
+    /// </summary>
+    internal long? MaxPageCount { get; set; }
+
     public SqliteConnection Open()
     {
         var connection = new SqliteConnection(_connectionString);
         connection.Open();
         using var pragma = connection.CreateCommand();
-        pragma.CommandText = _connectionPragmas;
+        pragma.CommandText = MaxPageCount is { } pages ? _connectionPragmas + $" PRAGMA max_page_count={pages};" : _connectionPragmas;
         pragma.ExecuteNonQuery();
         return connection;
     }

@@ -1,0 +1,48 @@
+using FastIngest.Configuration;
+
+namespace FastIngest.Tests.Configuration;
+
+public sealed class ServerOptionsParserTests
+{
+    private static readonly Func<string, string?> s_noEnvironment = _ => null;
+
+    [Fact]
+    public void DefaultsListenOnLoopback8080WithDataUnderTheWorkingDirectory()
+    {
+        Assert.True(ServerOptionsParser.TryParse([], s_noEnvironment, out var options, out _));
+        Assert.Equal("127.0.0.1:8080", options!.Listen.ToString());
+        Assert.Equal(Path.GetFullPath("data/fastingest.db"), options.DatabasePath);
+        Assert.Equal(DurabilityMode.Full, options.Durability);
+    }
+
+    [Fact]
+    public void FlagsWinOverEnvironmentWhichWinsOverDefaults()
+    {
+        var env = new Dictionary<string, string> { ["FASTINGEST_LISTEN"] = "0.0.0.0:9000", ["FASTINGEST_DATA"] = "/tmp/env-data", ["FASTINGEST_DURABILITY"] = "normal" };
+        Assert.True(ServerOptionsParser.TryParse(["--listen", "127.0.0.1:7000"], k => env.GetValueOrDefault(k), out var options, out _));
+        Assert.Equal("127.0.0.1:7000", options!.Listen.ToString());
+        Assert.Equal("/tmp/env-data", options.DataDirectory);
+        Assert.Equal(DurabilityMode.Normal, options.Durability);
+    }
+
+    [Theory]
+    [InlineData("--listen", "nonsense", "--listen")]
+    [InlineData("--listen", "127.0.0.1", "--listen")]
+    [InlineData("--durability", "sometimes", "--durability")]
+    [InlineData("--log-level", "loud", "--log-level")]
+    [InlineData("--batch", "0", "--batch")]
+    [InlineData("--bogus", "1", "--bogus")]
+    public void BadFlagsAreRefusedNamingTheFlag(string flag, string value, string named)
+    {
+        Assert.False(ServerOptionsParser.TryParse([flag, value], s_noEnvironment, out _, out var error));
+        Assert.Contains(named, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EqualsSyntaxAndMetricsListenAreAccepted()
+    {
+        Assert.True(ServerOptionsParser.TryParse(["--listen=:8081", "--metrics-listen=127.0.0.1:9100"], s_noEnvironment, out var options, out _));
+        Assert.Equal(8081, options!.Listen.Port);
+        Assert.Equal(9100, options.MetricsListen!.Port);
+    }
+}

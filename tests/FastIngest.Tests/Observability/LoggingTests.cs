@@ -1,0 +1,77 @@
+using System.Net;
+using System.Text.Json;
+using FastIngest.Tests.Infrastructure;
+
+namespace FastIngest.Tests.Observability;
+
+public sealed class LoggingTests : IAsyncLifetime
+{
+    private TestServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await TestServer.StartAsync();
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    [Fact]
+    public async Task EveryRequestGetsOneJsonAccessLineWithItsRequestId()
+    {
+        var tenant = await _server.CreateTenantAsync("access-log");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/ingest")
+        {
+            Content = new StringContent(TestServer.Run("logged"), System.Text.Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Authorization = new("Bearer", tenant.ProjectToken);
+        request.Headers.Add("X-Request-Id", "ci-job-42.attempt_1");
+        using var response = await _server.Client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal("ci-job-42.attempt_1", response.Headers.GetValues("X-Request-Id").Single());
+
+        var line = Assert.Single(Lines(), l => l.GetProperty("event").GetString() == "http_request"
+            && l.GetProperty("request_id").GetString() == "ci-job-42.attempt_1");
+        Assert.Equal("POST", line.GetProperty("method").GetString());
+        Assert.Equal("/v1/ingest", line.GetProperty("route").GetString());
+        Assert.Equal(201, line.GetProperty("status").GetInt32());
+        Assert.Equal(tenant.ProjectId, line.GetProperty("project_id").GetString());
+        Assert.Equal("info", line.GetProperty("level").GetString());
+        Assert.True(DateTimeOffset.TryParse(line.GetProperty("timestamp").GetString(), System.Globalization.CultureInfo.InvariantCulture, out _));
+    }
+
+    [Theory]
+    [InlineData("has space")]
+    [InlineData("x!y")]
+    [InlineData("0123456789012345678901234567890123456789012345678901234567890123456789")]
+    public async Task InsaneRequestIdsAreReplacedAndProblemBodiesCarryTheRequestId(string incoming)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/ingest");
+        request.Headers.TryAddWithoutValidation("X-Request-Id", incoming);
+        using var response = await _server.Client.SendAsync(request);
+        var echoed = response.Headers.GetValues("X-Request-Id").Single();
+        Assert.NotEqual(incoming, echoed);
+        var problem = await Json.ReadProblemAsync(response, HttpStatusCode.Unauthorized);
+        Assert.Equal(echoed, problem.GetProperty("request_id").GetString());
+    }
+
+    [Fact]
+    public async Task AuthFailureIsASecurityEventWithReasonButNeverTheToken()
+    {
+        var forged = FastIngest.Auth.ApiTokenFormat.Generate(FastIngest.Auth.TokenScope.Ingest).Token;
+        using var response = await _server.IngestAsync(forged, TestServer.Run("x"));
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+
+        var failure = Assert.Single(Lines(), l => l.GetProperty("event").GetString() == "auth_failed");
+        Assert.Equal("unknown_token", failure.GetProperty("reason").GetString());
+        Assert.DoesNotContain(Lines(), l => l.ToString().Contains(forged[4..], StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task TokenCreationAndRevocationAreSecurityEvents()
+    {
+        var tenant = await _server.CreateTenantAsync("security-events");
+        (await _server.SendAsync(HttpMethod.Delete, $"/v1/tokens/{tenant.ProjectTokenId}", tenant.OrgToken)).Dispose();
+
+        Assert.Contains(Lines(), l => l.GetProperty("event").GetString() == "token_created" && l.GetProperty("token_id").GetString() == tenant.ProjectTokenId);
+        Assert.Contains(Lines(), l => l.GetProperty("event").GetString() == "token_revoked" && l.GetProperty("token_id").GetString() == tenant.ProjectTokenId);
+    }
+
+    private List<JsonElement> Lines() => _server.Logs.Lines.Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+}

@@ -1,0 +1,80 @@
+using System.Globalization;
+using System.Net;
+using System.Text.RegularExpressions;
+using FastIngest.Tests.Infrastructure;
+
+namespace FastIngest.Tests.Observability;
+
+public sealed partial class MetricsTests : IAsyncLifetime
+{
+    private TestServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await TestServer.StartAsync();
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    [Fact]
+    public async Task CountersMoveByExactlyTheRequestsMade()
+    {
+        var tenant = await _server.CreateTenantAsync("metrics");
+        var before = await ScrapeAsync();
+
+        (await _server.IngestAsync(tenant.ProjectToken, TestServer.Run("m-1"))).Dispose();
+        (await _server.IngestAsync(tenant.ProjectToken, TestServer.Run("m-2"))).Dispose();
+        (await _server.IngestAsync(tenant.ProjectToken, TestServer.Run("m-1"))).Dispose();
+        (await _server.IngestAsync(tenant.ProjectToken, TestServer.Run("m-1", "failed"))).Dispose();
+        (await _server.IngestAsync(tenant.ProjectToken, "{}")).Dispose();
+        (await _server.IngestAsync("fii_bad", TestServer.Run("m-3"))).Dispose();
+        (await _server.IngestAsync(tenant.OrgToken, TestServer.Run("m-4"))).Dispose();
+
+        var after = await ScrapeAsync();
+        double Delta(string series) => after.GetValueOrDefault(series) - before.GetValueOrDefault(series);
+
+        Assert.Equal(2, Delta("fastingest_ingest_outcomes_total{outcome=\"created\",reason=\"\"}"));
+        Assert.Equal(1, Delta("fastingest_ingest_outcomes_total{outcome=\"duplicate\",reason=\"\"}"));
+        Assert.Equal(1, Delta("fastingest_ingest_outcomes_total{outcome=\"conflict\",reason=\"\"}"));
+        Assert.Equal(1, Delta("fastingest_ingest_outcomes_total{outcome=\"rejected\",reason=\"invalid_body\"}"));
+        Assert.Equal(1, Delta("fastingest_ingest_outcomes_total{outcome=\"rejected\",reason=\"scope\"}"));
+        Assert.Equal(1, Delta("fastingest_auth_failures_total{reason=\"malformed\"}"));
+        Assert.Equal(4, Delta("fastingest_ingest_batch_size_sum"));
+        Assert.Equal(6, Delta("fastingest_http_request_duration_seconds_count{route=\"/v1/ingest\",status_class=\"2xx\"}")
+            + Delta("fastingest_http_request_duration_seconds_count{route=\"/v1/ingest\",status_class=\"4xx\"}") - 1);
+        Assert.Equal(5, Delta("fastingest_auth_token_cache_total{result=\"hit\"}"));
+    }
+
+    [Fact]
+    public async Task LabelsCarryRouteTemplatesNeverRawPathsOrIds()
+    {
+        var tenant = await _server.CreateTenantAsync("labels");
+        (await _server.SendAsync(HttpMethod.Get, "/v1/runs/some-secret-looking-run-id", tenant.ProjectToken)).Dispose();
+        (await _server.SendAsync(HttpMethod.Get, $"/v1/projects/{tenant.ProjectId}/tokens", tenant.OrgToken)).Dispose();
+        (await _server.Client.GetAsync("/no/such/path/abc123")).Dispose();
+
+        using var response = await _server.Client.GetAsync("/metrics");
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.Contains("route=\"/v1/runs/{**run_id}\"", text, StringComparison.Ordinal);
+        Assert.Contains("route=\"/v1/projects/{id}/tokens\"", text, StringComparison.Ordinal);
+        Assert.Contains("route=\"unmatched\"", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("some-secret-looking-run-id", text, StringComparison.Ordinal);
+        Assert.DoesNotContain(tenant.ProjectId, text, StringComparison.Ordinal);
+        Assert.DoesNotContain("abc123", text, StringComparison.Ordinal);
+        Assert.Contains("fastingest_storage_file_bytes{file=\"db\"}", text, StringComparison.Ordinal);
+        Assert.Contains("process_cpu_seconds_total", text, StringComparison.Ordinal);
+    }
+
+    private async Task<Dictionary<string, double>> ScrapeAsync()
+    {
+        using var response = await _server.Client.GetAsync("/metrics");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var values = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (Match match in Sample().Matches(await response.Content.ReadAsStringAsync()))
+        {
+            values[match.Groups[1].Value] = double.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
+        }
+
+        return values;
+    }
+
+    [GeneratedRegex(@"^(fastingest_[^ ]+) ([0-9.eE+-]+)$", RegexOptions.Multiline)]
+    private static partial Regex Sample();
+}
