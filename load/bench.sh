@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Load benchmark: starts the AOT binary on a fresh temp database, runs a bare-endpoint baseline of the same
+# binary and each scenario at the same concurrency, and prints one table with ratios to the baseline measured
+# in the same run. Loopback only. Usage: load/bench.sh <binary> [--duration 10s] [--connections 64]
+set -euo pipefail
+BINARY=${1:?usage: bench.sh <binary> [--duration 10s] [--connections 64]}
+shift
+DURATION=10s CONNECTIONS=64 DURABILITY=full
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) DURATION=$2; shift 2 ;;
+    --connections) CONNECTIONS=$2; shift 2 ;;
+    --durability) DURABILITY=$2; shift 2 ;;
+    *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+HERE=$(cd "$(dirname "$0")" && pwd)
+WORK=$(mktemp -d /tmp/fastingest-bench.XXXXXX)
+PORT=$(( 20000 + RANDOM % 20000 ))
+BASE="http://127.0.0.1:$PORT"
+
+# Two cores: the server gets core 0, wrk gets core 1, so neither steals the other's CPU.
+SERVER_PIN="" WRK_PIN=""
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then SERVER_PIN="taskset -c 0"; WRK_PIN="taskset -c 1"; fi
+
+$SERVER_PIN "$BINARY" --listen "127.0.0.1:$PORT" --data "$WORK/data" --log-level warning --durability "$DURABILITY" \
+  >"$WORK/server.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 200); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.05; done
+ADMIN=$(cat "$WORK/data/admin-token")
+
+json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }
+new_tenant() { # prints an ingest token for a fresh org/project named $1
+  local org project
+  org=$(curl -sf -XPOST "$BASE/v1/orgs" -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' -d "{\"name\":\"$1\"}" | json_field id)
+  project=$(curl -sf -XPOST "$BASE/v1/projects" -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' -d "{\"org_id\":\"$org\",\"name\":\"$1\"}" | json_field id)
+  curl -sf -XPOST "$BASE/v1/tokens" -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' -d "{\"project_id\":\"$project\"}" | json_field token
+}
+export TOKEN
+TOKEN=$(new_tenant bench)
+
+# run_wrk <name> <script or ""> : appends one row to $WORK/rows
+run_wrk() {
+  local name=$1 script=$2 out args=(-t1 "-c$CONNECTIONS" "-d$DURATION" --latency)
+  [ -n "$script" ] && args+=(-s "$HERE/$script")
+  out=$($WRK_PIN wrk "${args[@]}" "$BASE${3:-/}" 2>&1)
+  local rps p50 p99 non2xx errors unexpected
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out"); non2xx=${non2xx:-0}
+  errors=$(awk '/Socket errors:/ {gsub(",",""); print $4+$6+$8+$10}' <<<"$out"); errors=${errors:-0}
+  unexpected=$(awk '/^unexpected_status/ {print $2}' <<<"$out"); unexpected=${unexpected:-$non2xx}
+  echo "$name $rps $p50 $p99 $unexpected $errors" >>"$WORK/rows"
+  if [ -z "$rps" ]; then echo "$out" >&2; fi
+}
+
+: >"$WORK/rows"
+# Warm-up: first token use (one Argon2), thread pool growth, page cache.
+$WRK_PIN wrk -t1 "-c$CONNECTIONS" -d3s -s "$HERE/ingest_unique.lua" "$BASE/" >/dev/null 2>&1
+run_wrk baseline_healthz "" /healthz
+run_wrk ingest_unique ingest_unique.lua
+for scenario in "$HERE"/scenarios/*.lua; do
+  [ -e "$scenario" ] || continue
+  run_wrk "$(basename "$scenario" .lua)" "scenarios/$(basename "$scenario")"
+done
+
+RSS=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER/status")
+METRICS=$(curl -sf "$BASE/metrics")
+BATCH_SUM=$(awk '/^fastingest_ingest_batch_size_sum/ {print $2}' <<<"$METRICS")
+BATCH_COUNT=$(awk '/^fastingest_ingest_batch_size_count/ {print $2}' <<<"$METRICS")
+
+echo
+echo "FastIngest bench: $(nproc) cores, $CONNECTIONS connections, $DURATION per scenario, durability=$DURABILITY"
+echo "server pinned: ${SERVER_PIN:-no}, wrk pinned: ${WRK_PIN:-no}"
+awk -v base="$(awk '$1=="baseline_healthz" {print $2}' "$WORK/rows")" '
+  BEGIN { printf "%-22s %12s %10s %10s %12s %8s %8s\n", "scenario", "req/s", "p50", "p99", "unexpected", "errors", "ratio" }
+  { printf "%-22s %12.0f %10s %10s %12d %8d %8.2f\n", $1, $2, $3, $4, $5, $6, (base > 0 ? $2 / base : 0) }' "$WORK/rows"
+echo "peak RSS: $((RSS / 1024)) MiB; mean batch size: $(awk -v s="$BATCH_SUM" -v c="$BATCH_COUNT" 'BEGIN { printf "%.1f", (c > 0 ? s / c : 0) }')"
+FAILED=$(awk '$1!="baseline_healthz" && ($5 > 0 || $6 > 0) {print $1}' "$WORK/rows")
+if [ -n "$FAILED" ]; then echo "bench: unexpected statuses or socket errors in: $FAILED" >&2; exit 1; fi
