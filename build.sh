@@ -4,6 +4,7 @@
 #   ./build.sh test                 unit + integration tests, then the AOT smoke test against the binary
 #   ./build.sh publish              just produce ./publish/fastingest
 #   ./build.sh bench                load benchmark (wrk) against the AOT binary, prints one table
+#   ./build.sh microbench [filter]  BenchmarkDotNet: authentication cost, SQLite-only insert ceiling
 #   ./build.sh crash [--cycles N]   kill -9 crash test: every acknowledged run must survive
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -60,12 +61,17 @@ case "$cmd" in
     publish
     exec "$ROOT/load/bench.sh" "$BINARY" "$@"
     ;;
+  microbench)
+    ensure_packages
+    cd "$ROOT/load/FastIngest.Benchmarks"
+    exec dotnet run -c Release -- --filter "${@:-*}"
+    ;;
   crash)
     publish
     FASTINGEST_BINARY="$BINARY" exec "$ROOT/load/crash.sh" "$BINARY" "$@"
     ;;
   *)
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
     [ "$cmd" = help ] || exit 2
     ;;
 esac

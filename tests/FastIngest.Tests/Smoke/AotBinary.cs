@@ -67,7 +67,7 @@ public sealed class AotBinary : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    public static AotBinary Start(string? dataDirectory = null, params string[] extraArgs)
+    public static AotBinary Start(string? dataDirectory = null, string? adminToken = null, params string[] extraArgs)
     {
         dataDirectory ??= Directory.CreateTempSubdirectory("fastingest-aot-").FullName;
         var port = FreePort();
@@ -83,6 +83,11 @@ public sealed class AotBinary : IAsyncDisposable
         }
 
         info.Environment.Remove("FASTINGEST_ADMIN_TOKEN");
+        if (adminToken is not null)
+        {
+            info.Environment["FASTINGEST_ADMIN_TOKEN"] = adminToken;
+        }
+
         return new AotBinary(Process.Start(info)!, new Uri($"http://127.0.0.1:{port}"), dataDirectory);
     }
 

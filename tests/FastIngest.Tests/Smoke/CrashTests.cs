@@ -1,0 +1,125 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using FastIngest.Auth;
+using FastIngest.Tests.Infrastructure;
+
+namespace FastIngest.Tests.Smoke;
+
+/// <summary>
+/// A Jepsen-style set test against the AOT binary: ingest unique runs under concurrent load, kill -9 the server
+/// at a random moment, restart, repeat. Every run that was acknowledged (201/200) must be in the database after
+/// every crash, no run that was refused (4xx) may be, and SQLite's integrity check must pass after each restart.
+/// <c>./build.sh crash --cycles 100</c> runs the long version (FASTINGEST_CRASH_CYCLES).
+/// </summary>
+public sealed class CrashTests
+{
+    private const int Workers = 32;
+
+    [Fact]
+    public async Task KillMinus9NeverLosesAnAcknowledgedRun()
+    {
+        var cycles = int.TryParse(Environment.GetEnvironmentVariable("FASTINGEST_CRASH_CYCLES"), out var c) ? c : 5;
+        var dir = Directory.CreateTempSubdirectory("fastingest-crash-").FullName;
+        var admin = ApiTokenFormat.Generate(TokenScope.Admin).Token;
+        var acknowledged = new ConcurrentDictionary<string, byte>();
+        var refused = new ConcurrentDictionary<string, byte>();
+        var random = new Random();
+        string? token = null;
+        var sequence = 0;
+
+        for (var cycle = 1; cycle <= cycles; cycle++)
+        {
+            await using var binary = AotBinary.Start(dir, admin);
+            using var client = new HttpClient { BaseAddress = binary.Address, Timeout = TimeSpan.FromSeconds(10) };
+            await binary.WaitUntilHealthyAsync(client);
+            token ??= await CreateIngestTokenAsync(client, admin);
+
+            using var stop = new CancellationTokenSource();
+            var load = Enumerable.Range(0, Workers).Select(_ => Task.Run(async () =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    var n = Interlocked.Increment(ref sequence);
+                    var runId = $"crash-{n}";
+                    // One request in ten is invalid (a negative duration): it must be refused and never stored.
+                    var body = TestServer.Run(runId, durationMs: n % 10 == 0 ? -1 : n);
+                    try
+                    {
+                        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/ingest") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+                        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+                        using var response = await client.SendAsync(request, stop.Token);
+                        if (response.StatusCode is HttpStatusCode.Created or HttpStatusCode.OK)
+                        {
+                            acknowledged.TryAdd(runId, 0);
+                        }
+                        else if ((int)response.StatusCode is >= 400 and < 500)
+                        {
+                            refused.TryAdd(runId, 0);
+                        }
+                    }
+                    catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
+                    {
+                        // Killed mid-request: never acknowledged, so nothing was promised.
+                    }
+                }
+            })).ToArray();
+
+            await Task.Delay(random.Next(150, 900));
+            binary.Signal("KILL");
+            await binary.WaitForExitAsync(TimeSpan.FromSeconds(10));
+            await stop.CancelAsync();
+            await Task.WhenAll(load);
+
+            var stored = ReadStoredRunIds(dir, out var integrity);
+            Assert.Equal("ok", integrity);
+            var lost = acknowledged.Keys.Where(id => !stored.Contains(id)).ToList();
+            var leaked = refused.Keys.Where(stored.Contains).ToList();
+            Assert.True(lost.Count == 0, $"cycle {cycle}: {lost.Count} acknowledged runs lost, e.g. {string.Join(", ", lost.Take(5))}");
+            Assert.True(leaked.Count == 0, $"cycle {cycle}: {leaked.Count} refused runs stored, e.g. {string.Join(", ", leaked.Take(5))}");
+        }
+
+        Console.WriteLine($"crash test: {cycles} kill -9 cycles, {acknowledged.Count} acknowledged runs, 0 lost, " +
+            $"{refused.Count} refused runs, 0 stored; integrity_check ok after every crash");
+        Assert.True(acknowledged.Count > cycles * 10, $"too little load to prove anything: {acknowledged.Count} acknowledged");
+    }
+
+    private static async Task<string> CreateIngestTokenAsync(HttpClient client, string admin)
+    {
+        async Task<System.Text.Json.JsonElement> PostAsync(string path, string json)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", admin);
+            using var response = await client.SendAsync(request);
+            return await Json.ReadAsync(response, HttpStatusCode.Created);
+        }
+
+        var org = (await PostAsync("/v1/orgs", """{"name":"crash"}""")).GetProperty("id").GetString();
+        var project = (await PostAsync("/v1/projects", $$"""{"org_id":"{{org}}","name":"crash"}""")).GetProperty("id").GetString();
+        return (await PostAsync("/v1/tokens", $$"""{"project_id":"{{project}}"}""")).GetProperty("token").GetString()!;
+    }
+
+    /// <summary>Opens the database the way a restart would (running WAL recovery) and reads every run id.</summary>
+    private static HashSet<string> ReadStoredRunIds(string dir, out string integrity)
+    {
+        var database = new FastIngest.Storage.Sqlite.SqliteDatabase(Path.Combine(dir, "fastingest.db"), FastIngest.Configuration.DurabilityMode.Full);
+        using var connection = database.Open();
+        using (var check = connection.CreateCommand())
+        {
+            check.CommandText = "PRAGMA integrity_check;";
+            integrity = (string)check.ExecuteScalar()!;
+        }
+
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        using var query = connection.CreateCommand();
+        query.CommandText = "SELECT run_id FROM test_runs;";
+        using var reader = query.ExecuteReader();
+        while (reader.Read())
+        {
+            ids.Add(reader.GetString(0));
+        }
+
+        return ids;
+    }
+}
