@@ -24,7 +24,9 @@ BASE="http://127.0.0.1:$PORT"
 SERVER_PIN="" WRK_PIN=""
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then SERVER_PIN="taskset -c 0"; WRK_PIN="taskset -c 1"; fi
 
+# Rate limits stay on (their cost is part of the hot path) with budgets far above what the bench sends.
 $SERVER_PIN "$BINARY" --listen "127.0.0.1:$PORT" --data "$WORK/data" --log-level warning --durability "$DURABILITY" \
+  --rate-ingest 1000000000 --rate-read 1000000000 --rate-manage 1000000 \
   >"$WORK/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT

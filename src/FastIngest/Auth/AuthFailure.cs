@@ -13,6 +13,9 @@ public enum AuthFailure : byte
 
     /// <summary>Every Argon2 slot stayed busy past the queue timeout: 503, not 401.</summary>
     Overloaded,
+
+    /// <summary>The client address is blocked after repeated failures and the token is not cached: 429.</summary>
+    Blocked,
 }
 
 internal static class AuthFailureNames
@@ -26,6 +29,7 @@ internal static class AuthFailureNames
         AuthFailure.Revoked => "revoked",
         AuthFailure.Expired => "expired",
         AuthFailure.Overloaded => "overloaded",
+        AuthFailure.Blocked => "blocked",
         _ => "none",
     };
 }

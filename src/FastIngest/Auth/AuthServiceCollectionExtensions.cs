@@ -4,6 +4,9 @@ public static class AuthServiceCollectionExtensions
 {
     public static IServiceCollection AddTokenAuthentication(this IServiceCollection services)
     {
+        services.AddSingleton(static sp => sp.GetRequiredService<FastIngest.Configuration.ServerOptions>().RateLimits);
+        services.AddSingleton<FastIngest.RateLimiting.AuthFailureTracker>();
+        services.AddSingleton<FastIngest.RateLimiting.CredentialRateLimiter>();
         services.AddSingleton<TokenCache>();
         services.AddSingleton<TokenIssuer>();
         services.AddSingleton<Authenticator>();

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
+using System.Net;
 using FastIngest.Configuration;
 using FastIngest.Observability;
+using FastIngest.RateLimiting;
 using FastIngest.Storage;
 using Microsoft.Extensions.Primitives;
 using Prometheus;
@@ -27,9 +29,12 @@ public sealed class Authenticator : IDisposable
     private readonly ConcurrentDictionary<UInt128, (AuthFailure Failure, long UntilMs)> _negative = new();
     private readonly Counter.Child _cacheHits, _cacheMisses;
     private readonly ServerMetrics _metrics;
+    private readonly AuthFailureTracker _failures;
 
-    public Authenticator(ITenantStore store, TokenCache cache, TimeProvider clock, ServerOptions options, ServerMetrics metrics)
+    public Authenticator(ITenantStore store, TokenCache cache, TimeProvider clock, ServerOptions options, ServerMetrics metrics,
+        AuthFailureTracker failures)
     {
+        _failures = failures;
         _store = store;
         _cache = cache;
         _clock = clock;
@@ -44,7 +49,7 @@ public sealed class Authenticator : IDisposable
 
     private long _hashVerifications;
 
-    public ValueTask<AuthResult> AuthenticateAsync(StringValues authorization)
+    public ValueTask<AuthResult> AuthenticateAsync(StringValues authorization, IPAddress? client = null)
     {
         if (!TryGetBearer(authorization, out var token))
         {
@@ -75,6 +80,13 @@ public sealed class Authenticator : IDisposable
         if (_negative.TryGetValue(key, out var negative) && negative.UntilMs > nowMs)
         {
             return Failed(negative.Failure);
+        }
+
+        // A blocked address may still use tokens it already proved (cache hits above), but gets no more
+        // database reads or Argon2 runs until its block ends.
+        if (_failures.BlockedSeconds(client) > 0)
+        {
+            return Failed(AuthFailure.Blocked);
         }
 
         return new ValueTask<AuthResult>(VerifyOnceAsync(key, token.ToString()));

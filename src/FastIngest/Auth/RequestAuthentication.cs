@@ -1,40 +1,68 @@
 using FastIngest.Http;
 using FastIngest.Observability;
+using FastIngest.RateLimiting;
 
 namespace FastIngest.Auth;
 
 /// <summary>
-/// The HTTP face of <see cref="Authenticator"/>: authenticates a request or answers 401/503 itself, counting
-/// and logging the failure (with its reason, never the token).
+/// The HTTP face of <see cref="Authenticator"/>: authenticates a request and takes a rate-limit permit for its
+/// policy, or answers 401/429/503 itself, counting and logging the failure (with its reason, never the token).
+/// Only authenticated requests reach the rate limiter, so failures never spend a tenant's budget.
 /// </summary>
 public sealed class RequestAuthentication
 {
     private readonly Authenticator _authenticator;
+    private readonly CredentialRateLimiter _limiter;
+    private readonly AuthFailureTracker _failures;
     private readonly ServerMetrics _metrics;
     private readonly ILogger _logger;
 
-    public RequestAuthentication(Authenticator authenticator, ServerMetrics metrics, ILoggerFactory loggers)
+    public RequestAuthentication(Authenticator authenticator, CredentialRateLimiter limiter, AuthFailureTracker failures,
+        ServerMetrics metrics, ILoggerFactory loggers)
     {
         _authenticator = authenticator;
+        _limiter = limiter;
+        _failures = failures;
         _metrics = metrics;
         _logger = loggers.CreateLogger("FastIngest.Security");
     }
 
     /// <summary>The caller's principal, or null after the failure response has been written.</summary>
-    public async ValueTask<Principal?> AuthenticateAsync(HttpContext context)
+    public async ValueTask<Principal?> AuthenticateAsync(HttpContext context, RateLimitPolicy policy)
     {
-        var result = await _authenticator.AuthenticateAsync(context.Request.Headers.Authorization);
+        var client = context.Connection.RemoteIpAddress;
+        var result = await _authenticator.AuthenticateAsync(context.Request.Headers.Authorization, client);
         if (result.Principal is { } principal)
         {
+            _failures.RecordSuccess(client);
             context.Features.Set(principal);
+            if (_limiter.TryAcquire(context, policy, principal.TokenId) is { } retryAfter)
+            {
+                Log.RateLimited(_logger, context.TraceIdentifier, policy.ToName(), principal.TokenId, retryAfter);
+                await Problems.TooManyRequests(context, $"The '{policy.ToName()}' budget of this token is spent.", retryAfter);
+                return null;
+            }
+
             return principal;
         }
 
         var reason = result.Failure.ToName();
         _metrics.AuthFailures.WithLabels(reason).Inc();
-        Log.AuthFailed(_logger, context.TraceIdentifier, reason,
-            context.GetEndpoint() is RouteEndpoint { RoutePattern.RawText: { } route } ? route : "unmatched",
-            context.Connection.RemoteIpAddress?.ToString());
+        var route = context.GetEndpoint() is RouteEndpoint { RoutePattern.RawText: { } template } ? template : "unmatched";
+        Log.AuthFailed(_logger, context.TraceIdentifier, reason, route, client?.ToString());
+        if (result.Failure == AuthFailure.Blocked)
+        {
+            var seconds = Math.Max(1, _failures.BlockedSeconds(client));
+            _metrics.RateLimitRejections.WithLabels("auth_block").Inc();
+            await Problems.TooManyRequests(context, "Too many failed authentications from this address.", seconds);
+            return null;
+        }
+
+        if (result.Failure is not (AuthFailure.Missing or AuthFailure.Overloaded))
+        {
+            _failures.RecordFailure(client);
+        }
+
         await Problems.Unauthorized(context, result.Failure);
         return null;
     }

@@ -32,6 +32,8 @@ public sealed record ServerOptions
     /// <summary>Most runs committed in one transaction.</summary>
     public int MaxBatchSize { get; init; } = 512;
 
+    public FastIngest.RateLimiting.RateLimitOptions RateLimits { get; init; } = new();
+
     /// <summary>Seconds a cache-missing request may wait for an Argon2 slot before it gets 503.</summary>
     public TimeSpan HashQueueTimeout { get; init; } = TimeSpan.FromSeconds(2);
 }

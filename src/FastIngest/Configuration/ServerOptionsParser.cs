@@ -25,6 +25,9 @@ public static class ServerOptionsParser
           --max-body <bytes>          FASTINGEST_MAX_BODY        largest ingest body (default 65536)
           --queue <n>                 FASTINGEST_QUEUE           ingest queue capacity (default 8192)
           --batch <n>                 FASTINGEST_BATCH           most runs per commit (default 512)
+          --rate-ingest <n>           FASTINGEST_RATE_INGEST     ingest requests per token per minute (default 60000, 0 = off)
+          --rate-read <n>             FASTINGEST_RATE_READ       read requests per token per minute (default 6000, 0 = off)
+          --rate-manage <n>           FASTINGEST_RATE_MANAGE     org/project/token changes per token per minute (default 120)
                                       FASTINGEST_ADMIN_TOKEN     admin token to use instead of generating one
           --help                      show this text
           --version                   show the version
@@ -108,7 +111,10 @@ public static class ServerOptionsParser
 
         if (!TryParseInt(Get("max-body", "FASTINGEST_MAX_BODY"), "--max-body", 1024, 16 * 1024 * 1024, 64 * 1024, out var maxBody, out error)
             || !TryParseInt(Get("queue", "FASTINGEST_QUEUE"), "--queue", 1, 1_000_000, 8192, out var queue, out error)
-            || !TryParseInt(Get("batch", "FASTINGEST_BATCH"), "--batch", 1, 10_000, 512, out var batch, out error))
+            || !TryParseInt(Get("batch", "FASTINGEST_BATCH"), "--batch", 1, 10_000, 512, out var batch, out error)
+            || !TryParseInt(Get("rate-ingest", "FASTINGEST_RATE_INGEST"), "--rate-ingest", 0, int.MaxValue, 60_000, out var rateIngest, out error)
+            || !TryParseInt(Get("rate-read", "FASTINGEST_RATE_READ"), "--rate-read", 0, int.MaxValue, 6_000, out var rateRead, out error)
+            || !TryParseInt(Get("rate-manage", "FASTINGEST_RATE_MANAGE"), "--rate-manage", 0, int.MaxValue, 120, out var rateManage, out error))
         {
             return false;
         }
@@ -125,13 +131,20 @@ public static class ServerOptionsParser
             MaxIngestBodyBytes = maxBody,
             IngestQueueCapacity = queue,
             MaxBatchSize = batch,
+            RateLimits = new FastIngest.RateLimiting.RateLimitOptions
+            {
+                IngestPerWindow = rateIngest,
+                ReadPerWindow = rateRead,
+                ManagementPerWindow = rateManage,
+            },
         };
         error = null;
         return true;
     }
 
     private static bool IsKnownFlag(string name) => name is "listen" or "metrics-listen" or "data" or "durability"
-        or "log-level" or "max-body" or "queue" or "batch";
+        or "log-level" or "max-body" or "queue" or "batch"
+        or "rate-ingest" or "rate-read" or "rate-manage";
 
     private static bool TryParseEndPoint(string text, string flag, out IPEndPoint? endPoint, out string? error)
     {

@@ -85,6 +85,12 @@ public static class Problems
         return WriteAsync(context, StatusCodes.Status503ServiceUnavailable, type, "Service temporarily unavailable.", detail);
     }
 
+    public static Task TooManyRequests(HttpContext context, string detail, int retryAfterSeconds)
+    {
+        context.Response.Headers.RetryAfter = retryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return WriteAsync(context, StatusCodes.Status429TooManyRequests, "rate-limited", "Too many requests.", detail);
+    }
+
     public static Task UnsupportedMediaType(HttpContext context) =>
         WriteAsync(context, StatusCodes.Status415UnsupportedMediaType, "unsupported-media-type", "Unsupported media type.",
             "Send the body as 'Content-Type: application/json'.");

@@ -1,6 +1,7 @@
 using FastIngest.Auth;
 using FastIngest.Configuration;
 using FastIngest.Http;
+using FastIngest.RateLimiting;
 using FastIngest.Observability;
 using FastIngest.Storage;
 using Prometheus;
@@ -46,7 +47,7 @@ public sealed class IngestEndpoint
     {
         // WARNING: hot path. On a cache hit authentication is a hash and a dictionary read; never add a
         // database read, an Argon2 call or an Info-level log line here.
-        if (await _auth.AuthenticateAsync(context) is not { } principal)
+        if (await _auth.AuthenticateAsync(context, RateLimitPolicy.Ingest) is not { } principal)
         {
             return;
         }

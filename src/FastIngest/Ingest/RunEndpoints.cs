@@ -1,5 +1,6 @@
 using FastIngest.Auth;
 using FastIngest.Http;
+using FastIngest.RateLimiting;
 using FastIngest.Storage;
 
 namespace FastIngest.Ingest;
@@ -23,7 +24,7 @@ public sealed class RunEndpoints
 
     public async Task GetAsync(HttpContext context)
     {
-        if (await _auth.AuthenticateAsync(context) is not { } principal)
+        if (await _auth.AuthenticateAsync(context, RateLimitPolicy.Read) is not { } principal)
         {
             return;
         }

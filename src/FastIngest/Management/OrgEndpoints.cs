@@ -1,5 +1,6 @@
 using FastIngest.Auth;
 using FastIngest.Http;
+using FastIngest.RateLimiting;
 using FastIngest.Storage;
 
 namespace FastIngest.Management;
@@ -25,7 +26,7 @@ public sealed class OrgEndpoints
 
     public async Task CreateAsync(HttpContext context)
     {
-        if (await _auth.AuthenticateAsync(context) is not { } principal)
+        if (await _auth.AuthenticateAsync(context, RateLimitPolicy.Management) is not { } principal)
         {
             return;
         }

@@ -1,5 +1,6 @@
 using FastIngest.Auth;
 using FastIngest.Http;
+using FastIngest.RateLimiting;
 using FastIngest.Storage;
 
 namespace FastIngest.Management;
@@ -23,7 +24,7 @@ public sealed class ProjectEndpoints
 
     public async Task CreateAsync(HttpContext context)
     {
-        if (await _auth.AuthenticateAsync(context) is not { } principal)
+        if (await _auth.AuthenticateAsync(context, RateLimitPolicy.Management) is not { } principal)
         {
             return;
         }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using FastIngest.Auth;
 using FastIngest.Http;
+using FastIngest.RateLimiting;
 using FastIngest.Storage;
 
 namespace FastIngest.Management;
@@ -35,7 +36,7 @@ public sealed class TokenEndpoints
     /// <summary><c>POST /v1/tokens {project_id | org_id, scope?, name?, expires_in?}</c>.</summary>
     public async Task CreateAsync(HttpContext context)
     {
-        if (await _auth.AuthenticateAsync(context) is not { } principal)
+        if (await _auth.AuthenticateAsync(context, RateLimitPolicy.Management) is not { } principal)
         {
             return;
         }
@@ -118,7 +119,7 @@ public sealed class TokenEndpoints
     /// <summary><c>GET /v1/projects/{id}/tokens</c>.</summary>
     public async Task ListAsync(HttpContext context)
     {
-        if (await _auth.AuthenticateAsync(context) is not { } principal)
+        if (await _auth.AuthenticateAsync(context, RateLimitPolicy.Management) is not { } principal)
         {
             return;
         }
@@ -165,7 +166,7 @@ public sealed class TokenEndpoints
     /// <summary><c>DELETE /v1/tokens/{id}</c>: 204, also when it was already revoked.</summary>
     public async Task RevokeAsync(HttpContext context)
     {
-        if (await _auth.AuthenticateAsync(context) is not { } principal)
+        if (await _auth.AuthenticateAsync(context, RateLimitPolicy.Management) is not { } principal)
         {
             return;
         }

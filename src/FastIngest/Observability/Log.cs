@@ -16,6 +16,10 @@ internal static partial class Log
         Message = "Authentication failed: {Reason}")]
     public static partial void AuthFailed(ILogger logger, string requestId, string reason, string route, string? client);
 
+    [LoggerMessage(EventId = 14, EventName = "rate_limited", Level = LogLevel.Warning,
+        Message = "Rate limit '{Policy}' reached; retry after {RetryAfterSeconds} s")]
+    public static partial void RateLimited(ILogger logger, string requestId, string policy, string tokenId, int retryAfterSeconds);
+
     [LoggerMessage(EventId = 11, EventName = "token_created", Level = LogLevel.Information,
         Message = "Token {TokenId} created with scope {Scope}")]
     public static partial void TokenCreated(ILogger logger, string requestId, string tokenId, string scope, string? orgId,

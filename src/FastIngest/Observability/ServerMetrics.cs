@@ -47,6 +47,9 @@ public sealed class ServerMetrics
             "fastingest_auth_failures_total", "Failed authentications by reason.",
             new CounterConfiguration { LabelNames = ["reason"] });
 
+        RateLimitRejections = factory.CreateCounter(
+            "fastingest_rate_limit_rejections_total", "Requests refused with 429, by policy (ingest, read, management, confirm, auth_block).",
+            new CounterConfiguration { LabelNames = ["policy"] });
         StorageCheckpoints = factory.CreateCounter("fastingest_storage_checkpoints_total", "WAL checkpoints run by the background checkpointer.");
         StorageCheckpointDuration = factory.CreateHistogram(
             "fastingest_storage_checkpoint_duration_seconds", "Duration of WAL checkpoints.",
@@ -55,6 +58,8 @@ public sealed class ServerMetrics
     }
 
     public CollectorRegistry Registry { get; }
+
+    public Counter RateLimitRejections { get; }
 
     public Counter StorageCheckpoints { get; }
 

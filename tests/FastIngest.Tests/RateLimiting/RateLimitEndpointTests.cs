@@ -1,0 +1,109 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using FastIngest.Auth;
+using FastIngest.RateLimiting;
+using FastIngest.Tests.Infrastructure;
+
+namespace FastIngest.Tests.RateLimiting;
+
+public sealed partial class RateLimitEndpointTests : IAsyncLifetime
+{
+    private const int ReadBudget = 5;
+    private TestServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await TestServer.StartAsync(configure: o => o with
+    {
+        RateLimits = new RateLimitOptions { ReadPerWindow = ReadBudget, AuthFailuresBeforeBlock = 10 },
+    });
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    [Fact]
+    public async Task OneMoreThanTheBudgetInsideOneWindowGivesExactlyOne429WithRetryAfterTheWindow()
+    {
+        var tenant = await _server.CreateTenantAsync("budget");
+        var statuses = new List<HttpStatusCode>();
+        HttpResponseMessage? limited = null;
+        for (var i = 0; i < ReadBudget + 1; i++)
+        {
+            var response = await _server.SendAsync(HttpMethod.Get, "/v1/runs/none", tenant.ProjectToken);
+            statuses.Add(response.StatusCode);
+            Assert.Matches(PolicyHeader(), response.Headers.GetValues("RateLimit-Policy").Single());
+            Assert.Matches(LimitHeader(), response.Headers.GetValues("RateLimit").Single());
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                limited = response;
+            }
+        }
+
+        Assert.Equal(ReadBudget, statuses.Count(s => s == HttpStatusCode.NotFound));
+        Assert.Equal(1, statuses.Count(s => s == HttpStatusCode.TooManyRequests));
+        await Json.ReadProblemAsync(limited!, HttpStatusCode.TooManyRequests);
+        Assert.True(limited!.Headers.RetryAfter!.Delta >= TimeSpan.FromSeconds(60) - TimeSpan.FromSeconds(5));
+        Assert.Equal("\"read\";r=0;t=60", limited.Headers.GetValues("RateLimit").Single());
+    }
+
+    [Fact]
+    public async Task BudgetsArePerCredential()
+    {
+        var a = await _server.CreateTenantAsync("per-credential-a");
+        var b = await _server.CreateTenantAsync("per-credential-b");
+        for (var i = 0; i < ReadBudget + 2; i++)
+        {
+            (await _server.SendAsync(HttpMethod.Get, "/v1/runs/none", a.ProjectToken)).Dispose();
+        }
+
+        using var other = await _server.SendAsync(HttpMethod.Get, "/v1/runs/none", b.ProjectToken);
+        Assert.Equal(HttpStatusCode.NotFound, other.StatusCode);
+    }
+
+    [Fact]
+    public async Task UnauthenticatedFloodsDoNotSpendATenantsBudget()
+    {
+        var tenant = await _server.CreateTenantAsync("flood");
+        using (var warm = await _server.IngestAsync(tenant.ProjectToken, TestServer.Run("warm"))) // cached; spends no read budget
+        {
+            Assert.Equal(HttpStatusCode.Created, warm.StatusCode);
+        }
+
+        var forged = tenant.ProjectToken[..^1] + (tenant.ProjectToken[^1] == 'a' ? 'b' : 'a'); // bad checksum
+        for (var i = 0; i < 50; i++)
+        {
+            (await _server.SendAsync(HttpMethod.Get, "/v1/runs/none", forged)).Dispose();
+        }
+
+        for (var i = 0; i < ReadBudget; i++)
+        {
+            using var response = await _server.SendAsync(HttpMethod.Get, "/v1/runs/none", tenant.ProjectToken);
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task ABlockedAddressKeepsItsCachedTokensButGets429ForNewOnes()
+    {
+        var tenant = await _server.CreateTenantAsync("blocked");
+        using (var warm = await _server.IngestAsync(tenant.ProjectToken, TestServer.Run("warm")))
+        {
+            Assert.Equal(HttpStatusCode.Created, warm.StatusCode);
+        }
+
+        for (var i = 0; i < 10; i++)
+        {
+            (await _server.IngestAsync(ApiTokenFormat.Generate(TokenScope.Ingest).Token, TestServer.Run("guess"))).Dispose();
+        }
+
+        using var unknown = await _server.IngestAsync(ApiTokenFormat.Generate(TokenScope.Ingest).Token, TestServer.Run("guess"));
+        await Json.ReadProblemAsync(unknown, HttpStatusCode.TooManyRequests);
+        Assert.NotNull(unknown.Headers.RetryAfter);
+
+        using var cached = await _server.IngestAsync(tenant.ProjectToken, TestServer.Run("still-works"));
+        Assert.Equal(HttpStatusCode.Created, cached.StatusCode);
+    }
+
+    [GeneratedRegex("^\"(ingest|read|management|confirm)\";q=[0-9]+;w=[0-9]+$")]
+    private static partial Regex PolicyHeader();
+
+    [GeneratedRegex("^\"(ingest|read|management|confirm)\";r=[0-9]+;t=[0-9]+$")]
+    private static partial Regex LimitHeader();
+}
