@@ -21,6 +21,11 @@ if (args is ["new-admin-token"])
     return 0;
 }
 
+if (args is ["seed", ..])
+{
+    return FastIngest.Tools.SeedCommand.Run(args[1..], Console.Out);
+}
+
 if (!ServerOptionsParser.TryParse(args, Environment.GetEnvironmentVariable, out var options, out var error))
 {
     Console.Error.WriteLine($"fastingest: {error}. See 'fastingest --help'.");

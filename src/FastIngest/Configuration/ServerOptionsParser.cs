@@ -13,6 +13,8 @@ public static class ServerOptionsParser
 
         Usage: fastingest [options]
                fastingest new-admin-token      print a fresh, well-formed admin token (nothing is stored)
+               fastingest seed --runs N [--days D] [--data DIR]
+                                               fill a new project with N generated runs (benchmarks)
 
         Options (each also read from the environment variable shown):
           --listen <ip:port>          FASTINGEST_LISTEN          API address (default 127.0.0.1:8080)

@@ -1,6 +1,7 @@
 using FastIngest.Ingest;
 using FastIngest.Management;
 using FastIngest.Observability;
+using FastIngest.Reading;
 
 namespace FastIngest.Http;
 
@@ -15,6 +16,7 @@ public static class ApiRoutes
         var services = app.Services;
         var ingest = services.GetRequiredService<IngestEndpoint>();
         var runs = services.GetRequiredService<RunEndpoints>();
+        var stats = services.GetRequiredService<StatsEndpoint>();
         var orgs = services.GetRequiredService<OrgEndpoints>();
         var projects = services.GetRequiredService<ProjectEndpoints>();
         var tokens = services.GetRequiredService<TokenEndpoints>();
@@ -36,7 +38,9 @@ public static class ApiRoutes
             app.MapPost(prefix + "/tokens", tokens.CreateAsync);
             app.MapGet(prefix + "/projects/{id}/tokens", tokens.ListAsync);
             app.MapDelete(prefix + "/tokens/{id}", tokens.RevokeAsync);
+            app.MapGet(prefix + "/runs", runs.ListAsync);
             app.MapGet(prefix + "/runs/{**run_id}", runs.GetAsync);
+            app.MapGet(prefix + "/stats", stats.GetAsync);
         }
 
         return app;

@@ -6,7 +6,9 @@ public static class IngestServiceCollectionExtensions
     {
         services.AddSingleton<RunBatchWriter>();
         services.AddSingleton<IngestEndpoint>();
-        services.AddSingleton<RunEndpoints>();
+        services.AddSingleton<Reading.ProjectResolver>();
+        services.AddSingleton<Reading.RunEndpoints>();
+        services.AddSingleton<Reading.StatsEndpoint>();
         return services;
     }
 }

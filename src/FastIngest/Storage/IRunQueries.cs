@@ -4,6 +4,12 @@ namespace FastIngest.Storage;
 public interface IRunQueries
 {
     StoredRun? FindRun(long projectKey, string runId);
+
+    /// <summary>Newest first, at most <see cref="RunListQuery.Limit"/> rows; an index range scan, never OFFSET.</summary>
+    IReadOnlyList<ListedRun> ListRuns(RunListQuery query);
+
+    /// <summary>Daily roll-ups for days in [fromDay, toDay] (days since the Unix epoch, UTC); "" = all branches.</summary>
+    IReadOnlyList<DailyRunStats> DailyStats(long projectKey, string branch, long fromDay, long toDay);
 }
 
 public sealed record StoredRun(

@@ -5,8 +5,13 @@ namespace FastIngest.Storage.Sqlite;
 /// <summary>Forward-only schema migrations, tracked in <c>PRAGMA user_version</c>.</summary>
 internal static class SqliteMigrations
 {
-    private static readonly string[] s_steps =
+    private static readonly Action<SqliteConnection, SqliteTransaction>[] s_steps =
     [
+        static (c, t) => Execute(c, t, V1Schema),
+        static (c, t) => AddDailyRollups(c, t),
+    ];
+
+    private const string V1Schema =
         // 1: the seed's tenancy model, with internal integer keys so the runs index stays small.
         """
         CREATE TABLE orgs (
@@ -54,8 +59,7 @@ internal static class SqliteMigrations
             UNIQUE (project_id, run_id)
         );
         CREATE INDEX test_runs_by_time ON test_runs (project_id, timestamp_ms DESC, id DESC);
-        """,
-    ];
+        """;
 
     public static int LatestVersion => s_steps.Length;
 
@@ -71,12 +75,72 @@ internal static class SqliteMigrations
         for (var version = current + 1; version <= s_steps.Length; version++)
         {
             using var transaction = connection.BeginTransaction();
-            using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = s_steps[version - 1] + $"\nPRAGMA user_version = {version};";
-            command.ExecuteNonQuery();
+            s_steps[version - 1](connection, transaction);
+            Execute(connection, transaction, $"PRAGMA user_version = {version};");
             transaction.Commit();
         }
+    }
+
+    /// <summary>
+    /// 2: per-day roll-ups (counts and a duration histogram per project, day and branch; branch '' = all) so
+    /// statistics over months read a few rows. Existing runs are folded in once here; the writer keeps them
+    /// current in the same transaction as each batch.
+    /// </summary>
+    private static void AddDailyRollups(SqliteConnection connection, SqliteTransaction transaction)
+    {
+        Execute(connection, transaction, """
+            CREATE TABLE run_daily_stats (
+                project_id    INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+                day           INTEGER NOT NULL,
+                branch        TEXT    NOT NULL,
+                total         INTEGER NOT NULL,
+                passed        INTEGER NOT NULL,
+                failed        INTEGER NOT NULL,
+                duration_max  INTEGER NOT NULL,
+                histogram     BLOB    NOT NULL,
+                PRIMARY KEY (project_id, day, branch)
+            ) WITHOUT ROWID;
+            """);
+
+        var rollups = new DailyRollups();
+        using (var read = connection.CreateCommand())
+        {
+            read.Transaction = transaction;
+            read.CommandText = "SELECT project_id, timestamp_ms, branch, status = 'passed', duration_ms FROM test_runs;";
+            using var reader = read.ExecuteReader();
+            while (reader.Read())
+            {
+                rollups.Add(reader.GetInt64(0), reader.GetInt64(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetBoolean(3), reader.GetInt64(4));
+            }
+        }
+
+        using var write = connection.CreateCommand();
+        write.Transaction = transaction;
+        write.CommandText = """
+            INSERT INTO run_daily_stats (project_id, day, branch, total, passed, failed, duration_max, histogram)
+            VALUES ($p, $d, $b, $t, $ps, $f, $m, $h);
+            """;
+        foreach (var ((project, day, branch), stats) in rollups.Groups)
+        {
+            write.Parameters.Clear();
+            write.Parameters.AddWithValue("$p", project);
+            write.Parameters.AddWithValue("$d", day);
+            write.Parameters.AddWithValue("$b", branch);
+            write.Parameters.AddWithValue("$t", stats.Total);
+            write.Parameters.AddWithValue("$ps", stats.Passed);
+            write.Parameters.AddWithValue("$f", stats.Failed);
+            write.Parameters.AddWithValue("$m", stats.DurationMax);
+            write.Parameters.AddWithValue("$h", stats.Histogram);
+            write.ExecuteNonQuery();
+        }
+    }
+
+    private static void Execute(SqliteConnection connection, SqliteTransaction transaction, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
     }
 
     private static int ReadVersion(SqliteConnection connection)

@@ -23,6 +23,100 @@ public sealed class SqliteRunQueries : IRunQueries
         return row?.ToRecord();
     }
 
+    public IReadOnlyList<ListedRun> ListRuns(RunListQuery query)
+    {
+        // Composed per filter set so every bound is a real range on test_runs_by_time
+        // (project_id, timestamp_ms DESC, id DESC): a page costs the same at any depth.
+        var sql = new System.Text.StringBuilder("""
+            SELECT id, run_id, status, duration_ms, timestamp_ms, branch, commit_sha,
+                   count_total, count_passed, count_failed, count_skipped, received_at
+            FROM test_runs INDEXED BY test_runs_by_time
+            WHERE project_id = $project
+            """);
+        using var connection = _database.Open();
+        using var command = connection.CreateCommand();
+        command.Parameters.AddWithValue("$project", query.ProjectKey);
+        if (query.Passed is { } passed)
+        {
+            sql.Append(" AND status = $status");
+            command.Parameters.AddWithValue("$status", passed ? "passed" : "failed");
+        }
+
+        if (query.Branch is { } branch)
+        {
+            sql.Append(" AND branch = $branch");
+            command.Parameters.AddWithValue("$branch", branch);
+        }
+
+        if (query.SinceMs is { } since)
+        {
+            sql.Append(" AND timestamp_ms >= $since");
+            command.Parameters.AddWithValue("$since", since);
+        }
+
+        if (query.UntilMs is { } until)
+        {
+            sql.Append(" AND timestamp_ms < $until");
+            command.Parameters.AddWithValue("$until", until);
+        }
+
+        if (query.Before is var (beforeTimestamp, beforeId))
+        {
+            sql.Append(" AND (timestamp_ms, id) < ($beforeTs, $beforeId)");
+            command.Parameters.AddWithValue("$beforeTs", beforeTimestamp);
+            command.Parameters.AddWithValue("$beforeId", beforeId);
+        }
+
+        sql.Append(" ORDER BY timestamp_ms DESC, id DESC LIMIT $limit;");
+        command.Parameters.AddWithValue("$limit", query.Limit);
+        command.CommandText = sql.ToString();
+
+        var runs = new List<ListedRun>(Math.Min(query.Limit, 1024));
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            RunCounts? counts = reader.IsDBNull(7) ? null
+                : new RunCounts(reader.GetInt64(7), reader.GetInt64(8), reader.GetInt64(9), reader.GetInt64(10));
+            runs.Add(new ListedRun(reader.GetInt64(0), new StoredRun(
+                reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4),
+                reader.IsDBNull(5) ? null : reader.GetString(5), reader.IsDBNull(6) ? null : reader.GetString(6),
+                counts, reader.GetInt64(11))));
+        }
+
+        return runs;
+    }
+
+    public IReadOnlyList<DailyRunStats> DailyStats(long projectKey, string branch, long fromDay, long toDay)
+    {
+        using var connection = _database.Open();
+        return connection.Query<DailyRow>(
+            """
+            SELECT day AS Day, total AS Total, passed AS Passed, failed AS Failed, duration_max AS DurationMax,
+                   histogram AS Histogram
+            FROM run_daily_stats
+            WHERE project_id = @projectKey AND branch = @branch AND day BETWEEN @fromDay AND @toDay
+            ORDER BY day;
+            """,
+            new { projectKey, branch, fromDay, toDay })
+            .Select(static r => new DailyRunStats(r.Day, r.Total, r.Passed, r.Failed, r.DurationMax, r.Histogram))
+            .ToList();
+    }
+
+    internal sealed class DailyRow
+    {
+        public long Day { get; set; }
+
+        public long Total { get; set; }
+
+        public long Passed { get; set; }
+
+        public long Failed { get; set; }
+
+        public long DurationMax { get; set; }
+
+        public byte[] Histogram { get; set; } = [];
+    }
+
     internal sealed class RunRow
     {
         public string RunId { get; set; } = "";

@@ -1,0 +1,41 @@
+using FastIngest.Auth;
+using FastIngest.Http;
+using FastIngest.Storage;
+
+namespace FastIngest.Reading;
+
+/// <summary>
+/// Which project a read is about: a project token's own project, or, for admin and org tokens, the
+/// <c>project_id</c> query parameter (404 when it is not theirs, exactly as if it did not exist).
+/// </summary>
+public sealed class ProjectResolver
+{
+    private readonly ITenantStore _tenants;
+
+    public ProjectResolver(ITenantStore tenants) => _tenants = tenants;
+
+    /// <summary>The project's (key, public id), or null after the error response has been written.</summary>
+    public async ValueTask<(long Key, string Id)?> ResolveAsync(HttpContext context, Principal principal)
+    {
+        if (principal.ProjectKey is { } own)
+        {
+            return (own, principal.ProjectId!);
+        }
+
+        var requested = context.Request.Query["project_id"];
+        if (requested.Count != 1 || string.IsNullOrEmpty(requested[0]))
+        {
+            await Problems.Validation(context, [new FieldError("project_id", "is required for admin and org tokens")]);
+            return null;
+        }
+
+        var project = _tenants.FindProject(requested[0]!);
+        if (project is null || !principal.Owns(project))
+        {
+            await Problems.NotFound(context, $"Project '{requested[0]}'");
+            return null;
+        }
+
+        return (project.Key, project.Id);
+    }
+}

@@ -1,0 +1,62 @@
+namespace FastIngest.Storage.Sqlite;
+
+/// <summary>
+/// Accumulates runs into (project, UTC day, branch) groups in memory: the writer folds one batch into a
+/// handful of groups and upserts each once, instead of touching the roll-up table per run.
+/// </summary>
+internal sealed class DailyRollups
+{
+    private const long MsPerDay = 24L * 60 * 60 * 1000;
+
+    public Dictionary<(long Project, long Day, string Branch), Group> Groups { get; } = [];
+
+    public static long DayOf(long timestampMs) => Math.DivRem(timestampMs, MsPerDay) is var (q, r) && r < 0 ? q - 1 : q;
+
+    public void Add(long project, long timestampMs, string? branch, bool passed, long durationMs)
+    {
+        var day = DayOf(timestampMs);
+        Get(project, day, "").Add(passed, durationMs);
+        if (!string.IsNullOrEmpty(branch))
+        {
+            Get(project, day, branch).Add(passed, durationMs);
+        }
+    }
+
+    public void Clear() => Groups.Clear();
+
+    private Group Get(long project, long day, string branch)
+    {
+        var key = (project, day, branch);
+        if (!Groups.TryGetValue(key, out var group))
+        {
+            Groups[key] = group = new Group();
+        }
+
+        return group;
+    }
+
+    internal sealed class Group
+    {
+        public long Total;
+        public long Passed;
+        public long Failed;
+        public long DurationMax;
+        public readonly byte[] Histogram = new byte[DurationHistogram.BlobLength];
+
+        public void Add(bool passed, long durationMs)
+        {
+            Total++;
+            if (passed)
+            {
+                Passed++;
+            }
+            else
+            {
+                Failed++;
+            }
+
+            DurationMax = Math.Max(DurationMax, durationMs);
+            DurationHistogram.Add(Histogram, durationMs);
+        }
+    }
+}
