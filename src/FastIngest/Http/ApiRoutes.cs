@@ -17,6 +17,7 @@ public static class ApiRoutes
         var ingest = services.GetRequiredService<IngestEndpoint>();
         var runs = services.GetRequiredService<RunEndpoints>();
         var stats = services.GetRequiredService<StatsEndpoint>();
+        var destructive = services.GetRequiredService<Destructive.DestructiveEndpoints>();
         var orgs = services.GetRequiredService<OrgEndpoints>();
         var projects = services.GetRequiredService<ProjectEndpoints>();
         var tokens = services.GetRequiredService<TokenEndpoints>();
@@ -41,6 +42,11 @@ public static class ApiRoutes
             app.MapGet(prefix + "/runs", runs.ListAsync);
             app.MapGet(prefix + "/runs/{**run_id}", runs.GetAsync);
             app.MapGet(prefix + "/stats", stats.GetAsync);
+            app.MapDelete(prefix + "/projects/{id}", destructive.DeleteProjectAsync);
+            app.MapDelete(prefix + "/orgs/{id}", destructive.DeleteOrgAsync);
+            app.MapPost(prefix + "/projects/{id}/tokens/revoke-all", destructive.RevokeAllTokensAsync);
+            app.MapPost(prefix + "/projects/{id}/purge", destructive.PurgeAsync);
+            app.MapPost(prefix + "/admin/backup", destructive.BackupAsync);
         }
 
         return app;

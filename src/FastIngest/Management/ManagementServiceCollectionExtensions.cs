@@ -7,6 +7,8 @@ public static class ManagementServiceCollectionExtensions
         services.AddSingleton<OrgEndpoints>();
         services.AddSingleton<ProjectEndpoints>();
         services.AddSingleton<TokenEndpoints>();
+        services.AddSingleton<Destructive.ConfirmTokens>();
+        services.AddSingleton<Destructive.DestructiveEndpoints>();
         return services;
     }
 }

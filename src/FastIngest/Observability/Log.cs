@@ -33,6 +33,22 @@ internal static partial class Log
         Message = "Admin credential is in place")]
     public static partial void AdminTokenReady(ILogger logger);
 
+    [LoggerMessage(EventId = 15, EventName = "confirm_issued", Level = LogLevel.Information,
+        Message = "Confirm token issued for {Action} on {Target}")]
+    public static partial void ConfirmIssued(ILogger logger, string requestId, string action, string target, string credentialId);
+
+    [LoggerMessage(EventId = 16, EventName = "confirm_consumed", Level = LogLevel.Warning,
+        Message = "Confirm token consumed: performing {Action} on {Target}")]
+    public static partial void ConfirmConsumed(ILogger logger, string requestId, string action, string target, string credentialId);
+
+    [LoggerMessage(EventId = 17, EventName = "confirm_rejected", Level = LogLevel.Warning,
+        Message = "Confirm token rejected for {Action} on {Target}: {Reason}")]
+    public static partial void ConfirmRejected(ILogger logger, string requestId, string action, string target, string credentialId, string reason);
+
+    [LoggerMessage(EventId = 18, EventName = "backup_written", Level = LogLevel.Information,
+        Message = "Backup written to {Path} ({Bytes} bytes)")]
+    public static partial void BackupWritten(ILogger logger, string requestId, string path, long bytes, string requestedBy);
+
     [LoggerMessage(EventId = 20, EventName = "org_created", Level = LogLevel.Information, Message = "Organization {OrgId} created")]
     public static partial void OrgCreated(ILogger logger, string requestId, string orgId, string createdBy);
 

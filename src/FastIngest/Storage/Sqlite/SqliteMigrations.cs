@@ -9,7 +9,22 @@ internal static class SqliteMigrations
     [
         static (c, t) => Execute(c, t, V1Schema),
         static (c, t) => AddDailyRollups(c, t),
+        static (c, t) => Execute(c, t, V3ConfirmTokens),
     ];
+
+    /// <summary>3: one-time confirm tokens for destructive actions (only a SHA-256 of the token is kept).</summary>
+    private const string V3ConfirmTokens = """
+        CREATE TABLE confirm_tokens (
+            token_hash     TEXT    PRIMARY KEY,
+            action         TEXT    NOT NULL,
+            target         TEXT    NOT NULL,
+            credential_id  TEXT    NOT NULL,
+            summary        TEXT    NOT NULL,
+            created_at     INTEGER NOT NULL,
+            expires_at     INTEGER NOT NULL,
+            used_at        INTEGER
+        ) WITHOUT ROWID;
+        """;
 
     private const string V1Schema =
         // 1: the seed's tenancy model, with internal integer keys so the runs index stays small.

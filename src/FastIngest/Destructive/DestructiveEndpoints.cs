@@ -1,0 +1,342 @@
+using System.Text.Json;
+using FastIngest.Auth;
+using FastIngest.Configuration;
+using FastIngest.Http;
+using FastIngest.RateLimiting;
+using FastIngest.Storage;
+
+namespace FastIngest.Destructive;
+
+/// <summary>
+/// Every destructive action takes two calls. The first answers 202 with a confirm token and what would happen
+/// (action, target, row counts, expiry). The second repeats the request with <c>X-Confirm-Token</c>, which is
+/// spent atomically, and performs it. Large deletions run in batches of <see cref="BatchSize"/> rows, each its
+/// own short transaction, so ingest keeps committing in between.
+/// </summary>
+public sealed class DestructiveEndpoints
+{
+    public const int BatchSize = 2000;
+    private readonly RequestAuthentication _auth;
+    private readonly ITenantStore _tenants;
+    private readonly IDataRemovalStore _removal;
+    private readonly ConfirmTokens _confirm;
+    private readonly Authenticator _authenticator;
+    private readonly ServerOptions _options;
+    private readonly TimeProvider _clock;
+    private readonly ILogger _logger;
+
+    public DestructiveEndpoints(RequestAuthentication auth, ITenantStore tenants, IDataRemovalStore removal, ConfirmTokens confirm,
+        Authenticator authenticator, ServerOptions options, TimeProvider clock, ILoggerFactory loggers)
+    {
+        _auth = auth;
+        _tenants = tenants;
+        _removal = removal;
+        _confirm = confirm;
+        _authenticator = authenticator;
+        _options = options;
+        _clock = clock;
+        _logger = loggers.CreateLogger("FastIngest.Security");
+    }
+
+    /// <summary><c>DELETE /v1/projects/{id}</c>: the project, its runs and its tokens.</summary>
+    public async Task DeleteProjectAsync(HttpContext context)
+    {
+        if (await AuthorizeProjectAsync(context) is not var (principal, project))
+        {
+            return;
+        }
+
+        var runs = _removal.CountRuns(project.Key, null);
+        if (!await ConfirmAsync(context, principal, "delete_project", $"project:{project.Id}", $"delete project {project.Id} and its {runs} runs",
+            json => json.WriteNumber("runs"u8, runs)))
+        {
+            return;
+        }
+
+        var (deleted, revoked) = RemoveProject(project.Key);
+        await WriteDoneAsync(context, "delete_project", project.Id, deleted, revoked);
+    }
+
+    /// <summary><c>DELETE /v1/orgs/{id}</c>: the org, all its projects, runs and tokens.</summary>
+    public async Task DeleteOrgAsync(HttpContext context)
+    {
+        if (await _auth.AuthenticateAsync(context, PolicyOf(context)) is not { } principal)
+        {
+            return;
+        }
+
+        if (!principal.CanManage())
+        {
+            await Problems.Forbidden(context, "Deleting an organization needs an admin or org token.");
+            return;
+        }
+
+        var orgId = (string)context.Request.RouteValues["id"]!;
+        var org = _tenants.FindOrg(orgId);
+        if (org is null || !principal.Owns(org))
+        {
+            await Problems.NotFound(context, $"Organization '{orgId}'");
+            return;
+        }
+
+        var projects = _removal.ProjectKeysOf(org.Key);
+        var runs = projects.Sum(p => _removal.CountRuns(p, null));
+        if (!await ConfirmAsync(context, principal, "delete_org", $"org:{org.Id}", $"delete org {org.Id}: {projects.Count} projects, {runs} runs",
+            json =>
+            {
+                json.WriteNumber("projects"u8, projects.Count);
+                json.WriteNumber("runs"u8, runs);
+            }))
+        {
+            return;
+        }
+
+        long deleted = 0, revoked = 0;
+        foreach (var project in projects)
+        {
+            var (d, r) = RemoveProject(project);
+            deleted += d;
+            revoked += r;
+        }
+
+        foreach (var tokenId in _removal.DeleteOrg(org.Key))
+        {
+            _authenticator.Evict(tokenId);
+            revoked++;
+        }
+
+        await WriteDoneAsync(context, "delete_org", org.Id, deleted, revoked);
+    }
+
+    /// <summary><c>POST /v1/projects/{id}/tokens/revoke-all</c>.</summary>
+    public async Task RevokeAllTokensAsync(HttpContext context)
+    {
+        if (await AuthorizeProjectAsync(context) is not var (principal, project))
+        {
+            return;
+        }
+
+        var active = _tenants.ListProjectTokens(project.Key).Count(t => t.RevokedAtMs is null);
+        if (!await ConfirmAsync(context, principal, "revoke_all_tokens", $"project:{project.Id}", $"revoke {active} tokens of project {project.Id}",
+            json => json.WriteNumber("tokens"u8, active)))
+        {
+            return;
+        }
+
+        var revoked = _removal.RevokeProjectTokens(project.Key, Now());
+        foreach (var tokenId in revoked)
+        {
+            _authenticator.Evict(tokenId);
+        }
+
+        await WriteDoneAsync(context, "revoke_all_tokens", project.Id, 0, revoked.Count);
+    }
+
+    /// <summary><c>POST /v1/projects/{id}/purge {before}</c>: runs whose timestamp is before the given instant.</summary>
+    public async Task PurgeAsync(HttpContext context)
+    {
+        if (await AuthorizeProjectAsync(context) is not var (principal, project))
+        {
+            return;
+        }
+
+        using var body = await JsonBody.ReadAsync(context, "before");
+        if (body is null)
+        {
+            return;
+        }
+
+        var beforeText = body.Text("before", required: true, 40);
+        long before = 0;
+        if (beforeText is not null)
+        {
+            var candidate = beforeText.Length == 10 ? beforeText + "T00:00:00Z" : beforeText;
+            if (Ingest.Rfc3339.TryParse(System.Text.Encoding.ASCII.GetBytes(candidate), out var instant))
+            {
+                before = instant.ToUnixTimeMilliseconds();
+            }
+            else
+            {
+                body.AddError("before", "must be an RFC 3339 date-time or a date");
+            }
+        }
+
+        if (body.HasErrors)
+        {
+            await Problems.Validation(context, body.Errors);
+            return;
+        }
+
+        var runs = _removal.CountRuns(project.Key, before);
+        // The cut-off is part of the target: a token issued for one date cannot purge up to another.
+        if (!await ConfirmAsync(context, principal, "purge_runs", $"project:{project.Id}:before:{before}", $"purge {runs} runs of {project.Id} before {beforeText}",
+            json => json.WriteNumber("runs"u8, runs)))
+        {
+            return;
+        }
+
+        var deleted = PurgeRuns(project.Key, before);
+        await WriteDoneAsync(context, "purge_runs", project.Id, deleted, 0);
+    }
+
+    /// <summary><c>POST /v1/admin/backup</c>: a consistent online snapshot under <c>&lt;data&gt;/backups/</c>.</summary>
+    public async Task BackupAsync(HttpContext context)
+    {
+        if (await _auth.AuthenticateAsync(context, RateLimitPolicy.Management) is not { } principal)
+        {
+            return;
+        }
+
+        if (principal.Scope != TokenScope.Admin)
+        {
+            await Problems.Forbidden(context, "Backups need the admin token.");
+            return;
+        }
+
+        var name = $"fastingest-{_clock.GetUtcNow():yyyyMMdd-HHmmss-fff}.db";
+        var path = Path.Combine(_options.DataDirectory, "backups", name);
+        var bytes = _removal.Backup(path);
+        Log.BackupWritten(_logger, context.TraceIdentifier, path, bytes, principal.TokenId);
+        await JsonResponse.WriteAsync(context, StatusCodes.Status201Created, (path, bytes), static (json, s) =>
+        {
+            json.WriteStartObject();
+            json.WriteString("path"u8, s.path);
+            json.WriteNumber("bytes"u8, s.bytes);
+            json.WriteEndObject();
+        });
+    }
+
+    /// <summary>Deletes runs in bounded batches; returns how many.</summary>
+    internal long PurgeRuns(long projectKey, long beforeMs)
+    {
+        long deleted = 0;
+        int batch;
+        while ((batch = _removal.DeleteRunsBatch(projectKey, beforeMs, BatchSize)) > 0)
+        {
+            deleted += batch;
+        }
+
+        _removal.RebuildRollupsAfterPurge(projectKey, beforeMs);
+        return deleted;
+    }
+
+    private (long Deleted, long Revoked) RemoveProject(long projectKey)
+    {
+        // Tokens first, so nothing new arrives for a project that is being emptied.
+        var revoked = _removal.RevokeProjectTokens(projectKey, Now());
+        foreach (var tokenId in revoked)
+        {
+            _authenticator.Evict(tokenId);
+        }
+
+        long deleted = 0;
+        int batch;
+        while ((batch = _removal.DeleteRunsBatch(projectKey, null, BatchSize)) > 0)
+        {
+            deleted += batch;
+        }
+
+        _removal.DeleteProject(projectKey);
+        return (deleted, revoked.Count);
+    }
+
+    private async ValueTask<(Principal, ProjectRecord)?> AuthorizeProjectAsync(HttpContext context)
+    {
+        if (await _auth.AuthenticateAsync(context, PolicyOf(context)) is not { } principal)
+        {
+            return null;
+        }
+
+        if (!principal.CanManage())
+        {
+            await Problems.Forbidden(context, "Destructive actions need an admin or org token.");
+            return null;
+        }
+
+        var projectId = (string)context.Request.RouteValues["id"]!;
+        var project = _tenants.FindProject(projectId);
+        if (project is null || !principal.Owns(project))
+        {
+            await Problems.NotFound(context, $"Project '{projectId}'");
+            return null;
+        }
+
+        return (principal, project);
+    }
+
+    /// <summary>
+    /// Without a confirm token: issues one and answers 202 describing the effect (returns false). With one:
+    /// spends it, or answers the precise reason it cannot be spent (returns false); true means go ahead.
+    /// </summary>
+    private async Task<bool> ConfirmAsync(HttpContext context, Principal principal, string action, string target, string summary,
+        Action<Utf8JsonWriter> writeEffect)
+    {
+        var presented = context.Request.Headers[ConfirmTokens.HeaderName];
+        if (presented.Count == 0)
+        {
+            var (token, expires) = _confirm.Issue(action, target, principal.TokenId, summary);
+            Log.ConfirmIssued(_logger, context.TraceIdentifier, action, target, principal.TokenId);
+            await JsonResponse.WriteAsync(context, StatusCodes.Status202Accepted, (token, expires, action, target, summary, writeEffect), static (json, s) =>
+            {
+                json.WriteStartObject();
+                json.WriteString("confirm_token"u8, s.token);
+                json.WriteString("action"u8, s.action);
+                json.WriteString("target"u8, s.target);
+                json.WriteString("summary"u8, s.summary);
+                json.WriteStartObject("effect"u8);
+                s.writeEffect(json);
+                json.WriteEndObject();
+                json.WriteTimestamp("expires_at"u8, s.expires);
+                json.WriteString("confirm_with"u8, $"repeat this request with the header {ConfirmTokens.HeaderName}");
+                json.WriteEndObject();
+            });
+            return false;
+        }
+
+        var outcome = presented.Count == 1
+            ? _confirm.Consume(presented[0] ?? "", action, target, principal.TokenId)
+            : ConfirmOutcome.Unknown;
+        if (outcome == ConfirmOutcome.Consumed)
+        {
+            Log.ConfirmConsumed(_logger, context.TraceIdentifier, action, target, principal.TokenId);
+            return true;
+        }
+
+        var reason = outcome switch
+        {
+            ConfirmOutcome.AlreadyUsed => "already_used",
+            ConfirmOutcome.Expired => "expired",
+            ConfirmOutcome.Mismatch => "mismatch",
+            _ => "unknown",
+        };
+        Log.ConfirmRejected(_logger, context.TraceIdentifier, action, target, principal.TokenId, reason);
+        await (outcome switch
+        {
+            ConfirmOutcome.AlreadyUsed => Problems.WriteAsync(context, StatusCodes.Status409Conflict, "confirm-token-used",
+                "The confirm token was already used.", "Nothing was done. Start again without X-Confirm-Token to get a new one."),
+            ConfirmOutcome.Expired => Problems.WriteAsync(context, StatusCodes.Status410Gone, "confirm-token-expired",
+                "The confirm token has expired.", "Nothing was done. Confirm tokens are valid for 5 minutes."),
+            ConfirmOutcome.Mismatch => Problems.WriteAsync(context, StatusCodes.Status403Forbidden, "confirm-token-mismatch",
+                "The confirm token was issued for another action, target or credential.", "Nothing was done."),
+            _ => Problems.WriteAsync(context, StatusCodes.Status400BadRequest, "confirm-token-unknown",
+                "The confirm token is not known.", "Nothing was done."),
+        });
+        return false;
+    }
+
+    private static RateLimitPolicy PolicyOf(HttpContext context) =>
+        context.Request.Headers.ContainsKey(ConfirmTokens.HeaderName) ? RateLimitPolicy.Confirm : RateLimitPolicy.Management;
+
+    private static Task WriteDoneAsync(HttpContext context, string action, string target, long deletedRuns, long revokedTokens) =>
+        JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (action, target, deletedRuns, revokedTokens), static (json, s) =>
+        {
+            json.WriteStartObject();
+            json.WriteString("action"u8, s.action);
+            json.WriteString("target"u8, s.target);
+            json.WriteNumber("deleted_runs"u8, s.deletedRuns);
+            json.WriteNumber("revoked_tokens"u8, s.revokedTokens);
+            json.WriteEndObject();
+        });
+
+    private long Now() => _clock.GetUtcNow().ToUnixTimeMilliseconds();
+}

@@ -1,0 +1,31 @@
+namespace FastIngest.Storage;
+
+/// <summary>
+/// Large deletions, done in bounded batches so no transaction grows without limit and ingest gets the write
+/// lock between batches.
+/// </summary>
+public interface IDataRemovalStore
+{
+    /// <summary>Runs of the project, optionally only those with a timestamp before <paramref name="beforeMs"/>.</summary>
+    long CountRuns(long projectKey, long? beforeMs);
+
+    /// <summary>Deletes at most <paramref name="batchSize"/> such runs in one transaction; returns how many.</summary>
+    int DeleteRunsBatch(long projectKey, long? beforeMs, int batchSize);
+
+    /// <summary>Brings the daily roll-ups in line after runs before <paramref name="beforeMs"/> were purged.</summary>
+    void RebuildRollupsAfterPurge(long projectKey, long beforeMs);
+
+    /// <summary>Revokes every active token of the project; returns their ids (for cache eviction).</summary>
+    IReadOnlyList<string> RevokeProjectTokens(long projectKey, long nowMs);
+
+    /// <summary>Deletes the project row with its tokens and roll-ups (its runs must already be gone).</summary>
+    void DeleteProject(long projectKey);
+
+    IReadOnlyList<long> ProjectKeysOf(long orgKey);
+
+    /// <summary>Deletes the org row and its org tokens (its projects must already be gone).</summary>
+    IReadOnlyList<string> DeleteOrg(long orgKey);
+
+    /// <summary>Writes a consistent snapshot of the whole database to <paramref name="path"/> while writes go on.</summary>
+    long Backup(string path);
+}

@@ -1,0 +1,125 @@
+using Dapper;
+
+namespace FastIngest.Storage.Sqlite;
+
+[DapperAot]
+public sealed class SqliteDataRemovalStore : IDataRemovalStore
+{
+    private readonly SqliteDatabase _database;
+
+    public SqliteDataRemovalStore(SqliteDatabase database) => _database = database;
+
+    public long CountRuns(long projectKey, long? beforeMs)
+    {
+        using var connection = _database.Open();
+        return connection.ExecuteScalar<long>(
+            "SELECT count(*) FROM test_runs WHERE project_id = @projectKey AND (@beforeMs IS NULL OR timestamp_ms < @beforeMs);",
+            new { projectKey, beforeMs });
+    }
+
+    public int DeleteRunsBatch(long projectKey, long? beforeMs, int batchSize)
+    {
+        using var connection = _database.Open();
+        // The oldest first, through the time index; each call is its own short transaction.
+        return beforeMs is { } before
+            ? connection.Execute(
+                """
+                DELETE FROM test_runs WHERE id IN (
+                    SELECT id FROM test_runs WHERE project_id = @projectKey AND timestamp_ms < @before
+                    ORDER BY timestamp_ms LIMIT @batchSize);
+                """,
+                new { projectKey, before, batchSize })
+            : connection.Execute(
+                "DELETE FROM test_runs WHERE id IN (SELECT id FROM test_runs WHERE project_id = @projectKey LIMIT @batchSize);",
+                new { projectKey, batchSize });
+    }
+
+    public void RebuildRollupsAfterPurge(long projectKey, long beforeMs)
+    {
+        var cutDay = DailyRollups.DayOf(beforeMs);
+        using var connection = _database.Open();
+        using var transaction = connection.BeginTransaction();
+        connection.Execute("DELETE FROM run_daily_stats WHERE project_id = @projectKey AND day <= @cutDay;", new { projectKey, cutDay }, transaction);
+
+        // The day the cut falls in lost only some runs: recount it from what is left.
+        var dayStart = cutDay * 24L * 60 * 60 * 1000;
+        var dayEnd = dayStart + (24L * 60 * 60 * 1000);
+        var rollups = new DailyRollups();
+        foreach (var run in connection.Query<RemainingRun>(
+            """
+            SELECT timestamp_ms AS TimestampMs, branch AS Branch, status = 'passed' AS Passed, duration_ms AS DurationMs
+            FROM test_runs WHERE project_id = @projectKey AND timestamp_ms >= @dayStart AND timestamp_ms < @dayEnd;
+            """,
+            new { projectKey, dayStart, dayEnd }, transaction))
+        {
+            rollups.Add(projectKey, run.TimestampMs, run.Branch, run.Passed, run.DurationMs);
+        }
+
+        foreach (var ((project, day, branch), group) in rollups.Groups)
+        {
+            connection.Execute(
+                """
+                INSERT INTO run_daily_stats (project_id, day, branch, total, passed, failed, duration_max, histogram)
+                VALUES (@project, @day, @branch, @Total, @Passed, @Failed, @DurationMax, @Histogram);
+                """,
+                new { project, day, branch, group.Total, group.Passed, group.Failed, group.DurationMax, group.Histogram },
+                transaction);
+        }
+
+        transaction.Commit();
+    }
+
+    public IReadOnlyList<string> RevokeProjectTokens(long projectKey, long nowMs)
+    {
+        using var connection = _database.Open();
+        return connection.Query<string>(
+            "UPDATE api_tokens SET revoked_at = @nowMs WHERE project_id = @projectKey AND revoked_at IS NULL RETURNING id;",
+            new { projectKey, nowMs }).AsList();
+    }
+
+    public void DeleteProject(long projectKey)
+    {
+        using var connection = _database.Open();
+        using var transaction = connection.BeginTransaction();
+        connection.Execute("DELETE FROM run_daily_stats WHERE project_id = @projectKey;", new { projectKey }, transaction);
+        connection.Execute("DELETE FROM api_tokens WHERE project_id = @projectKey;", new { projectKey }, transaction);
+        connection.Execute("DELETE FROM projects WHERE id = @projectKey;", new { projectKey }, transaction);
+        transaction.Commit();
+    }
+
+    public IReadOnlyList<long> ProjectKeysOf(long orgKey)
+    {
+        using var connection = _database.Open();
+        return connection.Query<long>("SELECT id FROM projects WHERE org_id = @orgKey;", new { orgKey }).AsList();
+    }
+
+    public IReadOnlyList<string> DeleteOrg(long orgKey)
+    {
+        using var connection = _database.Open();
+        using var transaction = connection.BeginTransaction();
+        var tokens = connection.Query<string>("DELETE FROM api_tokens WHERE org_id = @orgKey RETURNING id;", new { orgKey }, transaction).AsList();
+        connection.Execute("DELETE FROM orgs WHERE id = @orgKey;", new { orgKey }, transaction);
+        transaction.Commit();
+        return tokens;
+    }
+
+    public long Backup(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        using var connection = _database.Open();
+        // VACUUM INTO reads one consistent snapshot (a WAL read transaction), so ingest keeps committing.
+        connection.Execute("VACUUM INTO @path;", new { path });
+        return new FileInfo(path).Length;
+    }
+
+    internal sealed class RemainingRun
+    {
+        public long TimestampMs { get; set; }
+
+        public string? Branch { get; set; }
+
+        public bool Passed { get; set; }
+
+        public long DurationMs { get; set; }
+    }
+}
