@@ -5,13 +5,14 @@
 set -euo pipefail
 BINARY=${1:?usage: bench.sh <binary> [--duration 10s] [--connections 64]}
 shift
-DURATION=10s CONNECTIONS=64 DURABILITY=full ROUNDS=3
+DURATION=10s CONNECTIONS=64 DURABILITY=full ROUNDS=3 TENANTS=200
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION=$2; shift 2 ;;
     --connections) CONNECTIONS=$2; shift 2 ;;
     --durability) DURABILITY=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
+    --tenants) TENANTS=$2; shift 2 ;;
     *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -31,6 +32,7 @@ $SERVER_PIN "$BINARY" --listen "127.0.0.1:$PORT" --data "$WORK/data" --log-level
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 200); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.05; done
+curl -sf "$BASE/healthz" >/dev/null || { echo "bench: the server did not start:" >&2; cat "$WORK/server.log" >&2; exit 1; }
 ADMIN=$(cat "$WORK/data/admin-token")
 
 json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }
@@ -40,8 +42,14 @@ new_tenant() { # prints an ingest token for a fresh org/project named $1
   project=$(curl -sf -XPOST "$BASE/v1/projects" -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' -d "{\"org_id\":\"$org\",\"name\":\"$1\"}" | json_field id)
   curl -sf -XPOST "$BASE/v1/tokens" -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' -d "{\"project_id\":\"$project\"}" | json_field token
 }
-export TOKEN
+export TOKEN TOKENS_FILE=$WORK/tokens
 TOKEN=$(new_tenant bench)
+# many_tenants: one org + project + token each (two Argon2 hashes per tenant, two at a time), then one
+# request per token so the measured run hits warm caches like a fleet that has been running for a while.
+export -f new_tenant json_field; export BASE ADMIN
+seq "$TENANTS" | xargs -P 2 -I{} bash -c 'new_tenant tenant-{}' >"$TOKENS_FILE"
+xargs -P 2 -I{} curl -sf -o /dev/null -XPOST "$BASE/v1/ingest" -H "Authorization: Bearer {}" -H 'content-type: application/json' \
+  -d '{"run_id":"warm","status":"passed","duration_ms":1,"timestamp":"2026-01-12T10:00:00Z"}' <"$TOKENS_FILE"
 
 # run_wrk <name> <script or ""> [path] : appends one row to $WORK/rows
 run_wrk() {
@@ -56,10 +64,11 @@ run_wrk() {
   errors=$(awk '/Socket errors:/ {gsub(",",""); print $4+$6+$8+$10}' <<<"$out"); errors=${errors:-0}
   unexpected=$(awk '/^unexpected_status/ {print $2}' <<<"$out"); unexpected=${unexpected:-$non2xx}
   echo "$name $rps $p50 $p99 $unexpected $errors" >>"$WORK/rows"
+  grep '^note:' <<<"$out" | sed "s/^note:/$name:/" >>"$WORK/notes" || true
   if [ -z "$rps" ]; then echo "$out" >&2; fi
 }
 
-: >"$WORK/rows"
+: >"$WORK/rows"; : >"$WORK/notes"
 # Warm-up: first token use (one Argon2), thread pool growth, page cache.
 $WRK_PIN wrk -t1 "-c$CONNECTIONS" -d3s -s "$HERE/ingest_unique.lua" "$BASE/" >/dev/null 2>&1
 # Our machines are shared and noisy: every scenario runs once per round, interleaved with the baseline, and
@@ -89,6 +98,7 @@ echo "server pinned: ${SERVER_PIN:-no}, wrk pinned: ${WRK_PIN:-no}"
 awk -v base="$(awk '$1=="baseline_healthz" {print $2}' "$WORK/median")" '
   BEGIN { printf "%-22s %12s %10s %10s %12s %8s %8s\n", "scenario", "req/s", "p50", "p99", "unexpected", "errors", "ratio" }
   { printf "%-22s %12.0f %10s %10s %12d %8d %8.2f\n", $1, $2, $3, $4, $5, $6, (base > 0 ? $2 / base : 0) }' "$WORK/median"
+sort -u "$WORK/notes" | tail -n 4
 echo "peak RSS: $((RSS / 1024)) MiB; mean batch size: $(awk -v s="$BATCH_SUM" -v c="$BATCH_COUNT" 'BEGIN { printf "%.1f", (c > 0 ? s / c : 0) }')"
 FAILED=$(awk '$1!="baseline_healthz" && ($5 > 0 || $6 > 0) {print $1}' "$WORK/median")
 if [ -n "$FAILED" ]; then echo "bench: unexpected statuses or socket errors in: $FAILED" >&2; exit 1; fi

@@ -1,9 +1,11 @@
 -- Scenario: unique-run ingest flood. Every request posts a new run_id, so every request is a real insert.
 -- Needs: TOKEN (an ingest token) in the environment. Any status other than 201 counts as a failure.
 local token = os.getenv("TOKEN") or error("set TOKEN to an ingest token")
+-- failures and thread_id are globals on purpose: wrk reads and writes them across its Lua states with
+-- thread:get / thread:set, which cannot see locals.
 local counter = 0
-local thread_id = 0
-local failures = 0
+thread_id = 0
+failures = 0
 local threads = {}
 
 function setup(thread)

@@ -55,15 +55,25 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
             rollups.Add(projectKey, run.TimestampMs, run.Branch, run.Passed, run.DurationMs);
         }
 
+        // Plain ADO.NET here: Dapper.AOT would treat the byte[] histogram as a list parameter.
+        using var insert = connection.CreateCommand();
+        insert.Transaction = transaction;
+        insert.CommandText = """
+            INSERT INTO run_daily_stats (project_id, day, branch, total, passed, failed, duration_max, histogram)
+            VALUES ($p, $d, $b, $t, $ps, $f, $m, $h);
+            """;
         foreach (var ((project, day, branch), group) in rollups.Groups)
         {
-            connection.Execute(
-                """
-                INSERT INTO run_daily_stats (project_id, day, branch, total, passed, failed, duration_max, histogram)
-                VALUES (@project, @day, @branch, @Total, @Passed, @Failed, @DurationMax, @Histogram);
-                """,
-                new { project, day, branch, group.Total, group.Passed, group.Failed, group.DurationMax, group.Histogram },
-                transaction);
+            insert.Parameters.Clear();
+            insert.Parameters.AddWithValue("$p", project);
+            insert.Parameters.AddWithValue("$d", day);
+            insert.Parameters.AddWithValue("$b", branch);
+            insert.Parameters.AddWithValue("$t", group.Total);
+            insert.Parameters.AddWithValue("$ps", group.Passed);
+            insert.Parameters.AddWithValue("$f", group.Failed);
+            insert.Parameters.AddWithValue("$m", group.DurationMax);
+            insert.Parameters.AddWithValue("$h", group.Histogram);
+            insert.ExecuteNonQuery();
         }
 
         transaction.Commit();
@@ -72,9 +82,11 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
     public IReadOnlyList<string> RevokeProjectTokens(long projectKey, long nowMs)
     {
         using var connection = _database.Open();
-        return connection.Query<string>(
+        // Copied into a list by hand: Dapper's AsList lives on SqlMapper, whose static constructor pulls
+        // Dapper's reflection paths (and their AOT warnings) into the binary.
+        return new List<string>(connection.Query<string>(
             "UPDATE api_tokens SET revoked_at = @nowMs WHERE project_id = @projectKey AND revoked_at IS NULL RETURNING id;",
-            new { projectKey, nowMs }).AsList();
+            new { projectKey, nowMs }));
     }
 
     public void DeleteProject(long projectKey)
@@ -90,14 +102,14 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
     public IReadOnlyList<long> ProjectKeysOf(long orgKey)
     {
         using var connection = _database.Open();
-        return connection.Query<long>("SELECT id FROM projects WHERE org_id = @orgKey;", new { orgKey }).AsList();
+        return new List<long>(connection.Query<long>("SELECT id FROM projects WHERE org_id = @orgKey;", new { orgKey }));
     }
 
     public IReadOnlyList<string> DeleteOrg(long orgKey)
     {
         using var connection = _database.Open();
         using var transaction = connection.BeginTransaction();
-        var tokens = connection.Query<string>("DELETE FROM api_tokens WHERE org_id = @orgKey RETURNING id;", new { orgKey }, transaction).AsList();
+        var tokens = new List<string>(connection.Query<string>("DELETE FROM api_tokens WHERE org_id = @orgKey RETURNING id;", new { orgKey }, transaction));
         connection.Execute("DELETE FROM orgs WHERE id = @orgKey;", new { orgKey }, transaction);
         transaction.Commit();
         return tokens;
