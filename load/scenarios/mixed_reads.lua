@@ -8,20 +8,22 @@ function setup(thread) table.insert(threads, thread) end
 
 function init(args)
   prefix = string.format("mx%d-%d-", os.time(), math.random(1, 1e9))
-  wrk.headers["Authorization"] = "Bearer " .. token
+  -- wrk.format uses the headers it is given instead of wrk.headers, so each request names all of its own.
+  read_headers = { ["Authorization"] = "Bearer " .. token }
+  write_headers = { ["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json" }
 end
 
 function request()
   counter = counter + 1
   local pick = counter % 20
   if pick < 3 then
-    return wrk.format("GET", "/v1/runs?limit=50", nil, nil)
+    return wrk.format("GET", "/v1/runs?limit=50", read_headers, nil)
   elseif pick == 3 then
-    return wrk.format("GET", "/v1/stats?window=7d", nil, nil)
+    return wrk.format("GET", "/v1/stats?window=7d", read_headers, nil)
   end
   local b = string.format('{"run_id":"%s%d","status":"passed","duration_ms":%d,"timestamp":"2026-01-12T10:00:00Z","branch":"main"}',
     prefix, counter, counter % 600000)
-  return wrk.format("POST", "/v1/ingest", { ["Content-Type"] = "application/json" }, b)
+  return wrk.format("POST", "/v1/ingest", write_headers, b)
 end
 
 function response(status) if status ~= 201 and status ~= 200 then failures = failures + 1 end end

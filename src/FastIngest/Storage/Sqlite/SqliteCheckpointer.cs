@@ -5,7 +5,8 @@ using Microsoft.Data.Sqlite;
 namespace FastIngest.Storage.Sqlite;
 
 /// <summary>
-/// Moves the WAL into the main database file off the ingest path. SQLite's automatic checkpoint runs inside
+/// Background storage upkeep, every 250 ms: folds new runs into the daily roll-ups, then moves the WAL into
+/// the main database file, both off the ingest path. SQLite's automatic checkpoint runs inside
 /// whichever commit crosses the threshold, which stalls that batch (and every request waiting on it) for tens
 /// of milliseconds; connections therefore open with <c>wal_autocheckpoint=0</c> and this loop runs PASSIVE
 /// checkpoints, which never block the writer, on its own connection.
@@ -16,10 +17,12 @@ public sealed class SqliteCheckpointer : BackgroundService
     private readonly SqliteDatabase _database;
     private readonly ServerMetrics _metrics;
     private readonly ILogger<SqliteCheckpointer> _logger;
+    private readonly SqliteRollupFolder _folder;
 
-    public SqliteCheckpointer(SqliteDatabase database, ServerMetrics metrics, ILogger<SqliteCheckpointer> logger)
+    public SqliteCheckpointer(SqliteDatabase database, SqliteRollupFolder folder, ServerMetrics metrics, ILogger<SqliteCheckpointer> logger)
     {
         _database = database;
+        _folder = folder;
         _metrics = metrics;
         _logger = logger;
     }
@@ -55,6 +58,7 @@ public sealed class SqliteCheckpointer : BackgroundService
                 try
                 {
                     connection ??= _database.Open();
+                    _folder.FoldAll(); // roll-ups catch up off the ingest path, then the WAL moves home
                     CheckpointOnce(connection);
                 }
                 catch (SqliteException e)

@@ -38,10 +38,14 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
     {
         var cutDay = DailyRollups.DayOf(beforeMs);
         using var connection = _database.Open();
-        using var transaction = connection.BeginTransaction();
-        connection.Execute("DELETE FROM run_daily_stats WHERE project_id = @projectKey AND day <= @cutDay;", new { projectKey, cutDay }, transaction);
+        using var transaction = connection.BeginTransaction(deferred: false);
+        // One transaction, so no run can slip between "folded" and "recounted" and be counted twice:
+        // first fold whatever is pending, then drop the purged days and recount the day the cut falls in.
+        while (SqliteRollupFolder.FoldChunk(connection, transaction) > 0)
+        {
+        }
 
-        // The day the cut falls in lost only some runs: recount it from what is left.
+        connection.Execute("DELETE FROM run_daily_stats WHERE project_id = @projectKey AND day <= @cutDay;", new { projectKey, cutDay }, transaction);
         var dayStart = cutDay * 24L * 60 * 60 * 1000;
         var dayEnd = dayStart + (24L * 60 * 60 * 1000);
         var rollups = new DailyRollups();
@@ -55,27 +59,8 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
             rollups.Add(projectKey, run.TimestampMs, run.Branch, run.Passed, run.DurationMs);
         }
 
-        // Plain ADO.NET here: Dapper.AOT would treat the byte[] histogram as a list parameter.
-        using var insert = connection.CreateCommand();
-        insert.Transaction = transaction;
-        insert.CommandText = """
-            INSERT INTO run_daily_stats (project_id, day, branch, total, passed, failed, duration_max, histogram)
-            VALUES ($p, $d, $b, $t, $ps, $f, $m, $h);
-            """;
-        foreach (var ((project, day, branch), group) in rollups.Groups)
-        {
-            insert.Parameters.Clear();
-            insert.Parameters.AddWithValue("$p", project);
-            insert.Parameters.AddWithValue("$d", day);
-            insert.Parameters.AddWithValue("$b", branch);
-            insert.Parameters.AddWithValue("$t", group.Total);
-            insert.Parameters.AddWithValue("$ps", group.Passed);
-            insert.Parameters.AddWithValue("$f", group.Failed);
-            insert.Parameters.AddWithValue("$m", group.DurationMax);
-            insert.Parameters.AddWithValue("$h", group.Histogram);
-            insert.ExecuteNonQuery();
-        }
-
+        SqliteRollupFolder.MergeInto(connection, transaction, rollups);
+        SqliteRollupFolder.ClampWatermark(connection, transaction);
         transaction.Commit();
     }
 
@@ -92,10 +77,11 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
     public void DeleteProject(long projectKey)
     {
         using var connection = _database.Open();
-        using var transaction = connection.BeginTransaction();
+        using var transaction = connection.BeginTransaction(deferred: false);
         connection.Execute("DELETE FROM run_daily_stats WHERE project_id = @projectKey;", new { projectKey }, transaction);
         connection.Execute("DELETE FROM api_tokens WHERE project_id = @projectKey;", new { projectKey }, transaction);
         connection.Execute("DELETE FROM projects WHERE id = @projectKey;", new { projectKey }, transaction);
+        SqliteRollupFolder.ClampWatermark(connection, transaction);
         transaction.Commit();
     }
 

@@ -10,7 +10,20 @@ internal static class SqliteMigrations
         static (c, t) => Execute(c, t, V1Schema),
         static (c, t) => AddDailyRollups(c, t),
         static (c, t) => Execute(c, t, V3ConfirmTokens),
+        static (c, t) => Execute(c, t, V4RollupWatermark),
     ];
+
+    /// <summary>
+    /// 4: roll-ups move off the ingest path. Runs with an id above the watermark are not yet folded into
+    /// run_daily_stats; <see cref="SqliteRollupFolder"/> folds them shortly after they commit.
+    /// </summary>
+    private const string V4RollupWatermark = """
+        CREATE TABLE rollup_state (
+            id           INTEGER PRIMARY KEY CHECK (id = 1),
+            last_run_id  INTEGER NOT NULL
+        );
+        INSERT INTO rollup_state (id, last_run_id) SELECT 1, coalesce(max(id), 0) FROM test_runs;
+        """;
 
     /// <summary>3: one-time confirm tokens for destructive actions (only a SHA-256 of the token is kept).</summary>
     private const string V3ConfirmTokens = """

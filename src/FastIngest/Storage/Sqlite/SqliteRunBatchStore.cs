@@ -114,9 +114,6 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
         private readonly sqlite3_stmt _begin;
         private readonly sqlite3_stmt _commit;
         private readonly sqlite3_stmt _rollback;
-        private readonly sqlite3_stmt _readRollup;
-        private readonly sqlite3_stmt _writeRollup;
-        private readonly DailyRollups _rollups = new();
 
         public WriterConnection(SqliteConnection connection, bool externalSync)
         {
@@ -133,14 +130,6 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             _begin = Prepare("BEGIN IMMEDIATE;");
             _commit = Prepare("COMMIT;");
             _rollback = Prepare("ROLLBACK;");
-            _readRollup = Prepare("""
-                SELECT total, passed, failed, duration_max, histogram FROM run_daily_stats
-                WHERE project_id = ?1 AND day = ?2 AND branch = ?3;
-                """);
-            _writeRollup = Prepare("""
-                INSERT OR REPLACE INTO run_daily_stats (project_id, day, branch, total, passed, failed, duration_max, histogram)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8);
-                """);
         }
 
         public void Commit(ReadOnlySpan<RunRecord> runs, Span<RunWriteOutcome> outcomes)
@@ -158,7 +147,6 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
                     if (raw.sqlite3_changes(_db) == 1)
                     {
                         outcomes[i] = RunWriteOutcome.Created;
-                        _rollups.Add(run.ProjectKey, run.TimestampMs, run.Branch, run.Passed, run.DurationMs);
                         continue;
                     }
 
@@ -166,7 +154,6 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
                     outcomes[i] = StoredFingerprintEquals(run, fingerprint) ? RunWriteOutcome.Duplicate : RunWriteOutcome.Conflict;
                 }
 
-                WriteRollups();
                 Step(_commit);
             }
             catch
@@ -180,65 +167,16 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
 
                 throw;
             }
-            finally
-            {
-                _rollups.Clear();
-            }
         }
 
         public void Dispose()
         {
-            _readRollup.Dispose();
-            _writeRollup.Dispose();
             _insert.Dispose();
             _fingerprint.Dispose();
             _begin.Dispose();
             _commit.Dispose();
             _rollback.Dispose();
             _connection.Dispose();
-        }
-
-        /// <summary>Folds this batch's groups into the stored daily roll-ups, in the batch's transaction.</summary>
-        private void WriteRollups()
-        {
-            foreach (var ((project, day, branch), group) in _rollups.Groups)
-            {
-                var read = _readRollup;
-                raw.sqlite3_bind_int64(read, 1, project);
-                raw.sqlite3_bind_int64(read, 2, day);
-                BindText(read, 3, branch);
-                try
-                {
-                    var rc = raw.sqlite3_step(read);
-                    if (rc == raw.SQLITE_ROW)
-                    {
-                        group.Total += raw.sqlite3_column_int64(read, 0);
-                        group.Passed += raw.sqlite3_column_int64(read, 1);
-                        group.Failed += raw.sqlite3_column_int64(read, 2);
-                        group.DurationMax = Math.Max(group.DurationMax, raw.sqlite3_column_int64(read, 3));
-                        DurationHistogram.Merge(group.Histogram, raw.sqlite3_column_blob(read, 4));
-                    }
-                    else
-                    {
-                        Check(rc);
-                    }
-                }
-                finally
-                {
-                    raw.sqlite3_reset(read);
-                }
-
-                var write = _writeRollup;
-                raw.sqlite3_bind_int64(write, 1, project);
-                raw.sqlite3_bind_int64(write, 2, day);
-                BindText(write, 3, branch);
-                raw.sqlite3_bind_int64(write, 4, group.Total);
-                raw.sqlite3_bind_int64(write, 5, group.Passed);
-                raw.sqlite3_bind_int64(write, 6, group.Failed);
-                raw.sqlite3_bind_int64(write, 7, group.DurationMax);
-                raw.sqlite3_bind_blob(write, 8, group.Histogram);
-                Step(write);
-            }
         }
 
         internal static void WriteFingerprint(UInt128 value, Span<byte> destination)

@@ -6,8 +6,13 @@ namespace FastIngest.Storage.Sqlite;
 public sealed class SqliteRunQueries : IRunQueries
 {
     private readonly SqliteDatabase _database;
+    private readonly SqliteRollupFolder _folder;
 
-    public SqliteRunQueries(SqliteDatabase database) => _database = database;
+    public SqliteRunQueries(SqliteDatabase database, SqliteRollupFolder folder)
+    {
+        _database = database;
+        _folder = folder;
+    }
 
     public StoredRun? FindRun(long projectKey, string runId)
     {
@@ -88,6 +93,8 @@ public sealed class SqliteRunQueries : IRunQueries
 
     public IReadOnlyList<DailyRunStats> DailyStats(long projectKey, string branch, long fromDay, long toDay)
     {
+        // Whatever committed since the last background fold is folded now, so statistics are exact.
+        _folder.FoldAll();
         using var connection = _database.Open();
         return connection.Query<DailyRow>(
             """

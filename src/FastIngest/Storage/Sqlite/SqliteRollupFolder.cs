@@ -1,0 +1,149 @@
+using Microsoft.Data.Sqlite;
+
+namespace FastIngest.Storage.Sqlite;
+
+/// <summary>
+/// Keeps <c>run_daily_stats</c> current without touching the ingest transaction: every run with an id above
+/// the watermark in <c>rollup_state</c> is folded into its (project, day, branch) groups, and the watermark
+/// moves, in one IMMEDIATE transaction. Runs on a timer in the background and before every statistics read,
+/// so stats are exact at read time while the writer's hot path stays a single insert per run.
+/// Invariant: every run with id &lt;= watermark is counted in the roll-ups exactly once.
+/// </summary>
+public sealed class SqliteRollupFolder
+{
+    private const int Chunk = 20_000;
+    private readonly SqliteDatabase _database;
+
+    public SqliteRollupFolder(SqliteDatabase database) => _database = database;
+
+    /// <summary>Folds everything committed so far; returns how many runs were folded.</summary>
+    public long FoldAll()
+    {
+        using var connection = _database.Open();
+        long total = 0;
+        int folded;
+        do
+        {
+            using var transaction = connection.BeginTransaction(deferred: false);
+            folded = FoldChunk(connection, transaction);
+            transaction.Commit();
+            total += folded;
+        }
+        while (folded == Chunk);
+
+        return total;
+    }
+
+    /// <summary>Folds up to one chunk of unfolded runs inside the caller's transaction.</summary>
+    internal static int FoldChunk(SqliteConnection connection, SqliteTransaction transaction)
+    {
+        var watermark = Scalar(connection, transaction, "SELECT last_run_id FROM rollup_state WHERE id = 1;");
+        var rollups = new DailyRollups();
+        long last = watermark;
+        var count = 0;
+        using (var read = connection.CreateCommand())
+        {
+            read.Transaction = transaction;
+            read.CommandText = """
+                SELECT id, project_id, timestamp_ms, branch, status = 'passed', duration_ms
+                FROM test_runs WHERE id > $watermark ORDER BY id LIMIT $chunk;
+                """;
+            read.Parameters.AddWithValue("$watermark", watermark);
+            read.Parameters.AddWithValue("$chunk", Chunk);
+            using var reader = read.ExecuteReader();
+            while (reader.Read())
+            {
+                last = reader.GetInt64(0);
+                rollups.Add(reader.GetInt64(1), reader.GetInt64(2), reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetBoolean(4), reader.GetInt64(5));
+                count++;
+            }
+        }
+
+        if (count == 0)
+        {
+            return 0;
+        }
+
+        MergeInto(connection, transaction, rollups);
+        Execute(connection, transaction, $"UPDATE rollup_state SET last_run_id = {last} WHERE id = 1;");
+        return count;
+    }
+
+    /// <summary>Adds the groups to the stored roll-ups (read, merge, write each group once).</summary>
+    internal static void MergeInto(SqliteConnection connection, SqliteTransaction transaction, DailyRollups rollups)
+    {
+        using var read = connection.CreateCommand();
+        read.Transaction = transaction;
+        read.CommandText = "SELECT total, passed, failed, duration_max, histogram FROM run_daily_stats WHERE project_id = $p AND day = $d AND branch = $b;";
+        var rp = read.Parameters.Add("$p", SqliteType.Integer);
+        var rd = read.Parameters.Add("$d", SqliteType.Integer);
+        var rb = read.Parameters.Add("$b", SqliteType.Text);
+
+        using var write = connection.CreateCommand();
+        write.Transaction = transaction;
+        write.CommandText = """
+            INSERT OR REPLACE INTO run_daily_stats (project_id, day, branch, total, passed, failed, duration_max, histogram)
+            VALUES ($p, $d, $b, $t, $ps, $f, $m, $h);
+            """;
+        var wp = write.Parameters.Add("$p", SqliteType.Integer);
+        var wd = write.Parameters.Add("$d", SqliteType.Integer);
+        var wb = write.Parameters.Add("$b", SqliteType.Text);
+        var wt = write.Parameters.Add("$t", SqliteType.Integer);
+        var wps = write.Parameters.Add("$ps", SqliteType.Integer);
+        var wf = write.Parameters.Add("$f", SqliteType.Integer);
+        var wm = write.Parameters.Add("$m", SqliteType.Integer);
+        var wh = write.Parameters.Add("$h", SqliteType.Blob);
+
+        foreach (var ((project, day, branch), group) in rollups.Groups)
+        {
+            rp.Value = project;
+            rd.Value = day;
+            rb.Value = branch;
+            using (var reader = read.ExecuteReader())
+            {
+                if (reader.Read())
+                {
+                    group.Total += reader.GetInt64(0);
+                    group.Passed += reader.GetInt64(1);
+                    group.Failed += reader.GetInt64(2);
+                    group.DurationMax = Math.Max(group.DurationMax, reader.GetInt64(3));
+                    DurationHistogram.Merge(group.Histogram, (byte[])reader.GetValue(4));
+                }
+            }
+
+            wp.Value = project;
+            wd.Value = day;
+            wb.Value = branch;
+            wt.Value = group.Total;
+            wps.Value = group.Passed;
+            wf.Value = group.Failed;
+            wm.Value = group.DurationMax;
+            wh.Value = group.Histogram;
+            write.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>
+    /// After rows were deleted: if the newest run was among them, SQLite may hand its id out again, so the
+    /// watermark comes down to the largest id left (every run up to it is already folded).
+    /// </summary>
+    internal static void ClampWatermark(SqliteConnection connection, SqliteTransaction transaction) =>
+        Execute(connection, transaction,
+            "UPDATE rollup_state SET last_run_id = min(last_run_id, (SELECT coalesce(max(id), 0) FROM test_runs)) WHERE id = 1;");
+
+    private static long Scalar(SqliteConnection connection, SqliteTransaction transaction, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        return (long)command.ExecuteScalar()!;
+    }
+
+    private static void Execute(SqliteConnection connection, SqliteTransaction transaction, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+}
