@@ -20,6 +20,19 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
     public int DeleteRunsBatch(long projectKey, long? beforeMs, int batchSize)
     {
         using var connection = _database.Open();
+        _database.WriteGate.Wait();
+        try
+        {
+            return DeleteBatch(connection, projectKey, beforeMs, batchSize);
+        }
+        finally
+        {
+            _database.WriteGate.Release();
+        }
+    }
+
+    private static int DeleteBatch(Microsoft.Data.Sqlite.SqliteConnection connection, long projectKey, long? beforeMs, int batchSize)
+    {
         // The oldest first, through the time index; each call is its own short transaction.
         return beforeMs is { } before
             ? connection.Execute(
@@ -35,6 +48,19 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
     }
 
     public void RebuildRollupsAfterPurge(long projectKey, long beforeMs)
+    {
+        _database.WriteGate.Wait();
+        try
+        {
+            RebuildRollups(projectKey, beforeMs);
+        }
+        finally
+        {
+            _database.WriteGate.Release();
+        }
+    }
+
+    private void RebuildRollups(long projectKey, long beforeMs)
     {
         var cutDay = DailyRollups.DayOf(beforeMs);
         using var connection = _database.Open();

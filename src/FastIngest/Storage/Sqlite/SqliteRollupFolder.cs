@@ -24,9 +24,18 @@ public sealed class SqliteRollupFolder
         int folded;
         do
         {
-            using var transaction = connection.BeginTransaction(deferred: false);
-            folded = FoldChunk(connection, transaction);
-            transaction.Commit();
+            _database.WriteGate.Wait();
+            try
+            {
+                using var transaction = connection.BeginTransaction(deferred: false);
+                folded = FoldChunk(connection, transaction);
+                transaction.Commit();
+            }
+            finally
+            {
+                _database.WriteGate.Release();
+            }
+
             total += folded;
         }
         while (folded == Chunk);

@@ -58,6 +58,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
     public void Commit(ReadOnlySpan<RunRecord> runs, Span<RunWriteOutcome> outcomes)
     {
         var writer = _writer ??= OpenWriter();
+        _database.WriteGate.Wait();
         try
         {
             writer.Commit(runs, outcomes);
@@ -68,6 +69,10 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             _writer = null;
             writer.Dispose();
             throw;
+        }
+        finally
+        {
+            _database.WriteGate.Release();
         }
     }
 
