@@ -30,7 +30,8 @@ public sealed class JsonLineFormatter : ConsoleFormatter
         using (var json = new Utf8JsonWriter(buffer, Http.JsonResponse.WriterOptions))
         {
             json.WriteStartObject();
-            json.WriteString("timestamp"u8, DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture));
+            // ISO 8601 round-trip form of a UTC DateTime (…T14:05:43.2613456Z) is valid RFC 3339, written without a string.
+            json.WriteString("timestamp"u8, DateTime.UtcNow);
             json.WriteString("level"u8, LevelName(logEntry.LogLevel));
             json.WriteString("event"u8, logEntry.EventId.Name ?? logEntry.EventId.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
             json.WriteString("category"u8, logEntry.Category);
@@ -85,7 +86,12 @@ public sealed class JsonLineFormatter : ConsoleFormatter
         _ => "critical",
     };
 
-    internal static string SnakeCase(string name)
+    /// <summary>Field names repeat on every line; convert each once.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> s_snakeNames = new(StringComparer.Ordinal);
+
+    internal static string SnakeCase(string name) => s_snakeNames.GetOrAdd(name, static n => ToSnakeCase(n));
+
+    private static string ToSnakeCase(string name)
     {
         var builder = new StringBuilder(name.Length + 4);
         for (var i = 0; i < name.Length; i++)
