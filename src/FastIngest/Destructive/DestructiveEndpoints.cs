@@ -27,14 +27,16 @@ public sealed class DestructiveEndpoints
     private readonly ITenantStore _tenants;
     private readonly IDataRemovalStore _removal;
     private readonly ConfirmTokens _confirm;
+    private readonly Management.ManagedProjectAccess _projects;
     private readonly Authenticator _authenticator;
     private readonly ServerOptions _options;
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
 
     public DestructiveEndpoints(RequestAuthentication auth, ITenantStore tenants, IDataRemovalStore removal, ConfirmTokens confirm,
-        Authenticator authenticator, ServerOptions options, TimeProvider clock, ILoggerFactory loggers)
+        Authenticator authenticator, Management.ManagedProjectAccess projects, ServerOptions options, TimeProvider clock, ILoggerFactory loggers)
     {
+        _projects = projects;
         _auth = auth;
         _tenants = tenants;
         _removal = removal;
@@ -48,7 +50,7 @@ public sealed class DestructiveEndpoints
     /// <summary><c>DELETE /v1/projects/{id}</c>: the project, its runs and its tokens.</summary>
     public async Task DeleteProjectAsync(HttpContext context)
     {
-        if (await AuthorizeProjectAsync(context) is not var (principal, project))
+        if (await _projects.AuthorizeAsync(context, PolicyOf(context), "Destructive actions") is not var (principal, project))
         {
             return;
         }
@@ -118,7 +120,7 @@ public sealed class DestructiveEndpoints
     /// <summary><c>POST /v1/projects/{id}/tokens/revoke-all</c>.</summary>
     public async Task RevokeAllTokensAsync(HttpContext context)
     {
-        if (await AuthorizeProjectAsync(context) is not var (principal, project))
+        if (await _projects.AuthorizeAsync(context, PolicyOf(context), "Destructive actions") is not var (principal, project))
         {
             return;
         }
@@ -142,7 +144,7 @@ public sealed class DestructiveEndpoints
     /// <summary><c>POST /v1/projects/{id}/purge {before}</c>: runs whose timestamp is before the given instant.</summary>
     public async Task PurgeAsync(HttpContext context)
     {
-        if (await AuthorizeProjectAsync(context) is not var (principal, project))
+        if (await _projects.AuthorizeAsync(context, PolicyOf(context), "Destructive actions") is not var (principal, project))
         {
             return;
         }
@@ -247,30 +249,6 @@ public sealed class DestructiveEndpoints
 
         _removal.DeleteProject(projectKey);
         return (deleted, revoked.Count);
-    }
-
-    private async ValueTask<(Principal, ProjectRecord)?> AuthorizeProjectAsync(HttpContext context)
-    {
-        if (await _auth.AuthenticateAsync(context, PolicyOf(context)) is not { } principal)
-        {
-            return null;
-        }
-
-        if (!principal.CanManage())
-        {
-            await Problems.Forbidden(context, "Destructive actions need an admin or org token.");
-            return null;
-        }
-
-        var projectId = (string)context.Request.RouteValues["id"]!;
-        var project = _tenants.FindProject(projectId);
-        if (project is null || !principal.Owns(project))
-        {
-            await Problems.NotFound(context, $"Project '{projectId}'");
-            return null;
-        }
-
-        return (principal, project);
     }
 
     /// <summary>

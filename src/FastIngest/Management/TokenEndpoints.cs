@@ -18,12 +18,14 @@ public sealed class TokenEndpoints
     private readonly TokenIssuer _issuer;
     private readonly Authenticator _authenticator;
     private readonly TokenUsageFlusher _usage;
+    private readonly ManagedProjectAccess _projects;
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
 
     public TokenEndpoints(RequestAuthentication auth, ITenantStore store, TokenIssuer issuer, Authenticator authenticator,
-        TokenUsageFlusher usage, TimeProvider clock, ILoggerFactory loggers)
+        TokenUsageFlusher usage, ManagedProjectAccess projects, TimeProvider clock, ILoggerFactory loggers)
     {
+        _projects = projects;
         _auth = auth;
         _store = store;
         _issuer = issuer;
@@ -119,22 +121,8 @@ public sealed class TokenEndpoints
     /// <summary><c>GET /v1/projects/{id}/tokens</c>.</summary>
     public async Task ListAsync(HttpContext context)
     {
-        if (await _auth.AuthenticateAsync(context, RateLimitPolicy.Management) is not { } principal)
+        if (await _projects.AuthorizeAsync(context, RateLimitPolicy.Management, "Listing tokens") is not var (_, project))
         {
-            return;
-        }
-
-        if (!principal.CanManage())
-        {
-            await Problems.Forbidden(context, "Listing tokens needs an admin or org token.");
-            return;
-        }
-
-        var projectId = (string)context.Request.RouteValues["id"]!;
-        var project = _store.FindProject(projectId);
-        if (project is null || !principal.Owns(project))
-        {
-            await Problems.NotFound(context, $"Project '{projectId}'");
             return;
         }
 
