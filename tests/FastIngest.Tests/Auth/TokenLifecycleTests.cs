@@ -36,7 +36,7 @@ public sealed class TokenLifecycleTests : IAsyncLifetime
     public async Task ExpiredTokenGets401EvenWhenCached()
     {
         var tenant = await _server.CreateTenantAsync("expiry");
-        using var created = await _server.PostAsync("/v1/tokens", tenant.OrgToken, new { project_id = tenant.ProjectId, expires_in = 2 });
+        using var created = await _server.PostAsync("/v1/tokens", tenant.OrgToken, new { project_id = tenant.ProjectId, expires_in = 4 });
         var token = (await Json.ReadAsync(created, HttpStatusCode.Created)).GetProperty("token").GetString()!;
 
         using (var early = await _server.IngestAsync(token, TestServer.Run("before-expiry")))
@@ -44,7 +44,7 @@ public sealed class TokenLifecycleTests : IAsyncLifetime
             await Json.ReadAsync(early, HttpStatusCode.Created);
         }
 
-        await Task.Delay(TimeSpan.FromSeconds(2.2));
+        await Task.Delay(TimeSpan.FromSeconds(4.2));
         using var late = await _server.IngestAsync(token, TestServer.Run("after-expiry"));
         await Json.ReadProblemAsync(late, HttpStatusCode.Unauthorized);
     }

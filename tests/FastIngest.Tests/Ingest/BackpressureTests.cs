@@ -13,7 +13,8 @@ public sealed class BackpressureTests
         var tenant = await server.CreateTenantAsync("backpressure");
         var gate = server.Service<SqliteDatabase>().WriteGate;
 
-        // Hold the writer still: it takes one run and waits for the gate, then four more fill the queue.
+        // Hold the writer still: four runs fill the queue (five if the writer already took one and is waiting
+        // for the gate); everything beyond must be refused at once.
         await gate.WaitAsync();
         Task<HttpResponseMessage>[] requests;
         try
@@ -27,7 +28,7 @@ public sealed class BackpressureTests
 
             // The refused ones were answered while the writer was still blocked: no unbounded waiting.
             var refused = requests.Where(r => r.IsCompleted).Select(r => r.Result).ToList();
-            Assert.Equal(15, refused.Count);
+            Assert.InRange(refused.Count, 15, 16);
             foreach (var response in refused)
             {
                 await Json.ReadProblemAsync(response, HttpStatusCode.ServiceUnavailable);
@@ -40,7 +41,8 @@ public sealed class BackpressureTests
         }
 
         var all = await Task.WhenAll(requests);
-        Assert.Equal(5, all.Count(r => r.StatusCode == HttpStatusCode.Created));
-        Assert.Equal(15, all.Count(r => r.StatusCode == HttpStatusCode.ServiceUnavailable));
+        var created = all.Count(r => r.StatusCode == HttpStatusCode.Created);
+        Assert.InRange(created, 4, 5); // every accepted run commits once the writer moves again
+        Assert.Equal(20 - created, all.Count(r => r.StatusCode == HttpStatusCode.ServiceUnavailable));
     }
 }
