@@ -87,6 +87,25 @@ sort -k1,1 -k2,2n "$WORK/rows" | awk -v rounds="$ROUNDS" '
   END { for (s in n) { split(row[s, int((n[s] + 1) / 2)], f, " "); print f[1], f[2], f[3], f[4], unexpected[s], errors[s] } }' \
   | sort -k1,1 >"$WORK/median"
 
+# Noisy neighbour: a second server with a small ingest budget (6,000/min = 100/s per token). One tenant
+# floods far past it while another ingests steadily under it; the quiet one must see only 201s.
+NN_PORT=$((PORT + 1))
+$SERVER_PIN "$BINARY" --listen "127.0.0.1:$NN_PORT" --data "$WORK/nn-data" --log-level warning --durability "$DURABILITY" \
+  --rate-ingest 6000 --rate-manage 1000000 >"$WORK/nn-server.log" 2>&1 &
+NN_SERVER=$!
+trap 'kill $SERVER $NN_SERVER 2>/dev/null || true; wait $SERVER $NN_SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 200); do curl -sf "http://127.0.0.1:$NN_PORT/healthz" >/dev/null && break; sleep 0.05; done
+NOISY=$(BASE="http://127.0.0.1:$NN_PORT" ADMIN=$(cat "$WORK/nn-data/admin-token") bash -c 'new_tenant noisy')
+QUIET=$(BASE="http://127.0.0.1:$NN_PORT" ADMIN=$(cat "$WORK/nn-data/admin-token") bash -c 'new_tenant quiet')
+TOKEN=$NOISY $WRK_PIN wrk -t1 -c32 "-d$DURATION" -s "$HERE/checks/noisy_tenant.lua" "http://127.0.0.1:$NN_PORT/" >"$WORK/noisy.out" 2>&1 &
+NOISY_WRK=$!
+sleep 1
+out=$(TOKEN=$QUIET DELAY_MS=20 $WRK_PIN wrk -t1 -c1 -d"$DURATION" --latency -s "$HERE/checks/quiet_tenant.lua" "http://127.0.0.1:$NN_PORT/" 2>&1)
+wait $NOISY_WRK || true
+echo "quiet_tenant_beside_noisy $(awk '/^Requests\/sec:/ {print $2}' <<<"$out") $(awk '$1=="50%" {print $2}' <<<"$out") $(awk '$1=="99%" {print $2}' <<<"$out") $(awk '/^unexpected_status/ {print $2}' <<<"$out") 0" >>"$WORK/median"
+grep '^note:' "$WORK/noisy.out" | sed 's/^note:/noisy_neighbor:/' >>"$WORK/notes" || true
+NOISY_BAD=$(awk '/^unexpected_status/ {print $2}' "$WORK/noisy.out"); [ "${NOISY_BAD:-1}" -eq 0 ] || echo "noisy_tenant $NOISY_BAD unexpected" >>"$WORK/notes"
+
 RSS=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER/status")
 METRICS=$(curl -sf "$BASE/metrics")
 BATCH_SUM=$(awk '/^fastingest_ingest_batch_size_sum/ {print $2}' <<<"$METRICS")
