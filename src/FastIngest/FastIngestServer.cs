@@ -50,7 +50,9 @@ public static class FastIngestServer
 
         app.UseMiddleware<RequestTelemetryMiddleware>();
         app.UseRequestIds();
-        app.MapApi(options.MetricsListen is { } m ? $"*:{m.Port}" : null);
+        // Host filters need a known port; with port 0 (tests) both addresses serve everything.
+        var separateMetrics = options.MetricsListen is { Port: > 0 } && options.Listen.Port > 0;
+        app.MapApi(separateMetrics ? $"*:{options.MetricsListen!.Port}" : null, separateMetrics ? $"*:{options.Listen.Port}" : null);
         return app;
     }
 

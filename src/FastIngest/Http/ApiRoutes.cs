@@ -11,7 +11,7 @@ public static class ApiRoutes
     /// Every route, versioned under <c>/v1</c>; the seed's unversioned paths stay as aliases so its QUICKSTART
     /// works as written. Handlers are plain <see cref="RequestDelegate"/>s: nothing to generate or reflect.
     /// </summary>
-    public static WebApplication MapApi(this WebApplication app, string? metricsHost)
+    public static WebApplication MapApi(this WebApplication app, string? metricsHost, string? apiHost)
     {
         var services = app.Services;
         var ingest = services.GetRequiredService<IngestEndpoint>();
@@ -23,6 +23,15 @@ public static class ApiRoutes
         var tokens = services.GetRequiredService<TokenEndpoints>();
         var metrics = services.GetRequiredService<MetricsEndpoint>();
 
+        // With a separate metrics address, the API answers only on its own address and /metrics only on the
+        // metrics one, so a private scrape port never exposes the API and vice versa. Health probes answer on
+        // both, for orchestrators that probe the private port.
+        var api = app.MapGroup("");
+        if (apiHost is not null)
+        {
+            api.RequireHost(apiHost);
+        }
+
         app.MapGet("/healthz", HealthEndpoints.Live);
         app.MapGet("/readyz", HealthEndpoints.Ready);
         var metricsRoute = app.MapGet("/metrics", metrics.HandleAsync);
@@ -33,20 +42,20 @@ public static class ApiRoutes
 
         foreach (var prefix in new[] { "/v1", "" })
         {
-            app.MapPost(prefix + "/ingest", ingest.HandleAsync);
-            app.MapPost(prefix + "/orgs", orgs.CreateAsync);
-            app.MapPost(prefix + "/projects", projects.CreateAsync);
-            app.MapPost(prefix + "/tokens", tokens.CreateAsync);
-            app.MapGet(prefix + "/projects/{id}/tokens", tokens.ListAsync);
-            app.MapDelete(prefix + "/tokens/{id}", tokens.RevokeAsync);
-            app.MapGet(prefix + "/runs", runs.ListAsync);
-            app.MapGet(prefix + "/runs/{**run_id}", runs.GetAsync);
-            app.MapGet(prefix + "/stats", stats.GetAsync);
-            app.MapDelete(prefix + "/projects/{id}", destructive.DeleteProjectAsync);
-            app.MapDelete(prefix + "/orgs/{id}", destructive.DeleteOrgAsync);
-            app.MapPost(prefix + "/projects/{id}/tokens/revoke-all", destructive.RevokeAllTokensAsync);
-            app.MapPost(prefix + "/projects/{id}/purge", destructive.PurgeAsync);
-            app.MapPost(prefix + "/admin/backup", destructive.BackupAsync);
+            api.MapPost(prefix + "/ingest", ingest.HandleAsync);
+            api.MapPost(prefix + "/orgs", orgs.CreateAsync);
+            api.MapPost(prefix + "/projects", projects.CreateAsync);
+            api.MapPost(prefix + "/tokens", tokens.CreateAsync);
+            api.MapGet(prefix + "/projects/{id}/tokens", tokens.ListAsync);
+            api.MapDelete(prefix + "/tokens/{id}", tokens.RevokeAsync);
+            api.MapGet(prefix + "/runs", runs.ListAsync);
+            api.MapGet(prefix + "/runs/{**run_id}", runs.GetAsync);
+            api.MapGet(prefix + "/stats", stats.GetAsync);
+            api.MapDelete(prefix + "/projects/{id}", destructive.DeleteProjectAsync);
+            api.MapDelete(prefix + "/orgs/{id}", destructive.DeleteOrgAsync);
+            api.MapPost(prefix + "/projects/{id}/tokens/revoke-all", destructive.RevokeAllTokensAsync);
+            api.MapPost(prefix + "/projects/{id}/purge", destructive.PurgeAsync);
+            api.MapPost(prefix + "/admin/backup", destructive.BackupAsync);
         }
 
         return app;

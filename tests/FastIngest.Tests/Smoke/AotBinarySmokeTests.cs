@@ -52,6 +52,22 @@ public sealed class AotBinarySmokeTests
     }
 
     [Fact]
+    public async Task SeparateMetricsAddressServesOnlyMetricsAndTheApiAddressServesNoMetrics()
+    {
+        var metricsPort = AotBinary.FreePort();
+        await using var binary = AotBinary.Start(null, null, "--metrics-listen", $"127.0.0.1:{metricsPort}");
+        using var client = new HttpClient();
+        await binary.WaitUntilHealthyAsync(client);
+        var metrics = new Uri($"http://127.0.0.1:{metricsPort}");
+
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri(metrics, "/metrics"))).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync(new Uri(binary.Address, "/metrics"))).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync(new Uri(metrics, "/v1/runs"))).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync(new Uri(binary.Address, "/v1/runs"))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri(metrics, "/healthz"))).StatusCode);
+    }
+
+    [Fact]
     public async Task VersionAndHelpPrintAndExitZero()
     {
         Assert.StartsWith("fastingest ", await RunToEndAsync("--version"), StringComparison.Ordinal);
