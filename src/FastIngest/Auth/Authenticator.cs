@@ -25,7 +25,7 @@ public sealed class Authenticator : IDisposable
     private readonly TimeProvider _clock;
     private readonly SemaphoreSlim _hashSlots = new(Environment.ProcessorCount, Environment.ProcessorCount);
     private readonly TimeSpan _hashQueueTimeout;
-    private readonly ConcurrentDictionary<UInt128, Task<AuthResult>> _inFlight = new();
+    private readonly ConcurrentDictionary<UInt128, Lazy<Task<AuthResult>>> _inFlight = new();
     private readonly ConcurrentDictionary<UInt128, (AuthFailure Failure, long UntilMs)> _negative = new();
     private readonly Counter.Child _cacheHits, _cacheMisses;
     private readonly ServerMetrics _metrics;
@@ -99,19 +99,17 @@ public sealed class Authenticator : IDisposable
 
     private async Task<AuthResult> VerifyOnceAsync(UInt128 key, string token)
     {
-        var created = false;
-        var task = _inFlight.GetOrAdd(key, _ =>
-        {
-            created = true;
-            return VerifyAsync(key, token);
-        });
+        // GetOrAdd may run a factory for each racing caller but stores only one value; wrapping the work in
+        // a Lazy means only the stored one ever starts, so a burst of first uses costs exactly one Argon2.
+        var candidate = new Lazy<Task<AuthResult>>(() => VerifyAsync(key, token));
+        var stored = _inFlight.GetOrAdd(key, candidate);
         try
         {
-            return await task;
+            return await stored.Value;
         }
         finally
         {
-            if (created)
+            if (ReferenceEquals(stored, candidate))
             {
                 _inFlight.TryRemove(key, out _);
             }
@@ -120,7 +118,7 @@ public sealed class Authenticator : IDisposable
 
     private async Task<AuthResult> VerifyAsync(UInt128 key, string token)
     {
-        await Task.Yield(); // leave GetOrAdd's factory before doing I/O
+        await Task.Yield(); // the first caller returns to its own await before the I/O starts
         var stored = _store.FindToken(ApiTokenFormat.IdOf(token).ToString());
         var nowMs = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         if (stored is null)
