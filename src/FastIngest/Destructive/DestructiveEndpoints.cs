@@ -18,9 +18,9 @@ public sealed class DestructiveEndpoints
     public const int BatchSize = 1000;
 
     /// <summary>
-    /// Pause between deletion batches. SQLite's busy handler is not fair: without a gap the purge would take
-    /// the write lock again at once and the ingest writer would wait. Measured on 1M runs: ingest p99 85 ms
-    /// during a back-to-back purge.
+    /// Pause between deletion batches, so ingest batches get the write lock between them instead of queueing
+    /// behind a purge that takes it back at once. Measured on a 1M-run purge: ingest kept ~10k req/s (p99
+    /// ~90 ms) while the purge ran; on one shared core the purge's CPU and disk use set that p99.
     /// </summary>
     private static readonly TimeSpan s_pause = TimeSpan.FromMilliseconds(3);
     private readonly RequestAuthentication _auth;

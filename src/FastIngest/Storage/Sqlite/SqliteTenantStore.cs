@@ -123,20 +123,36 @@ public sealed class SqliteTenantStore : ITenantStore
         }
 
         using var connection = _database.Open();
-        using var transaction = connection.BeginTransaction();
-        foreach (var (tokenId, lastUsedAtMs) in uses)
+        // Periodic, so it queues behind ingest batches on the in-process gate rather than in SQLite's busy loop.
+        _database.WriteGate.Wait();
+        try
         {
-            connection.Execute(
-                "UPDATE api_tokens SET last_used_at = max(coalesce(last_used_at, 0), @lastUsedAtMs) WHERE id = @tokenId;",
-                new { tokenId, lastUsedAtMs },
-                transaction);
-        }
+            using var transaction = connection.BeginTransaction(deferred: false);
+            foreach (var (tokenId, lastUsedAtMs) in uses)
+            {
+                connection.Execute(
+                    "UPDATE api_tokens SET last_used_at = max(coalesce(last_used_at, 0), @lastUsedAtMs) WHERE id = @tokenId;",
+                    new { tokenId, lastUsedAtMs },
+                    transaction);
+            }
 
-        transaction.Commit();
+            transaction.Commit();
+        }
+        finally
+        {
+            _database.WriteGate.Release();
+        }
     }
 
     public bool IsWritable()
     {
+        // Probes come every few seconds from a load balancer: wait for the gate like the other periodic writers,
+        // but never longer than a probe would.
+        if (!_database.WriteGate.Wait(TimeSpan.FromSeconds(2)))
+        {
+            return false;
+        }
+
         try
         {
             using var connection = _database.Open();
@@ -149,6 +165,10 @@ public sealed class SqliteTenantStore : ITenantStore
         catch (SqliteException)
         {
             return false;
+        }
+        finally
+        {
+            _database.WriteGate.Release();
         }
     }
 
