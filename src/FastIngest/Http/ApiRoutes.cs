@@ -52,6 +52,7 @@ public static class ApiRoutes
             api.MapGet(prefix + "/runs/{**run_id}", runs.GetAsync);
             api.MapGet(prefix + "/stats", stats.GetAsync);
             api.MapDelete(prefix + "/projects/{id}", destructive.DeleteProjectAsync);
+            api.MapPatch(prefix + "/projects/{id}", destructive.SetRetentionAsync);
             api.MapDelete(prefix + "/orgs/{id}", destructive.DeleteOrgAsync);
             api.MapPost(prefix + "/projects/{id}/tokens/revoke-all", destructive.RevokeAllTokensAsync);
             api.MapPost(prefix + "/projects/{id}/purge", destructive.PurgeAsync);

@@ -9,6 +9,9 @@ public static class ManagementServiceCollectionExtensions
         services.AddSingleton<ProjectEndpoints>();
         services.AddSingleton<TokenEndpoints>();
         services.AddSingleton<Destructive.ConfirmTokens>();
+        services.AddSingleton<Destructive.RunPurger>();
+        services.AddSingleton<Destructive.RetentionJob>();
+        services.AddHostedService(static sp => sp.GetRequiredService<Destructive.RetentionJob>());
         services.AddSingleton<Destructive.DestructiveEndpoints>();
         return services;
     }

@@ -49,6 +49,14 @@ internal static partial class Log
         Message = "Backup written to {Path} ({Bytes} bytes)")]
     public static partial void BackupWritten(ILogger logger, string requestId, string path, long bytes, string requestedBy);
 
+    [LoggerMessage(EventId = 19, EventName = "retention_applied", Level = LogLevel.Information,
+        Message = "Retention pass deleted {Deleted} runs")]
+    public static partial void RetentionApplied(ILogger logger, long deleted);
+
+    [LoggerMessage(EventId = 32, EventName = "retention_failed", Level = LogLevel.Error,
+        Message = "Retention pass failed; it is retried on the next tick")]
+    public static partial void RetentionFailed(ILogger logger, Exception exception);
+
     [LoggerMessage(EventId = 20, EventName = "org_created", Level = LogLevel.Information, Message = "Organization {OrgId} created")]
     public static partial void OrgCreated(ILogger logger, string requestId, string orgId, string createdBy);
 

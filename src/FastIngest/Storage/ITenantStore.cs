@@ -11,6 +11,12 @@ public interface ITenantStore
 
     ProjectRecord? FindProject(string projectId);
 
+    /// <summary>Sets (or clears, with null) how many days of runs the project keeps.</summary>
+    void SetRetention(long projectKey, int? days);
+
+    /// <summary>Every project with a retention period, for the retention job.</summary>
+    IReadOnlyList<(long ProjectKey, int Days)> ProjectsWithRetention();
+
     void InsertToken(StoredToken token);
 
     /// <summary>One indexed read by the token's public id.</summary>

@@ -11,6 +11,7 @@ internal static class SqliteMigrations
         static (c, t) => AddDailyRollups(c, t),
         static (c, t) => Execute(c, t, V3ConfirmTokens),
         static (c, t) => Execute(c, t, V4RollupWatermark),
+        static (c, t) => Execute(c, t, "ALTER TABLE projects ADD COLUMN retention_days INTEGER;"), // 5: per-project retention
     ];
 
     /// <summary>

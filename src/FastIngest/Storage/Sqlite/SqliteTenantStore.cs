@@ -67,12 +67,26 @@ public sealed class SqliteTenantStore : ITenantStore
         var row = connection.QuerySingleOrDefault<ProjectRow>(
             """
             SELECT p.id AS Key, p.public_id AS Id, p.org_id AS OrgKey, o.public_id AS OrgId, p.name AS Name,
-                   p.created_at AS CreatedAtMs
+                   p.created_at AS CreatedAtMs, p.retention_days AS RetentionDays
             FROM projects p JOIN orgs o ON o.id = p.org_id
             WHERE p.public_id = @projectId;
             """,
             new { projectId });
-        return row is null ? null : new ProjectRecord(row.Key, row.Id, row.OrgKey, row.OrgId, row.Name, row.CreatedAtMs);
+        return row is null ? null : new ProjectRecord(row.Key, row.Id, row.OrgKey, row.OrgId, row.Name, row.CreatedAtMs, row.RetentionDays);
+    }
+
+    public void SetRetention(long projectKey, int? days)
+    {
+        using var connection = _database.Open();
+        connection.Execute("UPDATE projects SET retention_days = @days WHERE id = @projectKey;", new { projectKey, days });
+    }
+
+    public IReadOnlyList<(long ProjectKey, int Days)> ProjectsWithRetention()
+    {
+        using var connection = _database.Open();
+        return connection.Query<RetentionRow>("SELECT id AS ProjectKey, retention_days AS Days FROM projects WHERE retention_days IS NOT NULL;")
+            .Select(static r => (r.ProjectKey, r.Days))
+            .ToList();
     }
 
     public void InsertToken(StoredToken token)
@@ -205,6 +219,15 @@ public sealed class SqliteTenantStore : ITenantStore
         public string Name { get; set; } = "";
 
         public long CreatedAtMs { get; set; }
+
+        public int? RetentionDays { get; set; }
+    }
+
+    internal sealed class RetentionRow
+    {
+        public long ProjectKey { get; set; }
+
+        public int Days { get; set; }
     }
 
     internal sealed class TokenRow

@@ -1,0 +1,63 @@
+using FastIngest.Storage;
+
+namespace FastIngest.Destructive;
+
+/// <summary>
+/// Applies each project's <c>retention_days</c> once an hour (and a minute after start) with the same paced,
+/// batched purge as <c>POST /v1/projects/{id}/purge</c>, so it never blocks ingest for long.
+/// </summary>
+public sealed class RetentionJob : BackgroundService
+{
+    private static readonly TimeSpan s_interval = TimeSpan.FromHours(1);
+    private readonly ITenantStore _tenants;
+    private readonly RunPurger _purger;
+    private readonly TimeProvider _clock;
+    private readonly ILogger<RetentionJob> _logger;
+
+    public RetentionJob(ITenantStore tenants, RunPurger purger, TimeProvider clock, ILogger<RetentionJob> logger)
+    {
+        _tenants = tenants;
+        _purger = purger;
+        _clock = clock;
+        _logger = logger;
+    }
+
+    /// <summary>One pass over every project with a retention period; returns the runs deleted.</summary>
+    public async Task<long> RunOnceAsync(CancellationToken cancellation = default)
+    {
+        long deleted = 0;
+        var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+        foreach (var (projectKey, days) in _tenants.ProjectsWithRetention())
+        {
+            deleted += await _purger.PurgeAsync(projectKey, now - (days * 24L * 60 * 60 * 1000), cancellation);
+        }
+
+        return deleted;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await Task.Delay(TimeSpan.FromMinutes(1), stoppingToken);
+            using var timer = new PeriodicTimer(s_interval);
+            do
+            {
+                try
+                {
+                    var deleted = await RunOnceAsync(stoppingToken);
+                    Log.RetentionApplied(_logger, deleted);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // A failed pass (disk full, locked file) is retried on the next tick; ingest is unaffected.
+                    Log.RetentionFailed(_logger, e);
+                }
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken));
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}
