@@ -64,22 +64,8 @@ public sealed class DestructiveEndpoints
     /// <summary><c>DELETE /v1/orgs/{id}</c>: the org, all its projects, runs and tokens.</summary>
     public async Task DeleteOrgAsync(HttpContext context)
     {
-        if (await _auth.AuthenticateAsync(context, PolicyOf(context)) is not { } principal)
+        if (await _projects.AuthorizeOrgAsync(context, PolicyOf(context), "Deleting an organization") is not var (principal, org))
         {
-            return;
-        }
-
-        if (!principal.CanManage())
-        {
-            await Problems.Forbidden(context, "Deleting an organization needs an admin or org token.");
-            return;
-        }
-
-        var orgId = (string)context.Request.RouteValues["id"]!;
-        var org = _tenants.FindOrg(orgId);
-        if (org is null || !principal.Owns(org))
-        {
-            await Problems.NotFound(context, $"Organization '{orgId}'");
             return;
         }
 

@@ -6,8 +6,8 @@ using FastIngest.Storage;
 namespace FastIngest.Management;
 
 /// <summary>
-/// The check every "manage this project" route starts with: authenticate, require an admin or org scope
-/// (else 403), resolve <c>{id}</c> to a project the caller owns (else 404, as if it did not exist).
+/// The check every "manage this object" route starts with: authenticate, require an admin or org scope (else
+/// 403), resolve the route's <c>{id}</c> to an object the caller owns (else 404, as if it did not exist).
 /// </summary>
 public sealed class ManagedProjectAccess
 {
@@ -21,7 +21,18 @@ public sealed class ManagedProjectAccess
     }
 
     /// <summary>The caller and the project, or null once the refusal has been written.</summary>
-    public async ValueTask<(Principal Principal, ProjectRecord Project)?> AuthorizeAsync(HttpContext context, RateLimitPolicy policy, string what)
+    public ValueTask<(Principal Principal, ProjectRecord Project)?> AuthorizeAsync(HttpContext context, RateLimitPolicy policy, string what) =>
+        AuthorizeAsync(context, policy, what, "Project", _tenants.FindProject, static (p, project) => p.Owns(project));
+
+    public ValueTask<(Principal Principal, OrgRecord Org)?> AuthorizeOrgAsync(HttpContext context, RateLimitPolicy policy, string what) =>
+        AuthorizeAsync(context, policy, what, "Organization", _tenants.FindOrg, static (p, org) => p.Owns(org));
+
+    public ValueTask<(Principal Principal, StoredToken Token)?> AuthorizeTokenAsync(HttpContext context, RateLimitPolicy policy, string what) =>
+        AuthorizeAsync(context, policy, what, "Token", _tenants.FindToken, static (p, token) => p.Owns(token));
+
+    private async ValueTask<(Principal, T)?> AuthorizeAsync<T>(HttpContext context, RateLimitPolicy policy, string what, string kind,
+        Func<string, T?> find, Func<Principal, T, bool> owns)
+        where T : class
     {
         if (await _auth.AuthenticateAsync(context, policy) is not { } principal)
         {
@@ -34,14 +45,14 @@ public sealed class ManagedProjectAccess
             return null;
         }
 
-        var projectId = (string)context.Request.RouteValues["id"]!;
-        var project = _tenants.FindProject(projectId);
-        if (project is null || !principal.Owns(project))
+        var id = (string)context.Request.RouteValues["id"]!;
+        var found = find(id);
+        if (found is null || !owns(principal, found))
         {
-            await Problems.NotFound(context, $"Project '{projectId}'");
+            await Problems.NotFound(context, $"{kind} '{id}'");
             return null;
         }
 
-        return (principal, project);
+        return (principal, found);
     }
 }

@@ -154,25 +154,12 @@ public sealed class TokenEndpoints
     /// <summary><c>DELETE /v1/tokens/{id}</c>: 204, also when it was already revoked.</summary>
     public async Task RevokeAsync(HttpContext context)
     {
-        if (await _auth.AuthenticateAsync(context, RateLimitPolicy.Management) is not { } principal)
+        if (await _projects.AuthorizeTokenAsync(context, RateLimitPolicy.Management, "Revoking tokens") is not var (principal, token))
         {
             return;
         }
 
-        if (!principal.CanManage())
-        {
-            await Problems.Forbidden(context, "Revoking tokens needs an admin or org token.");
-            return;
-        }
-
-        var tokenId = (string)context.Request.RouteValues["id"]!;
-        var token = _store.FindToken(tokenId);
-        if (token is null || !principal.Owns(token))
-        {
-            await Problems.NotFound(context, $"Token '{tokenId}'");
-            return;
-        }
-
+        var tokenId = token.Id;
         if (_store.RevokeToken(tokenId, _clock.GetUtcNow().ToUnixTimeMilliseconds()))
         {
             Log.TokenRevoked(_logger, context.TraceIdentifier, tokenId, principal.TokenId);
