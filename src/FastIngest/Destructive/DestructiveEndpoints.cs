@@ -19,7 +19,7 @@ public sealed class DestructiveEndpoints
     private readonly ITenantStore _tenants;
     private readonly IDataRemovalStore _removal;
     private readonly ConfirmTokens _confirm;
-    private readonly Management.ManagedProjectAccess _projects;
+    private readonly Management.ManagedObjectAccess _projects;
     private readonly RunPurger _purger;
     private readonly Authenticator _authenticator;
     private readonly ServerOptions _options;
@@ -27,7 +27,7 @@ public sealed class DestructiveEndpoints
     private readonly ILogger _logger;
 
     public DestructiveEndpoints(RequestAuthentication auth, ITenantStore tenants, IDataRemovalStore removal, ConfirmTokens confirm,
-        Authenticator authenticator, Management.ManagedProjectAccess projects, RunPurger purger, ServerOptions options, TimeProvider clock,
+        Authenticator authenticator, Management.ManagedObjectAccess projects, RunPurger purger, ServerOptions options, TimeProvider clock,
         ILoggerFactory loggers)
     {
         _purger = purger;

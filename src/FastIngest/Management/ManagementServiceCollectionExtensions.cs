@@ -4,7 +4,7 @@ public static class ManagementServiceCollectionExtensions
 {
     public static IServiceCollection AddManagement(this IServiceCollection services)
     {
-        services.AddSingleton<ManagedProjectAccess>();
+        services.AddSingleton<ManagedObjectAccess>();
         services.AddSingleton<OrgEndpoints>();
         services.AddSingleton<ProjectEndpoints>();
         services.AddSingleton<TokenEndpoints>();

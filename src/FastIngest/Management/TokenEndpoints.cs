@@ -18,12 +18,12 @@ public sealed class TokenEndpoints
     private readonly TokenIssuer _issuer;
     private readonly Authenticator _authenticator;
     private readonly TokenUsageFlusher _usage;
-    private readonly ManagedProjectAccess _projects;
+    private readonly ManagedObjectAccess _projects;
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
 
     public TokenEndpoints(RequestAuthentication auth, ITenantStore store, TokenIssuer issuer, Authenticator authenticator,
-        TokenUsageFlusher usage, ManagedProjectAccess projects, TimeProvider clock, ILoggerFactory loggers)
+        TokenUsageFlusher usage, ManagedObjectAccess projects, TimeProvider clock, ILoggerFactory loggers)
     {
         _projects = projects;
         _auth = auth;

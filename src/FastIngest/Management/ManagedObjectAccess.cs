@@ -9,12 +9,12 @@ namespace FastIngest.Management;
 /// The check every "manage this object" route starts with: authenticate, require an admin or org scope (else
 /// 403), resolve the route's <c>{id}</c> to an object the caller owns (else 404, as if it did not exist).
 /// </summary>
-public sealed class ManagedProjectAccess
+public sealed class ManagedObjectAccess
 {
     private readonly RequestAuthentication _auth;
     private readonly ITenantStore _tenants;
 
-    public ManagedProjectAccess(RequestAuthentication auth, ITenantStore tenants)
+    public ManagedObjectAccess(RequestAuthentication auth, ITenantStore tenants)
     {
         _auth = auth;
         _tenants = tenants;
