@@ -1,8 +1,8 @@
 namespace FastIngest.Storage.Sqlite;
 
 /// <summary>
-/// Accumulates runs into (project, UTC day, branch) groups in memory: the writer folds one batch into a
-/// handful of groups and upserts each once, instead of touching the roll-up table per run.
+/// Accumulates runs into (project, UTC day, branch) groups in memory: a fold turns many runs into a handful of
+/// groups and upserts each once, instead of touching the roll-up table per run.
 /// </summary>
 internal sealed class DailyRollups
 {
@@ -21,8 +21,6 @@ internal sealed class DailyRollups
             Get(project, day, branch).Add(passed, durationMs);
         }
     }
-
-    public void Clear() => Groups.Clear();
 
     private Group Get(long project, long day, string branch)
     {
