@@ -23,8 +23,20 @@ public sealed record ServerOptions
     /// <summary>A well-formed admin token to register instead of generating one on first start.</summary>
     public string? AdminToken { get; init; }
 
-    /// <summary>Largest ingest body accepted; larger bodies get 413 without being buffered.</summary>
-    public int MaxIngestBodyBytes { get; init; } = 64 * 1024;
+    /// <summary>Largest JSON ingest body accepted; larger bodies get 413 without being buffered.</summary>
+    public int MaxIngestBodyBytes { get; init; } = 4 * 1024 * 1024;
+
+    /// <summary>Largest JUnit XML request body (as sent, so compressed when gzip-encoded).</summary>
+    public long MaxJUnitUploadBytes { get; init; } = 256L * 1024 * 1024;
+
+    /// <summary>Largest JUnit XML document after decompression: the gzip-bomb guard.</summary>
+    public long MaxJUnitXmlBytes { get; init; } = 512L * 1024 * 1024;
+
+    /// <summary>JUnit uploads parsed at once; more wait up to 10 s, then get 503. Bounds upload memory.</summary>
+    public int JUnitUploadSlots { get; init; } = 2;
+
+    /// <summary>Test cases one run may carry, whichever way they arrive.</summary>
+    public FastIngest.TestCases.TestCaseLimits TestCases { get; init; } = FastIngest.TestCases.TestCaseLimits.Default;
 
     /// <summary>Runs waiting for the writer; when full, ingest answers 503 at once.</summary>
     public int IngestQueueCapacity { get; init; } = 8192;

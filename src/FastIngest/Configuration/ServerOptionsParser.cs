@@ -24,7 +24,10 @@ public static class ServerOptionsParser
                                                                  without fsync on commit, may lose the newest
                                                                  commits on power loss (never on a process crash)
           --log-level <level>         FASTINGEST_LOG_LEVEL       trace|debug|information|warning|error (default information)
-          --max-body <bytes>          FASTINGEST_MAX_BODY        largest ingest body (default 65536)
+          --max-body <bytes>          FASTINGEST_MAX_BODY        largest JSON ingest body (default 4194304)
+          --max-junit <bytes>         FASTINGEST_MAX_JUNIT       largest JUnit XML upload as sent (default 268435456);
+                                                                 twice this is the cap after gzip decompression
+          --max-test-cases <n>        FASTINGEST_MAX_TEST_CASES  test cases per run, attempts included (default 100000)
           --queue <n>                 FASTINGEST_QUEUE           ingest queue capacity (default 8192)
           --batch <n>                 FASTINGEST_BATCH           most runs per commit (default 512)
           --rate-ingest <n>           FASTINGEST_RATE_INGEST     ingest requests per token per minute (default 60000, 0 = off)
@@ -111,7 +114,9 @@ public static class ServerOptionsParser
             return false;
         }
 
-        if (!TryParseInt(Get("max-body", "FASTINGEST_MAX_BODY"), "--max-body", 1024, 16 * 1024 * 1024, 64 * 1024, out var maxBody, out error)
+        if (!TryParseInt(Get("max-body", "FASTINGEST_MAX_BODY"), "--max-body", 1024, 64 * 1024 * 1024, 4 * 1024 * 1024, out var maxBody, out error)
+            || !TryParseInt(Get("max-junit", "FASTINGEST_MAX_JUNIT"), "--max-junit", 1024, 1024 * 1024 * 1024, 256 * 1024 * 1024, out var maxJUnit, out error)
+            || !TryParseInt(Get("max-test-cases", "FASTINGEST_MAX_TEST_CASES"), "--max-test-cases", 1, 10_000_000, 100_000, out var maxTestCases, out error)
             || !TryParseInt(Get("queue", "FASTINGEST_QUEUE"), "--queue", 1, 1_000_000, 8192, out var queue, out error)
             || !TryParseInt(Get("batch", "FASTINGEST_BATCH"), "--batch", 1, 10_000, 512, out var batch, out error)
             || !TryParseInt(Get("rate-ingest", "FASTINGEST_RATE_INGEST"), "--rate-ingest", 0, int.MaxValue, 60_000, out var rateIngest, out error)
@@ -131,6 +136,9 @@ public static class ServerOptionsParser
             LogLevel = level,
             AdminToken = string.IsNullOrWhiteSpace(adminToken) ? null : adminToken.Trim(),
             MaxIngestBodyBytes = maxBody,
+            MaxJUnitUploadBytes = maxJUnit,
+            MaxJUnitXmlBytes = 2L * maxJUnit,
+            TestCases = new FastIngest.TestCases.TestCaseLimits { MaxTestCases = maxTestCases },
             IngestQueueCapacity = queue,
             MaxBatchSize = batch,
             RateLimits = new FastIngest.RateLimiting.RateLimitOptions
@@ -145,7 +153,7 @@ public static class ServerOptionsParser
     }
 
     private static bool IsKnownFlag(string name) => name is "listen" or "metrics-listen" or "data" or "durability"
-        or "log-level" or "max-body" or "queue" or "batch"
+        or "log-level" or "max-body" or "max-junit" or "max-test-cases" or "queue" or "batch"
         or "rate-ingest" or "rate-read" or "rate-manage";
 
     private static bool TryParseEndPoint(string text, string flag, out IPEndPoint? endPoint, out string? error)

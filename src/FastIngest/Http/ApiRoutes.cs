@@ -2,6 +2,7 @@ using FastIngest.Ingest;
 using FastIngest.Management;
 using FastIngest.Observability;
 using FastIngest.Reading;
+using FastIngest.TestCases;
 
 namespace FastIngest.Http;
 
@@ -17,6 +18,7 @@ public static class ApiRoutes
         var ingest = services.GetRequiredService<IngestEndpoint>();
         var runs = services.GetRequiredService<RunEndpoints>();
         var stats = services.GetRequiredService<StatsEndpoint>();
+        var tests = services.GetRequiredService<TestCaseEndpoints>();
         var destructive = services.GetRequiredService<Destructive.DestructiveEndpoints>();
         var orgs = services.GetRequiredService<OrgEndpoints>();
         var projects = services.GetRequiredService<ProjectEndpoints>();
@@ -49,7 +51,10 @@ public static class ApiRoutes
             api.MapGet(prefix + "/projects/{id}/tokens", tokens.ListAsync);
             api.MapDelete(prefix + "/tokens/{id}", tokens.RevokeAsync);
             api.MapGet(prefix + "/runs", runs.ListAsync);
-            api.MapGet(prefix + "/runs/{**run_id}", runs.GetAsync);
+            api.MapGet(prefix + "/runs/{**run_id}", context =>
+                TestCaseEndpoints.IsTestListPath(context) ? tests.ListForRunAsync(context) : runs.GetAsync(context));
+            api.MapGet(prefix + "/tests/flaky", tests.FlakyAsync);
+            api.MapGet(prefix + "/tests/slowest", tests.SlowestAsync);
             api.MapGet(prefix + "/stats", stats.GetAsync);
             api.MapDelete(prefix + "/projects/{id}", destructive.DeleteProjectAsync);
             api.MapPatch(prefix + "/projects/{id}", destructive.SetRetentionAsync);

@@ -3,7 +3,8 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 namespace FastIngest.Http;
 
 /// <summary>
-/// Kestrel limits, chosen on purpose: small headers and bodies (ingest has its own, tighter body limit),
+/// Kestrel limits, chosen on purpose: small headers and 1 MiB bodies for management routes (ingest raises the
+/// body limit per request to its own: --max-body for JSON, --max-junit for JUnit XML),
 /// slow-header and slow-body clients dropped so they cannot hold connections hostage.
 /// </summary>
 public static class KestrelLimits

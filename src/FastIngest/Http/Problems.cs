@@ -93,7 +93,7 @@ public static class Problems
 
     public static Task UnsupportedMediaType(HttpContext context) =>
         WriteAsync(context, StatusCodes.Status415UnsupportedMediaType, "unsupported-media-type", "Unsupported media type.",
-            "Send the body as 'Content-Type: application/json'.");
+            "Send the body as 'Content-Type: application/json' (or a JUnit report as 'application/xml').");
 
     public static Task TooLarge(HttpContext context, long limit) =>
         WriteAsync(context, StatusCodes.Status413PayloadTooLarge, "body-too-large", "The request body is too large.",

@@ -29,7 +29,18 @@ public static class RequestBody
             {
                 read = await reader.ReadAsync(context.RequestAborted);
             }
-            catch (Exception e) when (e is OperationCanceledException or IOException or Microsoft.AspNetCore.Http.BadHttpRequestException)
+            catch (Microsoft.AspNetCore.Http.BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                // Kestrel's own limit tripped first (one read can carry the body past ours and its at once).
+                return new Result(true, false, default);
+            }
+            catch (Microsoft.AspNetCore.Http.BadHttpRequestException e)
+            {
+                // Broken framing (bad chunking, short body): the connection closes after this; the status says why.
+                context.Response.StatusCode = e.StatusCode;
+                return new Result(false, true, default);
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException)
             {
                 return new Result(false, true, default);
             }

@@ -1,10 +1,9 @@
 using System.Buffers;
-using System.Buffers.Binary;
-using System.IO.Hashing;
 using System.Text;
 using System.Text.Json;
 using FastIngest.Http;
 using FastIngest.Storage;
+using FastIngest.TestCases;
 
 namespace FastIngest.Ingest;
 
@@ -33,14 +32,19 @@ public static class IngestBodyParser
         Branch = 16,
         CommitSha = 32,
         Counts = 64,
+        Tests = 128,
     }
+
+    /// <summary>Field errors reported per test case list; beyond this, one summary line says how many more.</summary>
+    private const int MaxTestErrors = 20;
 
     public static bool TryParse(
         in ReadOnlySequence<byte> body,
         long projectKey,
         long receivedAtMs,
         out RunRecord? run,
-        out List<FieldError>? errors)
+        out List<FieldError>? errors,
+        TestCaseLimits? testLimits = null)
     {
         run = null;
         errors = null;
@@ -51,6 +55,7 @@ public static class IngestBodyParser
         long? durationMs = null;
         DateTimeOffset? timestamp = null;
         RunCounts? counts = null;
+        TestCaseSet? tests = null;
 
         try
         {
@@ -111,6 +116,13 @@ public static class IngestBodyParser
                         counts = ReadCounts(ref reader, ref errors);
                     }
                 }
+                else if (reader.ValueTextEquals(IngestFields.Tests))
+                {
+                    if (Once(ref seen, Seen.Tests, "tests", ref errors, ref reader))
+                    {
+                        tests = ReadTests(ref reader, testLimits ?? TestCaseLimits.Default, ref errors);
+                    }
+                }
                 else
                 {
                     Add(ref errors, NameOf(ref reader), "is not a known field");
@@ -148,6 +160,18 @@ public static class IngestBodyParser
         if ((seen & Seen.Status) == 0) Add(ref errors, "status", "is required");
         if ((seen & Seen.DurationMs) == 0) Add(ref errors, "duration_ms", "is required");
         if ((seen & Seen.Timestamp) == 0) Add(ref errors, "timestamp", "is required");
+        if (tests is not null)
+        {
+            // Counts follow from the test cases; a client that sends both must agree with them.
+            if (counts is { } sent && sent != tests.Counts)
+            {
+                var c = tests.Counts;
+                Add(ref errors, "counts", $"does not match the test cases (total {c.Total}, passed {c.Passed}, failed {c.Failed}, skipped {c.Skipped}); omit counts to have them derived");
+            }
+
+            counts = tests.Counts;
+        }
+
         if (errors is not null)
         {
             return false;
@@ -163,55 +187,11 @@ public static class IngestBodyParser
             Branch = branch,
             CommitSha = commitSha,
             Counts = counts,
-            Fingerprint = Fingerprint(passed.Value, durationMs.Value, timestamp.Value.UtcTicks, branch, commitSha, counts),
+            Tests = tests?.Cases,
+            Fingerprint = RunFingerprint.Compute(passed.Value, durationMs.Value, timestamp.Value.UtcTicks, branch, commitSha, counts, tests?.Fingerprint),
             ReceivedAtMs = receivedAtMs,
         };
         return true;
-    }
-
-    /// <summary>
-    /// XxHash128 over the canonical content (not the raw body), so key order, whitespace, escapes and the
-    /// timestamp's offset do not make a retry look like a conflict.
-    /// </summary>
-    internal static UInt128 Fingerprint(bool passed, long durationMs, long utcTicks, string? branch, string? commitSha, RunCounts? counts)
-    {
-        Span<byte> buffer = stackalloc byte[1 + 8 + 8 + 4 + (IngestFields.MaxBranchLength * 3) + 4 + IngestFields.MaxCommitShaLength + 1 + 32];
-        var at = 0;
-        buffer[at++] = passed ? (byte)1 : (byte)0;
-        BinaryPrimitives.WriteInt64LittleEndian(buffer[at..], durationMs);
-        at += 8;
-        BinaryPrimitives.WriteInt64LittleEndian(buffer[at..], utcTicks);
-        at += 8;
-        at += WriteText(buffer[at..], branch);
-        at += WriteText(buffer[at..], commitSha);
-        if (counts is { } c)
-        {
-            buffer[at++] = 1;
-            BinaryPrimitives.WriteInt64LittleEndian(buffer[at..], c.Total);
-            BinaryPrimitives.WriteInt64LittleEndian(buffer[(at + 8)..], c.Passed);
-            BinaryPrimitives.WriteInt64LittleEndian(buffer[(at + 16)..], c.Failed);
-            BinaryPrimitives.WriteInt64LittleEndian(buffer[(at + 24)..], c.Skipped);
-            at += 32;
-        }
-        else
-        {
-            buffer[at++] = 0;
-        }
-
-        return XxHash128.HashToUInt128(buffer[..at]);
-
-        static int WriteText(Span<byte> destination, string? text)
-        {
-            if (text is null)
-            {
-                BinaryPrimitives.WriteInt32LittleEndian(destination, -1);
-                return 4;
-            }
-
-            var length = Encoding.UTF8.GetBytes(text, destination[4..]);
-            BinaryPrimitives.WriteInt32LittleEndian(destination, length);
-            return 4 + length;
-        }
     }
 
     private static bool Once(ref Seen seen, Seen field, string name, ref List<FieldError>? errors, ref Utf8JsonReader reader)
@@ -255,19 +235,15 @@ public static class IngestBodyParser
 
         foreach (var b in value)
         {
-            if (!IsRunIdByte(b))
+            if (!RunFieldRules.IsRunIdByte(b))
             {
-                Add(ref errors, "run_id", "may contain only letters, digits and . _ : / -");
+                Add(ref errors, "run_id", RunFieldRules.RunIdCharacters);
                 return null;
             }
         }
 
         return Encoding.ASCII.GetString(value);
     }
-
-    private static bool IsRunIdByte(byte b) =>
-        (uint)(b - 'a') <= 'z' - 'a' || (uint)(b - 'A') <= 'Z' - 'A' || (uint)(b - '0') <= 9
-        || b is (byte)'.' or (byte)'_' or (byte)':' or (byte)'/' or (byte)'-';
 
     private static bool? ReadStatus(ref Utf8JsonReader reader, ref List<FieldError>? errors)
     {
@@ -353,19 +329,10 @@ public static class IngestBodyParser
             return null;
         }
 
-        if (value.Length is 0 or > IngestFields.MaxBranchLength)
+        if (RunFieldRules.BranchError(value) is { } problem)
         {
-            Add(ref errors, "branch", $"must be 1 to {IngestFields.MaxBranchLength} characters");
+            Add(ref errors, "branch", problem);
             return null;
-        }
-
-        foreach (var c in value)
-        {
-            if (char.IsControl(c))
-            {
-                Add(ref errors, "branch", "must not contain control characters");
-                return null;
-            }
         }
 
         return value;
@@ -385,7 +352,7 @@ public static class IngestBodyParser
             return Encoding.ASCII.GetString(scratch[..length]).ToLowerInvariant();
         }
 
-        Add(ref errors, "commit_sha", $"must be {IngestFields.MinCommitShaLength} to {IngestFields.MaxCommitShaLength} hexadecimal characters");
+        Add(ref errors, "commit_sha", RunFieldRules.CommitShaShape);
         reader.Skip();
         return null;
 
@@ -462,6 +429,160 @@ public static class IngestBodyParser
         }
 
         return new RunCounts(total!.Value, passedCount!.Value, failedCount!.Value, skippedCount!.Value);
+    }
+
+    private static TestCaseSet? ReadTests(ref Utf8JsonReader reader, TestCaseLimits limits, ref List<FieldError>? errors)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            Add(ref errors, "tests", "must be an array of test cases");
+            reader.Skip();
+            return null;
+        }
+
+        using var builder = new TestCaseSetBuilder(limits);
+        var index = 0;
+        var failures = 0;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            var problem = ReadTestCase(ref reader, builder, out var field);
+            if (problem is not null && ++failures <= MaxTestErrors)
+            {
+                Add(ref errors, field is null ? $"tests[{index}]" : $"tests[{index}].{field}", problem);
+            }
+
+            index++;
+        }
+
+        if (failures > MaxTestErrors)
+        {
+            Add(ref errors, "tests", $"{failures - MaxTestErrors} more test cases are invalid");
+        }
+
+        return failures == 0 ? builder.Build() : null;
+    }
+
+    /// <summary>Reads one test case object; returns the first problem with it (and which field), or null.</summary>
+    private static string? ReadTestCase(ref Utf8JsonReader reader, TestCaseSetBuilder builder, out string? field)
+    {
+        field = null;
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            reader.Skip();
+            return "must be an object {name, suite, status, duration_ms, ...}";
+        }
+
+        string? name = null, suite = null, file = null, message = null, problem = null, problemField = null;
+        TestCaseStatus? status = null;
+        long? duration = null, attempt = null;
+        var seen = 0;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            int bit;
+            string key;
+            if (reader.ValueTextEquals(IngestFields.Name)) { bit = 1; key = "name"; }
+            else if (reader.ValueTextEquals(IngestFields.Suite)) { bit = 2; key = "suite"; }
+            else if (reader.ValueTextEquals(IngestFields.ClassName)) { bit = 2; key = "classname"; }
+            else if (reader.ValueTextEquals(IngestFields.File)) { bit = 4; key = "file"; }
+            else if (reader.ValueTextEquals(IngestFields.Status)) { bit = 8; key = "status"; }
+            else if (reader.ValueTextEquals(IngestFields.DurationMs)) { bit = 16; key = "duration_ms"; }
+            else if (reader.ValueTextEquals(IngestFields.Attempt)) { bit = 32; key = "attempt"; }
+            else if (reader.ValueTextEquals(IngestFields.FailureMessage)) { bit = 64; key = "failure_message"; }
+            else
+            {
+                problemField ??= NameOf(ref reader);
+                problem ??= "is not a known field";
+                reader.Read();
+                reader.Skip();
+                continue;
+            }
+
+            reader.Read();
+            if ((seen & bit) != 0)
+            {
+                problemField ??= key;
+                problem ??= bit == 2 ? "give suite or classname, not both" : "appears more than once";
+                reader.Skip();
+                continue;
+            }
+
+            seen |= bit;
+            var optional = bit is 4 or 64;
+            if (optional && reader.TokenType == JsonTokenType.Null)
+            {
+                continue;
+            }
+
+            switch (bit)
+            {
+                case 8:
+                    if (reader.TokenType == JsonTokenType.String && TestCaseStatuses.TryParse(reader.GetString(), out var parsed))
+                    {
+                        status = parsed;
+                    }
+                    else
+                    {
+                        problemField ??= key;
+                        problem ??= "must be passed, failed, skipped or error";
+                        reader.Skip();
+                    }
+
+                    break;
+                case 16 or 32:
+                    var max = bit == 16 ? IngestFields.MaxDurationMs : TestCaseLimits.MaxAttempt;
+                    var min = bit == 16 ? 0 : 1;
+                    if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var number) && number >= min && number <= max)
+                    {
+                        if (bit == 16) duration = number; else attempt = number;
+                    }
+                    else
+                    {
+                        problemField ??= key;
+                        problem ??= $"must be an integer from {min} to {max}";
+                        reader.Skip();
+                    }
+
+                    break;
+                default:
+                    if (reader.TokenType != JsonTokenType.String)
+                    {
+                        problemField ??= key;
+                        problem ??= "must be a string";
+                        reader.Skip();
+                        break;
+                    }
+
+                    var text = reader.GetString()!;
+                    switch (bit)
+                    {
+                        case 1: name = text; break;
+                        case 2: suite = text; break;
+                        case 4: file = text; break;
+                        default: message = text; break;
+                    }
+
+                    break;
+            }
+        }
+
+        if (problem is not null)
+        {
+            field = problemField;
+            return problem;
+        }
+
+        if (name is null || status is null || duration is null)
+        {
+            field = name is null ? "name" : status is null ? "status" : "duration_ms";
+            return "is required";
+        }
+
+        return builder.TryAdd(suite ?? "", name, file, status.Value, duration.Value, (int?)attempt, message);
     }
 
     /// <summary>

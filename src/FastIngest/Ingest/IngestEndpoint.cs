@@ -4,6 +4,8 @@ using FastIngest.Http;
 using FastIngest.RateLimiting;
 using FastIngest.Observability;
 using FastIngest.Storage;
+using FastIngest.TestCases;
+using Microsoft.AspNetCore.Http.Features;
 using Prometheus;
 
 namespace FastIngest.Ingest;
@@ -12,22 +14,28 @@ namespace FastIngest.Ingest;
 /// <c>POST /v1/ingest</c>, the hot path, top to bottom: authenticate (a cache hit) -> check content type ->
 /// read the body (bounded) -> parse by hand -> publish to the writer -> await the durable commit -> answer.
 /// Authentication comes first so an anonymous caller never gets its body buffered or validated.
+/// A JUnit XML body takes the streamed path through <see cref="JUnitUpload"/> and then the same writer.
 /// </summary>
 public sealed class IngestEndpoint
 {
     private readonly RequestAuthentication _auth;
     private readonly RunBatchWriter _queue;
+    private readonly JUnitUpload _junit;
+    private readonly TestCaseLimits _testLimits;
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
     private readonly int _maxBody;
-    private readonly Counter.Child _created, _duplicate, _conflict, _overloaded, _failed;
+    private readonly Counter.Child _created, _duplicate, _conflict, _overloaded, _uploadsBusy, _failed;
+    private readonly Counter _testCasesStored;
     private readonly Counter.Child _rejectedInvalid, _rejectedTooLarge, _rejectedMediaType, _rejectedScope;
 
-    public IngestEndpoint(RequestAuthentication auth, RunBatchWriter queue, TimeProvider clock, ServerOptions options,
+    public IngestEndpoint(RequestAuthentication auth, RunBatchWriter queue, JUnitUpload junit, TimeProvider clock, ServerOptions options,
         ServerMetrics metrics, ILoggerFactory loggers)
     {
         _auth = auth;
         _queue = queue;
+        _junit = junit;
+        _testLimits = options.TestCases;
         _clock = clock;
         _maxBody = options.MaxIngestBodyBytes;
         _logger = loggers.CreateLogger("FastIngest.Ingest");
@@ -36,6 +44,8 @@ public sealed class IngestEndpoint
         _duplicate = outcomes.WithLabels("duplicate", "");
         _conflict = outcomes.WithLabels("conflict", "");
         _overloaded = outcomes.WithLabels("overloaded", "queue_full");
+        _uploadsBusy = outcomes.WithLabels("overloaded", "upload_slots");
+        _testCasesStored = metrics.TestCasesStored;
         _failed = outcomes.WithLabels("failed", "commit_failed");
         _rejectedInvalid = outcomes.WithLabels("rejected", "invalid_body");
         _rejectedTooLarge = outcomes.WithLabels("rejected", "too_large");
@@ -59,11 +69,23 @@ public sealed class IngestEndpoint
             return;
         }
 
+        if (JUnitUpload.IsJUnit(context.Request))
+        {
+            await HandleJUnitAsync(context, principal);
+            return;
+        }
+
         if (!context.Request.HasJsonContentType())
         {
             _rejectedMediaType.Inc();
             await Problems.UnsupportedMediaType(context);
             return;
+        }
+
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
+        {
+            // Our own limit answers first with a problem body; Kestrel's (for the other routes) must not cut in.
+            bodyLimit.MaxRequestBodySize = _maxBody + 1L;
         }
 
         var read = await RequestBody.ReadAsync(context, _maxBody);
@@ -83,7 +105,7 @@ public sealed class IngestEndpoint
         List<FieldError>? errors;
         try
         {
-            IngestBodyParser.TryParse(read.Body, principal.ProjectKey!.Value, _clock.GetUtcNow().ToUnixTimeMilliseconds(), out run, out errors);
+            IngestBodyParser.TryParse(read.Body, principal.ProjectKey!.Value, _clock.GetUtcNow().ToUnixTimeMilliseconds(), out run, out errors, _testLimits);
         }
         finally
         {
@@ -97,6 +119,34 @@ public sealed class IngestEndpoint
             return;
         }
 
+        await StoreAsync(context, principal, run);
+    }
+
+    private async Task HandleJUnitAsync(HttpContext context, Principal principal)
+    {
+        if (!await _junit.TryEnterAsync(context.RequestAborted))
+        {
+            _uploadsBusy.Inc();
+            await Problems.Unavailable(context, "uploads-busy", "Every JUnit upload slot is busy; retry shortly.", 5);
+            return;
+        }
+
+        try
+        {
+            // The slot is held until the run is committed, so at most that many parsed reports are in memory.
+            if (await _junit.ReadRunAsync(context, principal.ProjectKey!.Value) is { } run)
+            {
+                await StoreAsync(context, principal, run);
+            }
+        }
+        finally
+        {
+            _junit.Exit();
+        }
+    }
+
+    private async Task StoreAsync(HttpContext context, Principal principal, RunRecord run)
+    {
         if (!_queue.TryPublish(run, out var completion))
         {
             _overloaded.Inc();
@@ -116,11 +166,12 @@ public sealed class IngestEndpoint
         {
             case RunWriteOutcome.Created:
                 _created.Inc();
-                await WriteAcceptedAsync(context, StatusCodes.Status201Created, run.RunId, principal.ProjectId!, duplicate: false);
+                _testCasesStored.Inc(run.Tests?.Count ?? 0);
+                await WriteAcceptedAsync(context, StatusCodes.Status201Created, run, principal.ProjectId!, duplicate: false);
                 break;
             case RunWriteOutcome.Duplicate:
                 _duplicate.Inc();
-                await WriteAcceptedAsync(context, StatusCodes.Status200OK, run.RunId, principal.ProjectId!, duplicate: true);
+                await WriteAcceptedAsync(context, StatusCodes.Status200OK, run, principal.ProjectId!, duplicate: true);
                 break;
             default:
                 _conflict.Inc();
@@ -131,13 +182,27 @@ public sealed class IngestEndpoint
         }
     }
 
-    private static Task WriteAcceptedAsync(HttpContext context, int status, string runId, string projectId, bool duplicate) =>
-        JsonResponse.WriteAsync(context, status, (runId, projectId, duplicate), static (json, s) =>
+    private static Task WriteAcceptedAsync(HttpContext context, int status, RunRecord run, string projectId, bool duplicate) =>
+        JsonResponse.WriteAsync(context, status, (run, projectId, duplicate), static (json, s) =>
         {
             json.WriteStartObject();
-            json.WriteString("run_id"u8, s.runId);
+            json.WriteString("run_id"u8, s.run.RunId);
             json.WriteString("project_id"u8, s.projectId);
             json.WriteBoolean("duplicate"u8, s.duplicate);
+            if (s.run.Tests is { } tests)
+            {
+                // A JUnit upload's caller learns what the server made of the file.
+                json.WriteString("status"u8, s.run.Passed ? "passed" : "failed");
+                json.WriteNumber("test_cases"u8, tests.Count);
+                var counts = s.run.Counts!.Value;
+                json.WriteStartObject("counts"u8);
+                json.WriteNumber("total"u8, counts.Total);
+                json.WriteNumber("passed"u8, counts.Passed);
+                json.WriteNumber("failed"u8, counts.Failed);
+                json.WriteNumber("skipped"u8, counts.Skipped);
+                json.WriteEndObject();
+            }
+
             json.WriteEndObject();
         });
 }

@@ -25,6 +25,20 @@ internal static class IngestFields
 
     public static ReadOnlySpan<byte> Skipped => "skipped"u8;
 
+    public static ReadOnlySpan<byte> Tests => "tests"u8;
+
+    public static ReadOnlySpan<byte> Name => "name"u8;
+
+    public static ReadOnlySpan<byte> Suite => "suite"u8;
+
+    public static ReadOnlySpan<byte> ClassName => "classname"u8;
+
+    public static ReadOnlySpan<byte> File => "file"u8;
+
+    public static ReadOnlySpan<byte> Attempt => "attempt"u8;
+
+    public static ReadOnlySpan<byte> FailureMessage => "failure_message"u8;
+
     public const int MaxRunIdLength = 128;
     public const int MaxBranchLength = 255;
     public const int MinCommitShaLength = 7;

@@ -5,10 +5,12 @@ public static class IngestServiceCollectionExtensions
     public static IServiceCollection AddIngest(this IServiceCollection services)
     {
         services.AddSingleton<RunBatchWriter>();
+        services.AddSingleton<TestCases.JUnitUpload>();
         services.AddSingleton<IngestEndpoint>();
         services.AddSingleton<Reading.ProjectResolver>();
         services.AddSingleton<Reading.RunEndpoints>();
         services.AddSingleton<Reading.StatsEndpoint>();
+        services.AddSingleton<TestCases.TestCaseEndpoints>();
         return services;
     }
 }

@@ -24,6 +24,11 @@ public sealed class RunBatchWriter : IAsyncDisposable
     private readonly Task _writeLoop;
     private readonly Task _syncLoop;
     private int _disposed;
+    /// <summary>
+    /// Rows (runs plus test cases) after which a batch stops taking more runs, so one transaction with a big
+    /// JUnit upload does not also carry hundreds of other runs' waits. A single run is never split.
+    /// </summary>
+    internal const int MaxRowsPerBatch = 20_000;
     private static readonly TimeSpan s_unhealthyAfterFailure = TimeSpan.FromSeconds(5);
     private long _lastFailureTimestamp;
 
@@ -96,10 +101,12 @@ public sealed class RunBatchWriter : IAsyncDisposable
         {
             while (await reader.WaitToReadAsync())
             {
-                while (scratch.Count < _maxBatch && reader.TryRead(out var pending))
+                var rows = 0;
+                while (scratch.Count < _maxBatch && rows < MaxRowsPerBatch && reader.TryRead(out var pending))
                 {
                     runs[scratch.Count] = pending.Run;
                     scratch.Add(pending);
+                    rows += 1 + (pending.Run.Tests?.Count ?? 0);
                 }
 
                 _metrics.IngestQueueDepth.Dec(scratch.Count);

@@ -35,6 +35,7 @@ public sealed class ServerMetrics
         IngestSyncDuration = factory.CreateHistogram(
             "fastingest_ingest_sync_duration_seconds", "Time to make committed batches durable (one WAL fsync covers all committed so far).",
             new HistogramConfiguration { Buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] });
+        TestCasesStored = factory.CreateCounter("fastingest_test_cases_stored_total", "Test cases stored with newly created runs.");
         IngestCommitFailures = factory.CreateCounter("fastingest_ingest_commit_failures_total", "Batches whose commit failed; none of their runs was acknowledged.");
 
         TokenCacheLookups = factory.CreateCounter(
@@ -80,6 +81,8 @@ public sealed class ServerMetrics
     public Histogram IngestSyncDuration { get; }
 
     public Counter IngestCommitFailures { get; }
+
+    public Counter TestCasesStored { get; }
 
     public Counter TokenCacheLookups { get; }
 

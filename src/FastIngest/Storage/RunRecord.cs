@@ -20,6 +20,9 @@ public sealed class RunRecord
 
     public RunCounts? Counts { get; init; }
 
+    /// <summary>The run's test cases in upload order, or null when the run was posted without them.</summary>
+    public IReadOnlyList<TestCase>? Tests { get; init; }
+
     /// <summary>XxHash128 of the canonical content; equal fingerprints mean a retry, unequal ones a conflict.</summary>
     public required UInt128 Fingerprint { get; init; }
 

@@ -15,6 +15,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<ITenantStore>(static sp => new SqliteTenantStore(sp.GetRequiredService<SqliteDatabase>()));
         services.AddSingleton(static sp => new SqliteRollupFolder(sp.GetRequiredService<SqliteDatabase>()));
         services.AddSingleton<IRunQueries>(static sp => new SqliteRunQueries(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<SqliteRollupFolder>()));
+        services.AddSingleton<ITestCaseQueries>(static sp => new SqliteTestCaseQueries(sp.GetRequiredService<SqliteDatabase>()));
         services.AddSingleton<IRunBatchStore>(static sp => new SqliteRunBatchStore(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<ServerOptions>().Durability));
         services.AddSingleton<IConfirmTokenStore>(static sp => new SqliteConfirmTokenStore(sp.GetRequiredService<SqliteDatabase>()));
         services.AddSingleton<IDataRemovalStore>(static sp => new SqliteDataRemovalStore(sp.GetRequiredService<SqliteDatabase>()));

@@ -66,7 +66,7 @@ public static class SeedCommand
                     DurationMs = duration,
                     TimestampMs = timestamp,
                     Branch = branch,
-                    Fingerprint = IngestBodyParser.Fingerprint(passed, duration, timestamp * TimeSpan.TicksPerMillisecond, branch, null, null),
+                    Fingerprint = RunFingerprint.Compute(passed, duration, timestamp * TimeSpan.TicksPerMillisecond, branch, null, null),
                     ReceivedAtMs = now,
                 };
             }

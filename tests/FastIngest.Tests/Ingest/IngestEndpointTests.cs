@@ -139,7 +139,7 @@ public sealed class IngestEndpointTests : IAsyncLifetime
     [Fact]
     public async Task OversizedBodyReturns413()
     {
-        var huge = TestServer.Run("big").Replace("}", ",\"branch\":\"" + new string('a', 100_000) + "\"}", StringComparison.Ordinal);
+        var huge = TestServer.Run("big").Replace("}", ",\"branch\":\"" + new string('a', _server.Options.MaxIngestBodyBytes) + "\"}", StringComparison.Ordinal);
         using var response = await _server.IngestAsync(_tenant.ProjectToken, huge);
         await Json.ReadProblemAsync(response, HttpStatusCode.RequestEntityTooLarge);
     }
@@ -149,7 +149,7 @@ public sealed class IngestEndpointTests : IAsyncLifetime
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/ingest");
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _tenant.ProjectToken);
-        request.Content = new ChunkedContent(Encoding.UTF8.GetBytes(new string(' ', 200_000) + TestServer.Run("chunked")));
+        request.Content = new ChunkedContent(Encoding.UTF8.GetBytes(new string(' ', _server.Options.MaxIngestBodyBytes + 1) + TestServer.Run("chunked")));
         using var response = await _server.Client.SendAsync(request);
         await Json.ReadProblemAsync(response, HttpStatusCode.RequestEntityTooLarge);
     }

@@ -12,7 +12,28 @@ internal static class SqliteMigrations
         static (c, t) => Execute(c, t, V3ConfirmTokens),
         static (c, t) => Execute(c, t, V4RollupWatermark),
         static (c, t) => Execute(c, t, "ALTER TABLE projects ADD COLUMN retention_days INTEGER;"), // 5: per-project retention
+        static (c, t) => Execute(c, t, V6TestCases),
     ];
+
+    /// <summary>
+    /// 6: per-test results. Keyed by (run, position in the upload), so a run's cases are one contiguous range:
+    /// inserted in order at the end of the tree and read back in order, and deleted with their run (cascade).
+    /// Flaky and slowest queries reach them through the runs' time index, never by scanning this table.
+    /// </summary>
+    private const string V6TestCases = """
+        CREATE TABLE test_cases (
+            run_key          INTEGER NOT NULL REFERENCES test_runs(id) ON DELETE CASCADE,
+            seq              INTEGER NOT NULL,
+            suite            TEXT    NOT NULL,
+            name             TEXT    NOT NULL,
+            file             TEXT,
+            status           TEXT    NOT NULL CHECK (status IN ('passed', 'failed', 'skipped', 'error')),
+            duration_ms      INTEGER NOT NULL,
+            attempt          INTEGER NOT NULL,
+            failure_message  TEXT,
+            PRIMARY KEY (run_key, seq)
+        ) WITHOUT ROWID;
+        """;
 
     /// <summary>
     /// 4: roll-ups move off the ingest path. Runs with an id above the watermark are not yet folded into

@@ -106,6 +106,11 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13);
             """;
 
+        private const string InsertTestSql = """
+            INSERT INTO test_cases (run_key, seq, suite, name, file, status, duration_ms, attempt, failure_message)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9);
+            """;
+
         private const string FingerprintSql = "SELECT fingerprint FROM test_runs WHERE project_id = ?1 AND run_id = ?2;";
 
         private static ReadOnlySpan<byte> Passed => "passed"u8;
@@ -115,6 +120,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
         private readonly SqliteConnection _connection;
         private readonly sqlite3 _db;
         private readonly sqlite3_stmt _insert;
+        private readonly sqlite3_stmt _insertTest;
         private readonly sqlite3_stmt _fingerprint;
         private readonly sqlite3_stmt _begin;
         private readonly sqlite3_stmt _commit;
@@ -131,6 +137,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             }
 
             _insert = Prepare(InsertSql);
+            _insertTest = Prepare(InsertTestSql);
             _fingerprint = Prepare(FingerprintSql);
             _begin = Prepare("BEGIN IMMEDIATE;");
             _commit = Prepare("COMMIT;");
@@ -152,6 +159,12 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
                     if (raw.sqlite3_changes(_db) == 1)
                     {
                         outcomes[i] = RunWriteOutcome.Created;
+                        if (run.Tests is { Count: > 0 } tests)
+                        {
+                            // Only a new run gets its cases: a duplicate's are already stored, a conflict's never are.
+                            InsertTests(raw.sqlite3_last_insert_rowid(_db), tests);
+                        }
+
                         continue;
                     }
 
@@ -177,6 +190,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
         public void Dispose()
         {
             _insert.Dispose();
+            _insertTest.Dispose();
             _fingerprint.Dispose();
             _begin.Dispose();
             _commit.Dispose();
@@ -219,6 +233,33 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             raw.sqlite3_bind_int64(s, 13, run.ReceivedAtMs);
         }
 
+        private void InsertTests(long runKey, IReadOnlyList<TestCase> tests)
+        {
+            var s = _insertTest;
+            for (var seq = 0; seq < tests.Count; seq++)
+            {
+                var test = tests[seq];
+                raw.sqlite3_bind_int64(s, 1, runKey);
+                raw.sqlite3_bind_int64(s, 2, seq);
+                BindText(s, 3, test.Suite);
+                BindText(s, 4, test.Name);
+                BindText(s, 5, test.File);
+                raw.sqlite3_bind_text(s, 6, StatusText(test.Status));
+                raw.sqlite3_bind_int64(s, 7, test.DurationMs);
+                raw.sqlite3_bind_int64(s, 8, test.Attempt);
+                BindText(s, 9, test.FailureMessage);
+                Step(s);
+            }
+        }
+
+        private static ReadOnlySpan<byte> StatusText(TestCaseStatus status) => status switch
+        {
+            TestCaseStatus.Passed => "passed"u8,
+            TestCaseStatus.Failed => "failed"u8,
+            TestCaseStatus.Skipped => "skipped"u8,
+            _ => "error"u8,
+        };
+
         private bool StoredFingerprintEquals(RunRecord run, ReadOnlySpan<byte> fingerprint)
         {
             var q = _fingerprint;
@@ -248,7 +289,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
                 return;
             }
 
-            // Fields are short (<= 255 chars, validated); UTF-8 on the stack avoids an allocation per row.
+            // Fields are short (<= 4096 chars, validated); UTF-8 on the stack avoids an allocation per row.
             Span<byte> utf8 = stackalloc byte[Encoding.UTF8.GetMaxByteCount(text.Length)];
             var length = Encoding.UTF8.GetBytes(text, utf8);
             raw.sqlite3_bind_text(statement, index, utf8[..length]);

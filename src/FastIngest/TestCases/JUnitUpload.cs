@@ -1,0 +1,312 @@
+using System.Globalization;
+using System.IO.Compression;
+using System.Text;
+using System.Xml;
+using FastIngest.Configuration;
+using FastIngest.Http;
+using FastIngest.Ingest;
+using FastIngest.Observability;
+using FastIngest.Storage;
+using Microsoft.AspNetCore.Http.Features;
+using Prometheus;
+
+namespace FastIngest.TestCases;
+
+/// <summary>
+/// <c>POST /v1/ingest</c> with a JUnit XML body (<c>application/xml</c> or <c>text/xml</c>, optionally
+/// <c>Content-Encoding: gzip</c>). The run's fields come from query parameters or <c>X-Run-*</c> headers; what
+/// is missing follows from the file: status from the test cases, duration from the root's <c>time</c> (else the
+/// sum of the cases), timestamp from the first suite's <c>timestamp</c> (else the time of receipt, which then
+/// does not take part in the retry fingerprint).
+/// <para>
+/// Memory is bounded per upload by <see cref="TestCaseLimits"/> and across uploads by a small number of upload
+/// slots, held until the run is committed: the file is streamed, never buffered.
+/// </para>
+/// </summary>
+public sealed class JUnitUpload : IDisposable
+{
+    private static readonly (string Query, string Header)[] s_fields =
+    [
+        ("run_id", "X-Run-Id"),
+        ("status", "X-Run-Status"),
+        ("duration_ms", "X-Run-Duration-Ms"),
+        ("timestamp", "X-Run-Timestamp"),
+        ("branch", "X-Run-Branch"),
+        ("commit_sha", "X-Run-Commit-Sha"),
+    ];
+
+    private readonly SemaphoreSlim _slots;
+    private readonly TestCaseLimits _limits;
+    private readonly long _maxUploadBytes;
+    private readonly long _maxXmlBytes;
+    private readonly TimeProvider _clock;
+    private readonly Counter.Child _rejectedInvalid, _rejectedTooLarge, _rejectedEncoding;
+
+    public JUnitUpload(ServerOptions options, TimeProvider clock, ServerMetrics metrics)
+    {
+        _slots = new SemaphoreSlim(options.JUnitUploadSlots);
+        _limits = options.TestCases;
+        _maxUploadBytes = options.MaxJUnitUploadBytes;
+        _maxXmlBytes = options.MaxJUnitXmlBytes;
+        _clock = clock;
+        _rejectedInvalid = metrics.IngestOutcomes.WithLabels("rejected", "invalid_junit");
+        _rejectedTooLarge = metrics.IngestOutcomes.WithLabels("rejected", "junit_too_large");
+        _rejectedEncoding = metrics.IngestOutcomes.WithLabels("rejected", "content_encoding");
+    }
+
+    public static bool IsJUnit(HttpRequest request)
+    {
+        var contentType = request.ContentType;
+        if (contentType is null)
+        {
+            return false;
+        }
+
+        var mediaType = contentType.AsSpan();
+        var semicolon = mediaType.IndexOf(';');
+        mediaType = (semicolon >= 0 ? mediaType[..semicolon] : mediaType).Trim();
+        return mediaType.Equals("application/xml", StringComparison.OrdinalIgnoreCase)
+            || mediaType.Equals("text/xml", StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>Waits briefly for an upload slot; false when none frees up (the caller answers 503).</summary>
+    public Task<bool> TryEnterAsync(CancellationToken aborted) => _slots.WaitAsync(TimeSpan.FromSeconds(10), aborted);
+
+    public void Exit() => _slots.Release();
+
+    public void Dispose() => _slots.Dispose();
+
+    /// <summary>The run the upload describes, or null once the error response is written (or the client left).</summary>
+    public async Task<RunRecord?> ReadRunAsync(HttpContext context, long projectKey)
+    {
+        var fields = ReadFields(context.Request, out var errors);
+        if (errors.Count > 0)
+        {
+            _rejectedInvalid.Inc();
+            await Problems.Validation(context, errors);
+            return null;
+        }
+
+        var encoding = context.Request.Headers.ContentEncoding.ToString();
+        var gzip = encoding.Equals("gzip", StringComparison.OrdinalIgnoreCase) || encoding.Equals("x-gzip", StringComparison.OrdinalIgnoreCase);
+        if (!gzip && encoding.Length > 0 && !encoding.Equals("identity", StringComparison.OrdinalIgnoreCase))
+        {
+            _rejectedEncoding.Inc();
+            await Problems.WriteAsync(context, StatusCodes.Status415UnsupportedMediaType, "unsupported-content-encoding",
+                "Unsupported content encoding.", $"Content-Encoding '{encoding}' is not supported; send the report as is or gzip-compressed.");
+            return null;
+        }
+
+        if (context.Request.ContentLength > _maxUploadBytes)
+        {
+            _rejectedTooLarge.Inc();
+            await Problems.TooLarge(context, _maxUploadBytes);
+            return null;
+        }
+
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
+        {
+            bodyLimit.MaxRequestBodySize = _maxUploadBytes;
+        }
+
+        JUnitDocument document;
+        try
+        {
+            document = await ReadDocumentAsync(context.Request.Body, gzip);
+        }
+        catch (Exception e) when (e is XmlException or JUnitFormatException or InvalidDataException)
+        {
+            _rejectedInvalid.Inc();
+            var problem = e switch
+            {
+                XmlException => $"malformed XML: {e.Message}",
+                InvalidDataException => "the body is not valid gzip data",
+                _ => e.Message,
+            };
+            await Problems.Validation(context, [new FieldError("body", problem)]);
+            return null;
+        }
+        catch (UploadTooLargeException e)
+        {
+            _rejectedTooLarge.Inc();
+            await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, "body-too-large",
+                "The request body is too large.", e.Message + ".");
+            return null;
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            _rejectedTooLarge.Inc();
+            await Problems.TooLarge(context, _maxUploadBytes);
+            return null;
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or BadHttpRequestException)
+        {
+            return null; // the client went away or broke the framing: nobody is left to answer
+        }
+
+        return ToRun(fields, document, projectKey);
+    }
+
+    private async Task<JUnitDocument> ReadDocumentAsync(Stream body, bool gzip)
+    {
+        var compressed = gzip ? new GZipStream(body, CompressionMode.Decompress, leaveOpen: true) : null;
+        try
+        {
+            var xml = new BoundedReadStream(compressed ?? body, _maxXmlBytes, gzip ? "the decompressed report" : "the report");
+            return await JUnitXmlReader.ReadAsync(xml, _limits);
+        }
+        finally
+        {
+            if (compressed is not null)
+            {
+                await compressed.DisposeAsync();
+            }
+        }
+    }
+
+    private RunRecord ToRun(RunFields fields, JUnitDocument document, long projectKey)
+    {
+        var tests = document.Tests;
+        var passed = fields.Passed ?? !tests.AnyFailed;
+        var duration = fields.DurationMs ?? document.DurationMs ?? tests.TotalDurationMs;
+        var received = _clock.GetUtcNow();
+        var timestamp = fields.Timestamp ?? document.Timestamp;
+        return new RunRecord
+        {
+            ProjectKey = projectKey,
+            RunId = fields.RunId!,
+            Passed = passed,
+            DurationMs = duration,
+            TimestampMs = (timestamp ?? received).ToUnixTimeMilliseconds(),
+            Branch = fields.Branch,
+            CommitSha = fields.CommitSha,
+            Counts = tests.Counts,
+            Tests = tests.Cases,
+            Fingerprint = RunFingerprint.Compute(passed, duration, timestamp?.UtcTicks ?? long.MinValue, fields.Branch,
+                fields.CommitSha, tests.Counts, tests.Fingerprint),
+            ReceivedAtMs = received.ToUnixTimeMilliseconds(),
+        };
+    }
+
+    private static RunFields ReadFields(HttpRequest request, out List<FieldError> errors)
+    {
+        errors = [];
+        foreach (var key in request.Query.Keys)
+        {
+            if (Array.FindIndex(s_fields, f => f.Query == key) < 0)
+            {
+                errors.Add(new FieldError(key, "is not a known query parameter; a JUnit upload takes run_id, status, duration_ms, timestamp, branch and commit_sha"));
+            }
+        }
+
+        var values = new string?[s_fields.Length];
+        var reported = errors.Count;
+        for (var i = 0; i < s_fields.Length; i++)
+        {
+            var (name, header) = s_fields[i];
+            var query = request.Query[name];
+            var fromHeader = request.Headers[header];
+            if (query.Count > 1 || fromHeader.Count > 1)
+            {
+                errors.Add(new FieldError(name, "appears more than once"));
+                continue;
+            }
+
+            if (query.Count == 1 && fromHeader.Count == 1 && query[0] != fromHeader[0])
+            {
+                errors.Add(new FieldError(name, $"differs between the query string and the {header} header"));
+                continue;
+            }
+
+            values[i] = query.Count == 1 ? query[0] : fromHeader.Count == 1 ? fromHeader[0] : null;
+        }
+
+        var fields = new RunFields();
+        var runIdReported = errors.Skip(reported).Any(static e => e.Field == "run_id");
+        if (values[0] is not { } runId)
+        {
+            if (!runIdReported)
+            {
+                errors.Add(new FieldError("run_id", "is required (query parameter run_id or header X-Run-Id)"));
+            }
+        }
+        else if (RunFieldRules.RunIdError(runId) is { } problem)
+        {
+            errors.Add(new FieldError("run_id", problem));
+        }
+        else
+        {
+            fields.RunId = runId;
+        }
+
+        switch (values[1])
+        {
+            case null: break;
+            case "passed": fields.Passed = true; break;
+            case "failed": fields.Passed = false; break;
+            default: errors.Add(new FieldError("status", "must be \"passed\" or \"failed\"")); break;
+        }
+
+        if (values[2] is { } durationText)
+        {
+            if (long.TryParse(durationText, NumberStyles.None, CultureInfo.InvariantCulture, out var duration) && duration <= IngestFields.MaxDurationMs)
+            {
+                fields.DurationMs = duration;
+            }
+            else
+            {
+                errors.Add(new FieldError("duration_ms", $"must be an integer from 0 to {IngestFields.MaxDurationMs}"));
+            }
+        }
+
+        if (values[3] is { } timestampText)
+        {
+            if (timestampText.Length <= 40 && Rfc3339.TryParse(Encoding.UTF8.GetBytes(timestampText), out var timestamp))
+            {
+                fields.Timestamp = timestamp;
+            }
+            else
+            {
+                errors.Add(new FieldError("timestamp", "must be an RFC 3339 date-time with an offset, e.g. 2026-01-12T10:00:00Z"));
+            }
+        }
+
+        if (values[4] is { } branch)
+        {
+            if (RunFieldRules.BranchError(branch) is { } problem)
+            {
+                errors.Add(new FieldError("branch", problem));
+            }
+            else
+            {
+                fields.Branch = branch;
+            }
+        }
+
+        if (values[5] is { } sha)
+        {
+            fields.CommitSha = RunFieldRules.NormalizeCommitSha(sha);
+            if (fields.CommitSha is null)
+            {
+                errors.Add(new FieldError("commit_sha", RunFieldRules.CommitShaShape));
+            }
+        }
+
+        return fields;
+    }
+
+    private sealed class RunFields
+    {
+        public string? RunId { get; set; }
+
+        public bool? Passed { get; set; }
+
+        public long? DurationMs { get; set; }
+
+        public DateTimeOffset? Timestamp { get; set; }
+
+        public string? Branch { get; set; }
+
+        public string? CommitSha { get; set; }
+    }
+}
