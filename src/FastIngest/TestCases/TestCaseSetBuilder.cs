@@ -22,7 +22,8 @@ public sealed class TestCaseSetBuilder : IDisposable
     private readonly Dictionary<string, string> _suites = new(StringComparer.Ordinal);
     private readonly XxHash128 _fingerprint = new();
     private byte[] _scratch = ArrayPool<byte>.Shared.Rent(4096);
-    private long _retainedChars;
+    private long _nameChars;
+    private long _messageChars;
     private long _totalDurationMs;
 
     public TestCaseSetBuilder(TestCaseLimits limits) => _limits = limits;
@@ -57,7 +58,8 @@ public sealed class TestCaseSetBuilder : IDisposable
             return $"duration must be from 0 to {IngestFields.MaxDurationMs} ms";
         }
 
-        failureMessage = Trim(failureMessage);
+        failureMessage = Trim(failureMessage,
+            _messageChars < _limits.MessageBudgetChars ? TestCaseLimits.MaxFailureMessageLength : TestCaseLimits.ShortFailureMessageLength);
         suite = Intern(suite);
         ref var state = ref CollectionsMarshal.GetValueRefOrAddDefault(_tests, (suite, name), out _);
         var number = attempt ?? state.HighestAttempt + 1;
@@ -79,11 +81,13 @@ public sealed class TestCaseSetBuilder : IDisposable
             state.FinalStatus = status;
         }
 
-        _retainedChars += name.Length + (file?.Length ?? 0) + (failureMessage?.Length ?? 0);
-        if (_retainedChars > _limits.MaxRetainedChars)
+        _nameChars += name.Length + (file?.Length ?? 0);
+        if (_nameChars > _limits.MaxNameChars)
         {
-            return $"the run's test names, files and failure messages exceed {_limits.MaxRetainedChars} characters";
+            return $"the run's test names, suites and files exceed {_limits.MaxNameChars} characters";
         }
+
+        _messageChars += failureMessage?.Length ?? 0;
 
         var testCase = new TestCase(suite, name, file, status, durationMs, number, failureMessage);
         _cases.Add(testCase);
@@ -125,13 +129,13 @@ public sealed class TestCaseSetBuilder : IDisposable
         if (!exists)
         {
             interned = suite;
-            _retainedChars += suite.Length;
+            _nameChars += suite.Length;
         }
 
         return interned!;
     }
 
-    private static string? Trim(string? message)
+    private static string? Trim(string? message, int maxLength)
     {
         if (message is null)
         {
@@ -144,10 +148,10 @@ public sealed class TestCaseSetBuilder : IDisposable
             return null;
         }
 
-        if (trimmed.Length > TestCaseLimits.MaxFailureMessageLength)
+        if (trimmed.Length > maxLength)
         {
             // Cut on a whole UTF-16 unit boundary: never leave half a surrogate pair behind.
-            var cut = TestCaseLimits.MaxFailureMessageLength - 1;
+            var cut = maxLength - 1;
             if (char.IsHighSurrogate(trimmed[cut - 1]))
             {
                 cut--;

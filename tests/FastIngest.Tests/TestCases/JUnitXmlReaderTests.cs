@@ -199,9 +199,21 @@ public sealed class JUnitXmlReaderTests
         var cases = string.Concat(Enumerable.Range(0, 100).Select(i => $"<testcase name=\"{new string('n', 1000)}{i}\"/>"));
 
         var error = await Assert.ThrowsAsync<JUnitFormatException>(() =>
-            ReadTextAsync($"<testsuite name=\"s\">{cases}</testsuite>", new TestCaseLimits { MaxRetainedChars = 50_000 }));
+            ReadTextAsync($"<testsuite name=\"s\">{cases}</testsuite>", new TestCaseLimits { MaxNameChars = 50_000 }));
 
         Assert.Contains("exceed 50000 characters", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task FailureMessagesPastTheBudgetAreShortenedNotRefused()
+    {
+        var trace = new string('x', 10_000);
+        var cases = string.Concat(Enumerable.Range(0, 5).Select(i => $"<testcase name=\"t{i}\"><failure>{trace}</failure></testcase>"));
+
+        var report = await ReadTextAsync($"<testsuite name=\"s\">{cases}</testsuite>", new TestCaseLimits { MessageBudgetChars = 8_000 });
+
+        // Two full messages spend the budget; every later one keeps only its start.
+        Assert.Equal([4096, 4096, 256, 256, 256], report.Tests.Cases.Select(c => c.FailureMessage!.Length));
     }
 
     [Fact]
