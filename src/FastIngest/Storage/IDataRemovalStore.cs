@@ -12,6 +12,13 @@ public interface IDataRemovalStore
     /// <summary>Deletes at most <paramref name="batchSize"/> such runs in one transaction; returns how many.</summary>
     int DeleteRunsBatch(long projectKey, long? beforeMs, int batchSize);
 
+    /// <summary>
+    /// Deletes at most <paramref name="maxRows"/> test cases of the runs the next <see cref="DeleteRunsBatch"/>
+    /// would delete, in one transaction; returns how many (0 once those runs have none left). Called until 0
+    /// before each run batch, so a batch of runs with large uploads never becomes one huge transaction.
+    /// </summary>
+    int DeleteTestCasesBatch(long projectKey, long? beforeMs, int batchSize, int maxRows);
+
     /// <summary>Brings the daily roll-ups in line after runs before <paramref name="beforeMs"/> were purged.</summary>
     void RebuildRollupsAfterPurge(long projectKey, long beforeMs);
 

@@ -238,6 +238,36 @@ public sealed class JUnitUploadTests : IAsyncLifetime
         Assert.Equal(0, CountStoredCases());
     }
 
+    [Fact]
+    public async Task PurgeDeletesTheTestCasesOfPurgedRunsInBoundedChunks()
+    {
+        var old = Encoding.UTF8.GetBytes("<testsuite name=\"s\">" + string.Concat(Enumerable.Range(0, 10).Select(i => $"<testcase name=\"t{i}\"/>")) + "</testsuite>");
+        using (var a = await JUnitUploads.PostAsync(_server, _tenant.ProjectToken, old, "run_id=old&timestamp=2025-06-01T00:00:00Z"))
+        {
+            await Json.ReadAsync(a, HttpStatusCode.Created);
+        }
+
+        using (var b = await JUnitUploads.PostAsync(_server, _tenant.ProjectToken, JUnitUploads.Report("jest.xml"), "run_id=new&timestamp=2026-06-01T00:00:00Z"))
+        {
+            await Json.ReadAsync(b, HttpStatusCode.Created);
+        }
+
+        var removal = _server.Service<FastIngest.Storage.IDataRemovalStore>();
+        var projectKey = _server.Service<FastIngest.Storage.ITenantStore>().FindProject(_tenant.ProjectId)!.Key;
+        var cutoff = DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture).ToUnixTimeMilliseconds();
+
+        // Chunks of at most 4 cases, only from runs before the cut-off; the runs themselves stay until their batch.
+        Assert.Equal([4, 4, 2, 0], Enumerable.Range(0, 4).Select(_ => removal.DeleteTestCasesBatch(projectKey, cutoff, 1000, 4)));
+        Assert.Equal(3, CountStoredCases());
+        Assert.Equal(0, (await TestsOfAsync("old")).GetProperty("tests").GetArrayLength());
+
+        await _server.Service<FastIngest.Destructive.RunPurger>().PurgeAsync(projectKey, cutoff);
+
+        using var gone = await _server.SendAsync(HttpMethod.Get, "/v1/runs/old/tests", _tenant.ProjectToken);
+        Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
+        Assert.Equal(3, (await TestsOfAsync("new")).GetProperty("tests").GetArrayLength());
+    }
+
     private long CountStoredCases()
     {
         using var connection = new SqliteConnection($"Data Source={_server.Options.DatabasePath};Mode=ReadOnly");

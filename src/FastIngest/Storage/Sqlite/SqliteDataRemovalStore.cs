@@ -31,6 +31,39 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
         }
     }
 
+    public int DeleteTestCasesBatch(long projectKey, long? beforeMs, int batchSize, int maxRows)
+    {
+        using var connection = _database.Open();
+        _database.WriteGate.Wait();
+        try
+        {
+            // The same run selection as DeleteBatch (oldest first, through the time index), then one chunk of
+            // their cases by primary key.
+            return beforeMs is { } before
+                ? connection.Execute(
+                    """
+                    DELETE FROM test_cases WHERE (run_key, seq) IN (
+                        SELECT run_key, seq FROM test_cases WHERE run_key IN (
+                            SELECT id FROM test_runs WHERE project_id = @projectKey AND timestamp_ms < @before
+                            ORDER BY timestamp_ms LIMIT @batchSize)
+                        LIMIT @maxRows);
+                    """,
+                    new { projectKey, before, batchSize, maxRows })
+                : connection.Execute(
+                    """
+                    DELETE FROM test_cases WHERE (run_key, seq) IN (
+                        SELECT run_key, seq FROM test_cases WHERE run_key IN (
+                            SELECT id FROM test_runs WHERE project_id = @projectKey LIMIT @batchSize)
+                        LIMIT @maxRows);
+                    """,
+                    new { projectKey, batchSize, maxRows });
+        }
+        finally
+        {
+            _database.WriteGate.Release();
+        }
+    }
+
     private static int DeleteBatch(Microsoft.Data.Sqlite.SqliteConnection connection, long projectKey, long? beforeMs, int batchSize)
     {
         // The oldest first, through the time index; each call is its own short transaction.
