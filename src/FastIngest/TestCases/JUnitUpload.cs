@@ -70,7 +70,17 @@ public sealed class JUnitUpload : IDisposable
     }
 
     /// <summary>Waits briefly for an upload slot; false when none frees up (the caller answers 503).</summary>
-    public Task<bool> TryEnterAsync(CancellationToken aborted) => _slots.WaitAsync(TimeSpan.FromSeconds(10), aborted);
+    public async Task<bool> TryEnterAsync(CancellationToken aborted)
+    {
+        try
+        {
+            return await _slots.WaitAsync(TimeSpan.FromSeconds(10), aborted);
+        }
+        catch (OperationCanceledException)
+        {
+            return false; // the client left while waiting; nobody reads the answer
+        }
+    }
 
     public void Exit() => _slots.Release();
 

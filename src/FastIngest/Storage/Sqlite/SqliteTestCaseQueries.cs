@@ -1,10 +1,14 @@
+using System.Text;
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 
 namespace FastIngest.Storage.Sqlite;
 
 /// <summary>
 /// Per-test reads. Every query starts from the project's runs in the window (the runs' time index), then reaches
-/// each run's cases by the test_cases primary key, so the cost follows the window, not the table.
+/// each run's cases by the test_cases primary key, so the cost follows the window, not the table. Flaky and
+/// slowest stream those rows, already in time order, into <see cref="FlakyTestFinder"/> and
+/// <see cref="SlowTestRanker"/>: one pass and no sorting in SQL.
 /// </summary>
 public sealed class SqliteTestCaseQueries : ITestCaseQueries
 {
@@ -61,90 +65,126 @@ public sealed class SqliteTestCaseQueries : ITestCaseQueries
 
     public IReadOnlyList<FlakyTest> FlakyTests(long projectKey, long sinceMs, string? branch, int limit)
     {
-        // outcomes: every pass or fail in the window. groups: per test and commit (or run, without a commit),
-        // whether it both passed and failed. flips: the pass/fail changes of each flaky test over time.
-        const string Sql = """
-            WITH outcomes AS MATERIALIZED (
-                SELECT tc.suite, tc.name, r.id AS run_key, r.timestamp_ms AS ts, tc.attempt,
-                       coalesce('c:' || r.commit_sha, 'r:' || r.id) AS grp,
-                       tc.status IN ('failed', 'error') AS failed
-                FROM test_runs AS r JOIN test_cases AS tc ON tc.run_key = r.id
-                WHERE r.project_id = $project AND r.timestamp_ms >= $since AND ($branch IS NULL OR r.branch = $branch)
-                  AND tc.status <> 'skipped'
-            ),
-            flaky AS (
-                SELECT suite, name, count(*) AS flaky_groups, max(last_ts) AS last_flaky
-                FROM (SELECT suite, name, grp, max(ts) AS last_ts FROM outcomes
-                      GROUP BY suite, name, grp HAVING min(failed) = 0 AND max(failed) = 1)
-                GROUP BY suite, name
-            ),
-            ordered AS (
-                SELECT o.suite, o.name, o.failed, o.ts,
-                       lag(o.failed) OVER (PARTITION BY o.suite, o.name ORDER BY o.ts, o.run_key, o.attempt) AS previous
-                FROM outcomes AS o JOIN flaky AS f ON f.suite = o.suite AND f.name = o.name
-            )
-            SELECT s.suite, s.name, sum(s.failed <> s.previous) AS flips, f.flaky_groups, count(*) AS executions,
-                   sum(s.failed) AS failures, f.last_flaky, max(s.ts) AS last_seen
-            FROM ordered AS s JOIN flaky AS f ON f.suite = s.suite AND f.name = s.name
-            GROUP BY s.suite, s.name
-            ORDER BY flips DESC, f.last_flaky DESC, s.suite, s.name
-            LIMIT $limit;
-            """;
-        using var connection = _database.Open();
-        using var command = Command(connection, Sql, projectKey, sinceMs, branch, limit);
-        var tests = new List<FlakyTest>();
-        using var reader = command.ExecuteReader();
-        while (reader.Read())
-        {
-            tests.Add(new FlakyTest(reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3),
-                reader.GetInt64(4), reader.GetInt64(5), reader.GetInt64(6), reader.GetInt64(7)));
-        }
-
-        return tests;
+        // Only tests that failed at least once in the window can be flaky: a cheap first pass finds them, so
+        // the streamed pass reads the executions of a few tests, not of all.
+        var finder = new FlakyTestFinder();
+        var names = Scan(FlakyScanSql, projectKey, sinceMs, branch,
+            (test, group, failed, timestampMs, _) => finder.Add(test, group, failed, timestampMs));
+        return finder.Top(names, limit);
     }
 
     public IReadOnlyList<SlowTest> SlowestTests(long projectKey, long sinceMs, string? branch, int limit)
     {
-        // Nearest-rank p95: the ceil(0.95 n)-th smallest duration, picked with window functions in one pass.
-        const string Sql = """
-            WITH samples AS (
-                SELECT tc.suite, tc.name, tc.duration_ms,
-                       row_number() OVER test_window AS rank,
-                       count(*) OVER whole AS n,
-                       max(tc.duration_ms) OVER whole AS max_ms,
-                       avg(tc.duration_ms) OVER whole AS mean_ms
-                FROM test_runs AS r JOIN test_cases AS tc ON tc.run_key = r.id
-                WHERE r.project_id = $project AND r.timestamp_ms >= $since AND ($branch IS NULL OR r.branch = $branch)
-                  AND tc.status <> 'skipped'
-                WINDOW whole AS (PARTITION BY tc.suite, tc.name),
-                       test_window AS (PARTITION BY tc.suite, tc.name ORDER BY tc.duration_ms)
-            )
-            SELECT suite, name, duration_ms, max_ms, mean_ms, n FROM samples
-            WHERE rank = (n * 95 + 99) / 100
-            ORDER BY duration_ms DESC, suite, name
-            LIMIT $limit;
-            """;
-        using var connection = _database.Open();
-        using var command = Command(connection, Sql, projectKey, sinceMs, branch, limit);
-        var tests = new List<SlowTest>();
-        using var reader = command.ExecuteReader();
-        while (reader.Read())
-        {
-            tests.Add(new SlowTest(reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3),
-                reader.GetDouble(4), reader.GetInt64(5)));
-        }
-
-        return tests;
+        var ranker = new SlowTestRanker();
+        var names = Scan(ScanSql, projectKey, sinceMs, branch, (test, _, _, _, durationMs) => ranker.Add(test, durationMs));
+        return ranker.Top(names, limit);
     }
 
-    private static SqliteCommand Command(SqliteConnection connection, string sql, long projectKey, long sinceMs, string? branch, int limit)
+    private const string ScanSql = """
+        SELECT tc.suite, tc.name, tc.status, tc.duration_ms, r.id, r.timestamp_ms, r.commit_sha
+        FROM test_runs AS r INDEXED BY test_runs_by_time JOIN test_cases AS tc ON tc.run_key = r.id
+        WHERE r.project_id = ?1 AND r.timestamp_ms >= ?2 AND (?3 IS NULL OR r.branch = ?3) AND tc.status <> 'skipped'
+        ORDER BY r.timestamp_ms, r.id, tc.seq;
+        """;
+
+    private const string FlakyScanSql = """
+        WITH failing AS (
+            SELECT DISTINCT tc.suite, tc.name
+            FROM test_runs AS r INDEXED BY test_runs_by_time JOIN test_cases AS tc ON tc.run_key = r.id
+            WHERE r.project_id = ?1 AND r.timestamp_ms >= ?2 AND (?3 IS NULL OR r.branch = ?3)
+              AND tc.status IN ('failed', 'error')
+        )
+        SELECT tc.suite, tc.name, tc.status, tc.duration_ms, r.id, r.timestamp_ms, r.commit_sha
+        FROM test_runs AS r INDEXED BY test_runs_by_time JOIN test_cases AS tc ON tc.run_key = r.id
+        WHERE r.project_id = ?1 AND r.timestamp_ms >= ?2 AND (?3 IS NULL OR r.branch = ?3) AND tc.status <> 'skipped'
+          AND (tc.suite, tc.name) IN failing
+        ORDER BY r.timestamp_ms, r.id, tc.seq;
+        """;
+
+    private delegate void ExecutionSink(int test, long group, bool failed, long timestampMs, long durationMs);
+
+    /// <summary>
+    /// Streams the window's non-skipped executions in run-time order through the raw SQLite API, giving each
+    /// (suite, name) a dense id and each commit a group id (a commit-less run is its own group), without a
+    /// string per row: names are decoded into a reused buffer and looked up by span. Returns the ids' names.
+    /// </summary>
+    private List<(string Suite, string Name)> Scan(string sql, long projectKey, long sinceMs, string? branch, ExecutionSink sink)
     {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.Parameters.AddWithValue("$project", projectKey);
-        command.Parameters.AddWithValue("$since", sinceMs);
-        command.Parameters.AddWithValue("$branch", (object?)branch ?? DBNull.Value);
-        command.Parameters.AddWithValue("$limit", limit);
-        return command;
+        using var connection = _database.Open();
+        var db = connection.Handle!;
+        Check(db, raw.sqlite3_prepare_v2(db, sql, out var statement));
+        using (statement)
+        {
+            raw.sqlite3_bind_int64(statement, 1, projectKey);
+            raw.sqlite3_bind_int64(statement, 2, sinceMs);
+            if (branch is null)
+            {
+                raw.sqlite3_bind_null(statement, 3);
+            }
+            else
+            {
+                raw.sqlite3_bind_text(statement, 3, branch);
+            }
+
+            var names = new List<(string Suite, string Name)>();
+            var tests = new Dictionary<string, int>(StringComparer.Ordinal);
+            var testIds = tests.GetAlternateLookup<ReadOnlySpan<char>>();
+            var commits = new Dictionary<string, long>(StringComparer.Ordinal);
+            var commitIds = commits.GetAlternateLookup<ReadOnlySpan<char>>();
+            var key = new char[1024];
+            int rc;
+            while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
+            {
+                var suite = raw.sqlite3_column_blob(statement, 0);
+                var name = raw.sqlite3_column_blob(statement, 1);
+                if (key.Length < suite.Length + name.Length + 1)
+                {
+                    key = new char[(suite.Length + name.Length + 1) * 2];
+                }
+
+                // "suite\0name": NUL never appears in either (XML cannot carry it; JSON names are compared whole).
+                var length = Encoding.UTF8.GetChars(suite, key);
+                key[length++] = '\0';
+                length += Encoding.UTF8.GetChars(name, key.AsSpan(length));
+                if (!testIds.TryGetValue(key.AsSpan(0, length), out var test))
+                {
+                    test = names.Count;
+                    tests.Add(new string(key, 0, length), test);
+                    names.Add((Encoding.UTF8.GetString(suite), Encoding.UTF8.GetString(name)));
+                }
+
+                long group;
+                if (raw.sqlite3_column_type(statement, 6) == raw.SQLITE_NULL)
+                {
+                    group = -raw.sqlite3_column_int64(statement, 4);
+                }
+                else
+                {
+                    var commit = raw.sqlite3_column_blob(statement, 6);
+                    var commitLength = Encoding.UTF8.GetChars(commit, key);
+                    if (!commitIds.TryGetValue(key.AsSpan(0, commitLength), out group))
+                    {
+                        group = commits.Count + 1;
+                        commits.Add(new string(key, 0, commitLength), group);
+                    }
+                }
+
+                // status is passed, failed or error here (skipped is filtered out): only "passed" starts with 'p'.
+                var failed = raw.sqlite3_column_blob(statement, 2)[0] != (byte)'p';
+                sink(test, group, failed, raw.sqlite3_column_int64(statement, 5), raw.sqlite3_column_int64(statement, 3));
+            }
+
+            Check(db, rc);
+            return names;
+        }
     }
+
+    private static void Check(sqlite3 db, int rc)
+    {
+        if (rc is not (raw.SQLITE_OK or raw.SQLITE_DONE or raw.SQLITE_ROW))
+        {
+            SqliteException.ThrowExceptionForRC(rc, db);
+        }
+    }
+
 }
