@@ -33,7 +33,10 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenan
         ListTokens,
         RevokeToken,
         Ingest,
+        IngestJUnit,
         GetRun,
+        GetRunTests,
+        FlakyTests,
     }
 
     public static TheoryData<Route, Caller, HttpStatusCode> Matrix()
@@ -66,8 +69,10 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenan
             Route.CreateProject or Route.CreateToken => !isManager ? HttpStatusCode.Forbidden : foreign ? HttpStatusCode.NotFound : HttpStatusCode.Created,
             Route.ListTokens => !isManager ? HttpStatusCode.Forbidden : foreign ? HttpStatusCode.NotFound : HttpStatusCode.OK,
             Route.RevokeToken => !isManager ? HttpStatusCode.Forbidden : foreign ? HttpStatusCode.NotFound : HttpStatusCode.NoContent,
-            Route.Ingest => caller is Caller.OwnIngest or Caller.ForeignIngest ? HttpStatusCode.Created : HttpStatusCode.Forbidden,
-            Route.GetRun => foreign ? HttpStatusCode.NotFound : HttpStatusCode.OK,
+            Route.Ingest or Route.IngestJUnit => caller is Caller.OwnIngest or Caller.ForeignIngest ? HttpStatusCode.Created : HttpStatusCode.Forbidden,
+            Route.GetRun or Route.GetRunTests => foreign ? HttpStatusCode.NotFound : HttpStatusCode.OK,
+            // A project token always reads its own project, so a foreign one sees its own (empty) list.
+            Route.FlakyTests => caller == Caller.ForeignOrg ? HttpStatusCode.NotFound : HttpStatusCode.OK,
             _ => throw new ArgumentOutOfRangeException(nameof(route)),
         };
     }
@@ -90,6 +95,7 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenan
             _ => "fii_" + new string('0', 61),
         };
         var unique = $"{route}-{caller}-{Guid.NewGuid():N}";
+        var asManager = caller is Caller.Admin or Caller.OwnOrg or Caller.ForeignOrg ? $"?project_id={a.ProjectId}" : "";
 
         using var response = route switch
         {
@@ -99,7 +105,10 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenan
             Route.ListTokens => await server.SendAsync(HttpMethod.Get, $"/v1/projects/{a.ProjectId}/tokens", token),
             Route.RevokeToken => await server.SendAsync(HttpMethod.Delete, $"/v1/tokens/{await _world.NewVictimTokenIdAsync()}", token),
             Route.Ingest => await server.IngestAsync(token, TestServer.Run(unique)),
-            Route.GetRun => await server.SendAsync(HttpMethod.Get, $"/v1/runs/{TwoTenants.RunInA}" + (caller is Caller.Admin or Caller.OwnOrg or Caller.ForeignOrg ? $"?project_id={a.ProjectId}" : ""), token),
+            Route.IngestJUnit => await TestCases.JUnitUploads.PostAsync(server, token, "<testsuite><testcase name=\"t\"/></testsuite>", $"run_id={unique}"),
+            Route.GetRun => await server.SendAsync(HttpMethod.Get, $"/v1/runs/{TwoTenants.RunInA}{asManager}", token),
+            Route.GetRunTests => await server.SendAsync(HttpMethod.Get, $"/v1/runs/{TwoTenants.RunInA}/tests{asManager}", token),
+            Route.FlakyTests => await server.SendAsync(HttpMethod.Get, $"/v1/tests/flaky{asManager}", token),
             _ => throw new ArgumentOutOfRangeException(nameof(route)),
         };
 
@@ -111,6 +120,7 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenan
             // An error may echo what the caller asked for, never the object's data.
             Assert.DoesNotContain("\"duration_ms\"", body, StringComparison.Ordinal);
             Assert.DoesNotContain("\"tokens\"", body, StringComparison.Ordinal);
+            Assert.DoesNotContain("secret-test-name", body, StringComparison.Ordinal);
         }
     }
 
@@ -135,7 +145,8 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenan
             B = await Server.CreateTenantAsync("matrix-b");
             ReadA = await NewTokenAsync(A, "read");
             ReadB = await NewTokenAsync(B, "read");
-            using var run = await Server.IngestAsync(A.ProjectToken, TestServer.Run(RunInA));
+            var withTests = TestServer.Run(RunInA).Replace("}", ",\"tests\":[{\"name\":\"secret-test-name\",\"status\":\"passed\",\"duration_ms\":1}]}", StringComparison.Ordinal);
+            using var run = await Server.IngestAsync(A.ProjectToken, withTests);
             await Json.ReadAsync(run, HttpStatusCode.Created);
         }
 

@@ -211,12 +211,14 @@ public sealed class JUnitUploadTests : IAsyncLifetime
         }
 
         xml.Append("</testsuite>");
-        var batchesBefore = BatchCount(await MetricsAsync());
+        var before = await MetricsAsync();
 
         using var response = await JUnitUploads.PostAsync(_server, _tenant.ProjectToken, xml.ToString(), "run_id=ten-thousand");
 
         Assert.Equal(10_000, (await Json.ReadAsync(response, HttpStatusCode.Created)).GetProperty("test_cases").GetInt32());
-        Assert.Equal(batchesBefore + 1, BatchCount(await MetricsAsync()));
+        var after = await MetricsAsync();
+        Assert.Equal(Sample(before, "fastingest_ingest_batch_size_count") + 1, Sample(after, "fastingest_ingest_batch_size_count"));
+        Assert.Equal(Sample(before, "fastingest_test_cases_stored_total") + 10_000, Sample(after, "fastingest_test_cases_stored_total"));
         Assert.Equal(10_000, CountStoredCases());
     }
 
@@ -283,7 +285,7 @@ public sealed class JUnitUploadTests : IAsyncLifetime
         return await response.Content.ReadAsStringAsync();
     }
 
-    private static long BatchCount(string metrics) =>
-        long.Parse(metrics.Split('\n').Single(l => l.StartsWith("fastingest_ingest_batch_size_count", StringComparison.Ordinal)).Split(' ')[1],
+    private static double Sample(string metrics, string name) =>
+        double.Parse(metrics.Split('\n').Single(l => l.StartsWith(name + " ", StringComparison.Ordinal)).Split(' ')[1],
             System.Globalization.CultureInfo.InvariantCulture);
 }
