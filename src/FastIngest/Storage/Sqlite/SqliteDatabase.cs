@@ -1,4 +1,5 @@
 using FastIngest.Configuration;
+using System.Runtime.CompilerServices;
 using Microsoft.Data.Sqlite;
 
 namespace FastIngest.Storage.Sqlite;
@@ -11,6 +12,13 @@ public sealed class SqliteDatabase : IStorageStatistics
     private static int s_providerSet;
     private readonly string _connectionString;
     private readonly string _connectionPragmas;
+
+    /// <summary>
+    /// The native connections already configured, with the page cap they got. Pooled opens hand back the same
+    /// native connection, whose pragmas persist, so each is configured once instead of on every open (which
+    /// cost about 100 µs per read request).
+    /// </summary>
+    private readonly ConditionalWeakTable<SQLitePCL.sqlite3, StrongBox<long?>> _configured = [];
 
     public SqliteDatabase(string path, DurabilityMode durability)
     {
@@ -26,7 +34,7 @@ public sealed class SqliteDatabase : IStorageStatistics
             DefaultTimeout = 5,
         }.ToString();
 
-        // journal_mode is stored in the file; the rest is per connection, so it is applied on every open.
+        // journal_mode is stored in the file; the rest is per native connection, applied on its first open.
         // wal_autocheckpoint=0: checkpoints belong to SqliteCheckpointer, never to a commit on the ingest path.
         var synchronous = durability == DurabilityMode.Full ? "FULL" : "NORMAL";
         _connectionPragmas =
@@ -55,9 +63,50 @@ public sealed class SqliteDatabase : IStorageStatistics
     {
         var connection = new SqliteConnection(_connectionString);
         connection.Open();
-        using var pragma = connection.CreateCommand();
-        pragma.CommandText = MaxPageCount is { } pages ? _connectionPragmas + $" PRAGMA max_page_count={pages};" : _connectionPragmas;
-        pragma.ExecuteNonQuery();
+        var handle = connection.Handle!;
+        var cap = MaxPageCount;
+        if (_configured.TryGetValue(handle, out var applied) && applied.Value == cap)
+        {
+            return connection;
+        }
+
+        try
+        {
+            // A cap lifted by a test resets to SQLite's maximum, not to whatever the file happens to hold.
+            var pragmas = _connectionPragmas + $" PRAGMA max_page_count={cap ?? 4294967294};";
+            var rc = SQLitePCL.raw.sqlite3_exec(handle, pragmas);
+            if (rc != SQLitePCL.raw.SQLITE_OK)
+            {
+                SqliteException.ThrowExceptionForRC(rc, handle);
+            }
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+
+        _configured.AddOrUpdate(handle, new StrongBox<long?>(cap));
+        return connection;
+    }
+
+    /// <summary>
+    /// Opens a connection whose commits do not fsync (<c>synchronous=NORMAL</c>), for writers that sync the WAL
+    /// themselves or write only derived data. Its native connection is marked unconfigured, so whoever gets it
+    /// from the pool next has the usual pragmas, <c>synchronous=FULL</c> among them, applied again.
+    /// </summary>
+    public SqliteConnection OpenUnsynced()
+    {
+        var connection = Open();
+        var handle = connection.Handle!;
+        _configured.Remove(handle);
+        var rc = SQLitePCL.raw.sqlite3_exec(handle, "PRAGMA synchronous=NORMAL;");
+        if (rc != SQLitePCL.raw.SQLITE_OK)
+        {
+            connection.Dispose();
+            SqliteException.ThrowExceptionForRC(rc, handle);
+        }
+
         return connection;
     }
 

@@ -19,14 +19,9 @@ public sealed class SqliteRollupFolder
     /// <summary>Folds everything committed so far; returns how many runs were folded.</summary>
     public long FoldAll()
     {
-        using var connection = _database.Open();
         // Roll-ups are derived data and the watermark commits with them: a fold lost to a power cut is simply
         // folded again, so these commits need no fsync of their own (and must not stall ingest with one).
-        using (var relaxed = connection.CreateCommand())
-        {
-            relaxed.CommandText = "PRAGMA synchronous=NORMAL;";
-            relaxed.ExecuteNonQuery();
-        }
+        using var connection = _database.OpenUnsynced();
 
         if (!HasPending(connection))
         {

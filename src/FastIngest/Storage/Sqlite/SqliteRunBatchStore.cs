@@ -86,7 +86,8 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
 
     private WriterConnection OpenWriter()
     {
-        var writer = new WriterConnection(_database.Open(), _syncWal);
+        // With external sync, commits skip their own fsync; MakeDurable does it, overlapped with the next batch.
+        var writer = new WriterConnection(_syncWal ? _database.OpenUnsynced() : _database.Open());
         if (_syncWal)
         {
             // The open connection has the WAL file in use (SQLite opens it with O_CREAT; so may we).
@@ -126,16 +127,10 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
         private readonly sqlite3_stmt _commit;
         private readonly sqlite3_stmt _rollback;
 
-        public WriterConnection(SqliteConnection connection, bool externalSync)
+        public WriterConnection(SqliteConnection connection)
         {
             _connection = connection;
             _db = connection.Handle!;
-            if (externalSync)
-            {
-                // Commits skip their own fsync; MakeDurable does it, overlapped with the next batch.
-                Check(raw.sqlite3_exec(_db, "PRAGMA synchronous=NORMAL;"));
-            }
-
             _insert = Prepare(InsertSql);
             _insertTest = Prepare(InsertTestSql);
             _fingerprint = Prepare(FingerprintSql);
