@@ -2,6 +2,7 @@ using BenchmarkDotNet.Attributes;
 using FastIngest.Auth;
 using FastIngest.Configuration;
 using FastIngest.Observability;
+using FastIngest.RateLimiting;
 using FastIngest.Storage.Sqlite;
 using Microsoft.Extensions.Primitives;
 
@@ -65,5 +66,6 @@ public class AuthenticationBenchmarks
     [Benchmark(Description = "miss: valid token (indexed read + Argon2id)")]
     public Principal? ColdValid() => NewAuthenticator().AuthenticateAsync(_valid).AsTask().GetAwaiter().GetResult().Principal;
 
-    private Authenticator NewAuthenticator() => new(_store, new TokenCache(), TimeProvider.System, _options, new ServerMetrics());
+    private Authenticator NewAuthenticator() =>
+        new(_store, new TokenCache(), TimeProvider.System, _options, new ServerMetrics(), new AuthFailureTracker(_options.RateLimits, TimeProvider.System));
 }

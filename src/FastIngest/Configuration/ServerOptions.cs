@@ -32,8 +32,11 @@ public sealed record ServerOptions
     /// <summary>Largest JUnit XML document after decompression: the gzip-bomb guard.</summary>
     public long MaxJUnitXmlBytes { get; init; } = 512L * 1024 * 1024;
 
-    /// <summary>JUnit uploads parsed at once; more wait up to 10 s, then get 503. Bounds upload memory.</summary>
-    public int JUnitUploadSlots { get; init; } = 2;
+    /// <summary>
+    /// Large ingest requests (JUnit uploads, JSON bodies over 64 KiB) handled at once; more wait up to 10 s, then
+    /// get 503. Bounds the memory uploads hold.
+    /// </summary>
+    public int UploadSlots { get; init; } = Math.Max(2, 2 * Environment.ProcessorCount);
 
     /// <summary>Test cases one run may carry, whichever way they arrive.</summary>
     public FastIngest.TestCases.TestCaseLimits TestCases { get; init; } = FastIngest.TestCases.TestCaseLimits.Default;

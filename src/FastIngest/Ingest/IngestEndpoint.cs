@@ -18,9 +18,13 @@ namespace FastIngest.Ingest;
 /// </summary>
 public sealed class IngestEndpoint
 {
+    /// <summary>JSON bodies up to this size with a Content-Length (every run without test cases) need no upload slot.</summary>
+    public const int SmallBodyBytes = 64 * 1024;
+
     private readonly RequestAuthentication _auth;
     private readonly RunBatchWriter _queue;
     private readonly JUnitUpload _junit;
+    private readonly UploadSlots _uploads;
     private readonly TestCaseLimits _testLimits;
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
@@ -29,9 +33,10 @@ public sealed class IngestEndpoint
     private readonly Counter _testCasesStored;
     private readonly Counter.Child _rejectedInvalid, _rejectedTooLarge, _rejectedMediaType, _rejectedScope;
 
-    public IngestEndpoint(RequestAuthentication auth, RunBatchWriter queue, JUnitUpload junit, TimeProvider clock, ServerOptions options,
-        ServerMetrics metrics, ILoggerFactory loggers)
+    public IngestEndpoint(RequestAuthentication auth, RunBatchWriter queue, JUnitUpload junit, UploadSlots uploads, TimeProvider clock,
+        ServerOptions options, ServerMetrics metrics, ILoggerFactory loggers)
     {
+        _uploads = uploads;
         _auth = auth;
         _queue = queue;
         _junit = junit;
@@ -69,19 +74,47 @@ public sealed class IngestEndpoint
             return;
         }
 
-        if (JUnitUpload.IsJUnit(context.Request))
-        {
-            await HandleJUnitAsync(context, principal);
-            return;
-        }
-
-        if (!context.Request.HasJsonContentType())
+        var junit = JUnitUpload.IsJUnit(context.Request);
+        if (!junit && !context.Request.HasJsonContentType())
         {
             _rejectedMediaType.Inc();
             await Problems.UnsupportedMediaType(context);
             return;
         }
 
+        if (!junit && context.Request.ContentLength <= SmallBodyBytes)
+        {
+            await HandleJsonAsync(context, principal);
+            return;
+        }
+
+        if (!await _uploads.TryEnterAsync(context.RequestAborted))
+        {
+            _uploadsBusy.Inc();
+            await Problems.Unavailable(context, "uploads-busy", "Every upload slot is busy; retry shortly.", 5);
+            return;
+        }
+
+        try
+        {
+            // The slot is held until the run is committed, so at most that many large uploads are in memory.
+            if (!junit)
+            {
+                await HandleJsonAsync(context, principal);
+            }
+            else if (await _junit.ReadRunAsync(context, principal.ProjectKey!.Value) is { } run)
+            {
+                await StoreAsync(context, principal, run);
+            }
+        }
+        finally
+        {
+            _uploads.Exit();
+        }
+    }
+
+    private async Task HandleJsonAsync(HttpContext context, Principal principal)
+    {
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
         {
             // Our own limit answers first with a problem body; Kestrel's (for the other routes) must not cut in.
@@ -120,29 +153,6 @@ public sealed class IngestEndpoint
         }
 
         await StoreAsync(context, principal, run);
-    }
-
-    private async Task HandleJUnitAsync(HttpContext context, Principal principal)
-    {
-        if (!await _junit.TryEnterAsync(context.RequestAborted))
-        {
-            _uploadsBusy.Inc();
-            await Problems.Unavailable(context, "uploads-busy", "Every JUnit upload slot is busy; retry shortly.", 5);
-            return;
-        }
-
-        try
-        {
-            // The slot is held until the run is committed, so at most that many parsed reports are in memory.
-            if (await _junit.ReadRunAsync(context, principal.ProjectKey!.Value) is { } run)
-            {
-                await StoreAsync(context, principal, run);
-            }
-        }
-        finally
-        {
-            _junit.Exit();
-        }
     }
 
     private async Task StoreAsync(HttpContext context, Principal principal, RunRecord run)

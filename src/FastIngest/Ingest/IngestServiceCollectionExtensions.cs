@@ -5,6 +5,7 @@ public static class IngestServiceCollectionExtensions
     public static IServiceCollection AddIngest(this IServiceCollection services)
     {
         services.AddSingleton<RunBatchWriter>();
+        services.AddSingleton<UploadSlots>();
         services.AddSingleton<TestCases.JUnitUpload>();
         services.AddSingleton<IngestEndpoint>();
         services.AddSingleton<Reading.ProjectResolver>();

@@ -19,11 +19,11 @@ namespace FastIngest.TestCases;
 /// sum of the cases), timestamp from the first suite's <c>timestamp</c> (else the time of receipt, which then
 /// does not take part in the retry fingerprint).
 /// <para>
-/// Memory is bounded per upload by <see cref="TestCaseLimits"/> and across uploads by a small number of upload
-/// slots, held until the run is committed: the file is streamed, never buffered.
+/// Memory is bounded per upload by <see cref="TestCaseLimits"/> and across uploads by
+/// <see cref="Ingest.UploadSlots"/>: the file is streamed, never buffered.
 /// </para>
 /// </summary>
-public sealed class JUnitUpload : IDisposable
+public sealed class JUnitUpload
 {
     private static readonly (string Query, string Header)[] s_fields =
     [
@@ -35,7 +35,6 @@ public sealed class JUnitUpload : IDisposable
         ("commit_sha", "X-Run-Commit-Sha"),
     ];
 
-    private readonly SemaphoreSlim _slots;
     private readonly TestCaseLimits _limits;
     private readonly long _maxUploadBytes;
     private readonly long _maxXmlBytes;
@@ -44,7 +43,6 @@ public sealed class JUnitUpload : IDisposable
 
     public JUnitUpload(ServerOptions options, TimeProvider clock, ServerMetrics metrics)
     {
-        _slots = new SemaphoreSlim(options.JUnitUploadSlots);
         _limits = options.TestCases;
         _maxUploadBytes = options.MaxJUnitUploadBytes;
         _maxXmlBytes = options.MaxJUnitXmlBytes;
@@ -68,23 +66,6 @@ public sealed class JUnitUpload : IDisposable
         return mediaType.Equals("application/xml", StringComparison.OrdinalIgnoreCase)
             || mediaType.Equals("text/xml", StringComparison.OrdinalIgnoreCase);
     }
-
-    /// <summary>Waits briefly for an upload slot; false when none frees up (the caller answers 503).</summary>
-    public async Task<bool> TryEnterAsync(CancellationToken aborted)
-    {
-        try
-        {
-            return await _slots.WaitAsync(TimeSpan.FromSeconds(10), aborted);
-        }
-        catch (OperationCanceledException)
-        {
-            return false; // the client left while waiting; nobody reads the answer
-        }
-    }
-
-    public void Exit() => _slots.Release();
-
-    public void Dispose() => _slots.Dispose();
 
     /// <summary>The run the upload describes, or null once the error response is written (or the client left).</summary>
     public async Task<RunRecord?> ReadRunAsync(HttpContext context, long projectKey)
@@ -149,9 +130,14 @@ public sealed class JUnitUpload : IDisposable
             await Problems.TooLarge(context, _maxUploadBytes);
             return null;
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException or BadHttpRequestException)
+        catch (BadHttpRequestException e)
         {
-            return null; // the client went away or broke the framing: nobody is left to answer
+            context.Response.StatusCode = e.StatusCode; // broken framing: the connection closes, the status says why
+            return null;
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException)
+        {
+            return null; // the client went away: nobody is left to answer
         }
 
         return ToRun(fields, document, projectKey);
