@@ -34,15 +34,12 @@ public sealed class Principal
         }
     }
 
-    internal bool TryTakeUnflushedUse(out long lastUsedMs)
+    /// <summary>The last use not yet persisted, if any; <see cref="MarkFlushed"/> once it is.</summary>
+    internal bool TryGetUnflushedUse(out long lastUsedMs)
     {
         lastUsedMs = Volatile.Read(ref _lastUsedMs);
-        if (lastUsedMs == 0 || lastUsedMs == _flushedMs)
-        {
-            return false;
-        }
-
-        _flushedMs = lastUsedMs;
-        return true;
+        return lastUsedMs != 0 && lastUsedMs != Volatile.Read(ref _flushedMs);
     }
+
+    internal void MarkFlushed(long lastUsedMs) => Volatile.Write(ref _flushedMs, lastUsedMs);
 }

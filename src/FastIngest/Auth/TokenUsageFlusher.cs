@@ -22,16 +22,21 @@ public sealed class TokenUsageFlusher : BackgroundService
 
     public void FlushNow()
     {
-        var uses = new List<(string, long)>();
+        var pending = new List<(Principal Principal, long LastUsed)>();
         foreach (var principal in _cache.Principals)
         {
-            if (principal.TryTakeUnflushedUse(out var lastUsed))
+            if (principal.TryGetUnflushedUse(out var lastUsed))
             {
-                uses.Add((principal.TokenId, lastUsed));
+                pending.Add((principal, lastUsed));
             }
         }
 
-        _store.RecordTokenUse(uses);
+        _store.RecordTokenUse(pending.ConvertAll(static p => (p.Principal.TokenId, p.LastUsed)));
+        // Marked only once stored: a failed write leaves them pending for the next tick.
+        foreach (var (principal, lastUsed) in pending)
+        {
+            principal.MarkFlushed(lastUsed);
+        }
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -59,7 +64,7 @@ public sealed class TokenUsageFlusher : BackgroundService
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            // Losing a last-used timestamp is harmless; it is retried on the next tick.
+            // Nothing was marked flushed, so the same uses are written on the next tick.
             _logger.LogWarning(e, "Could not record token last-used times");
         }
     }

@@ -44,7 +44,14 @@ public sealed class CrashTests
                     var n = Interlocked.Increment(ref sequence);
                     var runId = $"crash-{n}";
                     // One request in ten is invalid (a negative duration): it must be refused and never stored.
+                    // One in three carries test cases, which must be stored with their run or not at all.
                     var body = TestServer.Run(runId, durationMs: n % 10 == 0 ? -1 : n);
+                    if (ExpectedCases(n) > 0)
+                    {
+                        var tests = string.Join(',', Enumerable.Range(0, ExpectedCases(n)).Select(i => $"{{\"name\":\"t{i}\",\"status\":\"passed\",\"duration_ms\":{i}}}"));
+                        body = body.Replace("}", $",\"tests\":[{tests}]}}", StringComparison.Ordinal);
+                    }
+
                     try
                     {
                         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/ingest") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
@@ -72,16 +79,18 @@ public sealed class CrashTests
             await stop.CancelAsync();
             await Task.WhenAll(load);
 
-            var stored = ReadStoredRunIds(dir, out var integrity);
+            var stored = ReadStoredRuns(dir, out var integrity);
             Assert.Equal("ok", integrity);
-            var lost = acknowledged.Keys.Where(id => !stored.Contains(id)).ToList();
-            var leaked = refused.Keys.Where(stored.Contains).ToList();
+            var lost = acknowledged.Keys.Where(id => !stored.ContainsKey(id)).ToList();
+            var leaked = refused.Keys.Where(stored.ContainsKey).ToList();
+            var torn = stored.Where(r => r.Value != ExpectedCases(int.Parse(r.Key["crash-".Length..], System.Globalization.CultureInfo.InvariantCulture))).ToList();
             Assert.True(lost.Count == 0, $"cycle {cycle}: {lost.Count} acknowledged runs lost, e.g. {string.Join(", ", lost.Take(5))}");
             Assert.True(leaked.Count == 0, $"cycle {cycle}: {leaked.Count} refused runs stored, e.g. {string.Join(", ", leaked.Take(5))}");
+            Assert.True(torn.Count == 0, $"cycle {cycle}: {torn.Count} runs stored without exactly their test cases, e.g. {string.Join(", ", torn.Take(5))}");
         }
 
         Console.WriteLine($"crash test: {cycles} kill -9 cycles, {acknowledged.Count} acknowledged runs, 0 lost, " +
-            $"{refused.Count} refused runs, 0 stored; integrity_check ok after every crash");
+            $"{refused.Count} refused runs, 0 stored, every stored run with exactly its test cases; integrity_check ok after every crash");
         Assert.True(acknowledged.Count > cycles * 10, $"too little load to prove anything: {acknowledged.Count} acknowledged");
     }
 
@@ -100,8 +109,13 @@ public sealed class CrashTests
         return (await PostAsync("/v1/tokens", $$"""{"project_id":"{{project}}"}""")).GetProperty("token").GetString()!;
     }
 
-    /// <summary>Opens the database the way a restart would (running WAL recovery) and reads every run id.</summary>
-    private static HashSet<string> ReadStoredRunIds(string dir, out string integrity)
+    private static int ExpectedCases(int n) => n % 3 == 0 ? (n % 7) + 1 : 0;
+
+    /// <summary>
+    /// Opens the database the way a restart would (running WAL recovery) and reads every run id with how many
+    /// test cases it has.
+    /// </summary>
+    private static Dictionary<string, long> ReadStoredRuns(string dir, out string integrity)
     {
         var database = new FastIngest.Storage.Sqlite.SqliteDatabase(Path.Combine(dir, "fastingest.db"), FastIngest.Configuration.DurabilityMode.Full);
         using var connection = database.Open();
@@ -111,15 +125,15 @@ public sealed class CrashTests
             integrity = (string)check.ExecuteScalar()!;
         }
 
-        var ids = new HashSet<string>(StringComparer.Ordinal);
+        var runs = new Dictionary<string, long>(StringComparer.Ordinal);
         using var query = connection.CreateCommand();
-        query.CommandText = "SELECT run_id FROM test_runs;";
+        query.CommandText = "SELECT run_id, (SELECT count(*) FROM test_cases WHERE run_key = test_runs.id) FROM test_runs;";
         using var reader = query.ExecuteReader();
         while (reader.Read())
         {
-            ids.Add(reader.GetString(0));
+            runs.Add(reader.GetString(0), reader.GetInt64(1));
         }
 
-        return ids;
+        return runs;
     }
 }
