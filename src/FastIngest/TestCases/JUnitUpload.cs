@@ -35,6 +35,9 @@ public sealed class JUnitUpload
         ("commit_sha", "X-Run-Commit-Sha"),
     ];
 
+    /// <summary>Longest start tag accepted: room for a long failure message attribute, not for millions of attributes.</summary>
+    private const int MaxTagBytes = 1024 * 1024;
+
     private readonly TestCaseLimits _limits;
     private readonly long _maxUploadBytes;
     private readonly long _maxXmlBytes;
@@ -148,7 +151,8 @@ public sealed class JUnitUpload
         var compressed = gzip ? new GZipStream(body, CompressionMode.Decompress, leaveOpen: true) : null;
         try
         {
-            var xml = new BoundedReadStream(compressed ?? body, _maxXmlBytes, gzip ? "the decompressed report" : "the report");
+            var xml = new TagLengthGuardStream(
+                new BoundedReadStream(compressed ?? body, _maxXmlBytes, gzip ? "the decompressed report" : "the report"), MaxTagBytes);
             return await JUnitXmlReader.ReadAsync(xml, _limits);
         }
         finally

@@ -24,6 +24,12 @@ namespace FastIngest.TestCases;
 /// </summary>
 public static class JUnitXmlReader
 {
+    /// <summary>
+    /// Deepest element nesting accepted. XmlReader keeps a node per open level, so depth is memory; real
+    /// reports nest a handful of suites.
+    /// </summary>
+    public const int MaxDepth = 32;
+
     private static readonly XmlReaderSettings s_settings = new()
     {
         Async = true,
@@ -55,7 +61,7 @@ public static class JUnitXmlReader
         try
         {
             var advance = false; // the root is the current node
-            while (!advance || await reader.ReadAsync())
+            while (!advance || await ReadAsync(reader))
             {
                 advance = true;
                 if (reader.NodeType == XmlNodeType.EndElement)
@@ -90,7 +96,7 @@ public static class JUnitXmlReader
                         break;
                     default:
                         // properties, system-out, system-err and anything unknown: skipped without being read.
-                        await reader.SkipAsync();
+                        await SkipAsync(reader);
                         advance = false;
                         break;
                 }
@@ -125,7 +131,7 @@ public static class JUnitXmlReader
         {
             var depth = reader.Depth;
             var advance = true;
-            while (!advance || await reader.ReadAsync())
+            while (!advance || await ReadAsync(reader))
             {
                 advance = true;
                 if (reader.NodeType == XmlNodeType.EndElement && reader.Depth == depth)
@@ -150,7 +156,7 @@ public static class JUnitXmlReader
                         break;
                     case "skipped":
                         status = TestCaseStatus.Skipped;
-                        await reader.SkipAsync();
+                        await SkipAsync(reader);
                         advance = false;
                         break;
                     case "flakyFailure" or "flakyError":
@@ -160,7 +166,7 @@ public static class JUnitXmlReader
                         (after ??= []).Add(await ReadAttemptAsync(reader, scratch));
                         break;
                     default:
-                        await reader.SkipAsync();
+                        await SkipAsync(reader);
                         advance = false;
                         break;
                 }
@@ -220,7 +226,7 @@ public static class JUnitXmlReader
         var depth = reader.Depth;
         StringBuilder? text = null;
         var advance = true;
-        while (!advance || await reader.ReadAsync())
+        while (!advance || await ReadAsync(reader))
         {
             advance = true;
             if (reader.NodeType == XmlNodeType.EndElement && reader.Depth == depth)
@@ -230,7 +236,7 @@ public static class JUnitXmlReader
 
             if (reader.NodeType == XmlNodeType.Element)
             {
-                await reader.SkipAsync(); // e.g. Surefire's <stackTrace> and <system-out> inside rerun elements
+                await SkipAsync(reader); // e.g. Surefire's <stackTrace> and <system-out> inside rerun elements
                 advance = false;
                 continue;
             }
@@ -267,6 +273,42 @@ public static class JUnitXmlReader
         {
             text.Append(scratch, 0, read);
             room -= read;
+        }
+    }
+
+    private static async Task<bool> ReadAsync(XmlReader reader)
+    {
+        if (!await reader.ReadAsync())
+        {
+            return false;
+        }
+
+        if (reader.Depth > MaxDepth)
+        {
+            var position = (IXmlLineInfo)reader;
+            throw new JUnitFormatException(position.LineNumber, position.LinePosition, $"elements are nested deeper than {MaxDepth} levels");
+        }
+
+        return true;
+    }
+
+    /// <summary>Like <see cref="XmlReader.Skip"/> (ends on the node after the element), but with the depth checked.</summary>
+    private static async Task SkipAsync(XmlReader reader)
+    {
+        if (reader.NodeType != XmlNodeType.Element || reader.IsEmptyElement)
+        {
+            await ReadAsync(reader);
+            return;
+        }
+
+        var depth = reader.Depth;
+        while (await ReadAsync(reader))
+        {
+            if (reader.NodeType == XmlNodeType.EndElement && reader.Depth == depth)
+            {
+                await ReadAsync(reader);
+                return;
+            }
         }
     }
 

@@ -149,6 +149,35 @@ public sealed class JUnitUploadTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ShapesThatWouldBlowUpTheXmlReaderAreRefusedOrCut()
+    {
+        var deep = "<testsuite name=\"s\">" + string.Concat(Enumerable.Repeat("<x>", 40)) + string.Concat(Enumerable.Repeat("</x>", 40)) + "</testsuite>";
+        using (var response = await JUnitUploads.PostAsync(_server, _tenant.ProjectToken, deep, "run_id=deep"))
+        {
+            var problem = await Json.ReadProblemAsync(response, HttpStatusCode.BadRequest);
+            Assert.Contains("nested deeper than 32 levels", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        }
+
+        var wide = "<testsuite " + string.Concat(Enumerable.Range(0, 120_000).Select(i => $"a{i}=\"\" ")) + "/>";
+        using (var response = await JUnitUploads.PostAsync(_server, _tenant.ProjectToken, wide, "run_id=wide"))
+        {
+            var problem = await Json.ReadProblemAsync(response, HttpStatusCode.BadRequest);
+            Assert.Contains("a tag is longer than 1048576 bytes", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        }
+
+        // Two 1.5 MB CDATA sections: the reader would hold each whole; they are cut in the stream and it still reads.
+        var log = new string('x', 1_500_000);
+        var bulky = $"<testsuite name=\"s\"><testcase name=\"t\"><failure><![CDATA[{log}]]></failure><system-out><![CDATA[{log}]]></system-out></testcase></testsuite>";
+        using (var response = await JUnitUploads.PostAsync(_server, _tenant.ProjectToken, bulky, "run_id=bulky"))
+        {
+            await Json.ReadAsync(response, HttpStatusCode.Created);
+        }
+
+        var stored = (await TestsOfAsync("bulky")).GetProperty("tests")[0];
+        Assert.Equal(FastIngest.TestCases.TestCaseLimits.MaxFailureMessageLength, stored.GetProperty("failure_message").GetString()!.Length);
+    }
+
+    [Fact]
     public async Task GzipBombIsStoppedAtTheDecompressedLimit()
     {
         // 64 MiB of whitespace inside a comment compresses to about 64 KiB; the server stops at its 4 MiB cap.
