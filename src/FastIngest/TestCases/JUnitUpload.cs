@@ -151,7 +151,7 @@ public sealed class JUnitUpload
         var compressed = gzip ? new GZipStream(body, CompressionMode.Decompress, leaveOpen: true) : null;
         try
         {
-            var xml = new TagLengthGuardStream(
+            var xml = new XmlGuardStream(
                 new BoundedReadStream(compressed ?? body, _maxXmlBytes, gzip ? "the decompressed report" : "the report"), MaxTagBytes);
             return await JUnitXmlReader.ReadAsync(xml, _limits);
         }

@@ -13,7 +13,7 @@ namespace FastIngest.TestCases;
 /// </list>
 /// Plain text and comments are streamed by the reader and pass untouched.
 /// </summary>
-public sealed class TagLengthGuardStream : Stream
+public sealed class XmlGuardStream : Stream
 {
     /// <summary>CDATA bytes passed on per section; the rest is dropped before the reader sees it.</summary>
     public const int MaxCDataBytes = 64 * 1024;
@@ -31,7 +31,7 @@ public sealed class TagLengthGuardStream : Stream
     private int _tagLength;
     private byte _previous, _beforePrevious;
 
-    public TagLengthGuardStream(Stream inner, int limit)
+    public XmlGuardStream(Stream inner, int limit)
     {
         _inner = inner;
         _limit = limit;

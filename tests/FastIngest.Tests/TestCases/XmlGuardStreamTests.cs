@@ -3,9 +3,9 @@ using FastIngest.TestCases;
 
 namespace FastIngest.Tests.TestCases;
 
-public sealed class TagLengthGuardStreamTests
+public sealed class XmlGuardStreamTests
 {
-    private const int Max = TagLengthGuardStream.MaxCDataBytes;
+    private const int Max = XmlGuardStream.MaxCDataBytes;
 
     /// <summary>Hands out its bytes in small reads of varying size, so every split point is exercised.</summary>
     private sealed class TricklingStream(byte[] data, int seed) : MemoryStream(data)
@@ -18,7 +18,7 @@ public sealed class TagLengthGuardStreamTests
 
     private static async Task<string> PassThroughAsync(string xml, int seed, int tagLimit = 1 << 20)
     {
-        var guard = new TagLengthGuardStream(new TricklingStream(Encoding.UTF8.GetBytes(xml), seed), tagLimit);
+        var guard = new XmlGuardStream(new TricklingStream(Encoding.UTF8.GetBytes(xml), seed), tagLimit);
         var output = new MemoryStream();
         var buffer = new byte[64];
         int read;
