@@ -34,6 +34,23 @@ public static class JsonResponse
     public static string Timestamp(long unixMs) =>
         DateTimeOffset.FromUnixTimeMilliseconds(unixMs).UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture);
 
+    /// <summary><c>"counts": {total, passed, failed, skipped}</c>, or <c>null</c>.</summary>
+    public static void WriteCounts(this Utf8JsonWriter json, Storage.RunCounts? counts)
+    {
+        if (counts is not { } c)
+        {
+            json.WriteNull("counts"u8);
+            return;
+        }
+
+        json.WriteStartObject("counts"u8);
+        json.WriteNumber("total"u8, c.Total);
+        json.WriteNumber("passed"u8, c.Passed);
+        json.WriteNumber("failed"u8, c.Failed);
+        json.WriteNumber("skipped"u8, c.Skipped);
+        json.WriteEndObject();
+    }
+
     public static void WriteTimestamp(this Utf8JsonWriter json, ReadOnlySpan<byte> name, long? unixMs)
     {
         if (unixMs is { } ms)

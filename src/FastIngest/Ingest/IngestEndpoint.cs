@@ -204,13 +204,7 @@ public sealed class IngestEndpoint
                 // A JUnit upload's caller learns what the server made of the file.
                 json.WriteString("status"u8, s.run.Passed ? "passed" : "failed");
                 json.WriteNumber("test_cases"u8, tests.Count);
-                var counts = s.run.Counts!.Value;
-                json.WriteStartObject("counts"u8);
-                json.WriteNumber("total"u8, counts.Total);
-                json.WriteNumber("passed"u8, counts.Passed);
-                json.WriteNumber("failed"u8, counts.Failed);
-                json.WriteNumber("skipped"u8, counts.Skipped);
-                json.WriteEndObject();
+                json.WriteCounts(s.run.Counts);
             }
 
             json.WriteEndObject();

@@ -51,18 +51,22 @@ public static class RunFingerprint
         }
 
         return XxHash128.HashToUInt128(buffer[..at]);
+    }
 
-        static int WriteText(Span<byte> destination, string? text)
+    /// <summary>
+    /// Writes text as a length prefix and its UTF-8 bytes (-1 for null), so ("ab","c") and ("a","bc") never hash
+    /// alike; returns the bytes written. The caller sizes <paramref name="destination"/> for the longest text.
+    /// </summary>
+    internal static int WriteText(Span<byte> destination, string? text)
+    {
+        if (text is null)
         {
-            if (text is null)
-            {
-                BinaryPrimitives.WriteInt32LittleEndian(destination, -1);
-                return 4;
-            }
-
-            var length = Encoding.UTF8.GetBytes(text, destination[4..]);
-            BinaryPrimitives.WriteInt32LittleEndian(destination, length);
-            return 4 + length;
+            BinaryPrimitives.WriteInt32LittleEndian(destination, -1);
+            return 4;
         }
+
+        var length = Encoding.UTF8.GetBytes(text, destination[4..]);
+        BinaryPrimitives.WriteInt32LittleEndian(destination, length);
+        return 4 + length;
     }
 }

@@ -122,20 +122,7 @@ public sealed class RunEndpoints
         json.WriteTimestamp("timestamp"u8, run.TimestampMs);
         json.WriteString("branch"u8, run.Branch);
         json.WriteString("commit_sha"u8, run.CommitSha);
-        if (run.Counts is { } c)
-        {
-            json.WriteStartObject("counts"u8);
-            json.WriteNumber("total"u8, c.Total);
-            json.WriteNumber("passed"u8, c.Passed);
-            json.WriteNumber("failed"u8, c.Failed);
-            json.WriteNumber("skipped"u8, c.Skipped);
-            json.WriteEndObject();
-        }
-        else
-        {
-            json.WriteNull("counts"u8);
-        }
-
+        json.WriteCounts(run.Counts);
         json.WriteTimestamp("received_at"u8, run.ReceivedAtMs);
         json.WriteEndObject();
     }

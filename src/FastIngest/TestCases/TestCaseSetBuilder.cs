@@ -176,29 +176,16 @@ public sealed class TestCaseSetBuilder : IDisposable
 
         var buffer = _scratch.AsSpan();
         var at = 0;
-        at += WriteText(buffer[at..], testCase.Suite);
-        at += WriteText(buffer[at..], testCase.Name);
-        at += WriteText(buffer[at..], testCase.File);
+        at += RunFingerprint.WriteText(buffer[at..], testCase.Suite);
+        at += RunFingerprint.WriteText(buffer[at..], testCase.Name);
+        at += RunFingerprint.WriteText(buffer[at..], testCase.File);
         buffer[at++] = (byte)testCase.Status;
         BinaryPrimitives.WriteInt64LittleEndian(buffer[at..], testCase.DurationMs);
         at += 8;
         BinaryPrimitives.WriteInt32LittleEndian(buffer[at..], testCase.Attempt);
         at += 4;
-        at += WriteText(buffer[at..], testCase.FailureMessage);
+        at += RunFingerprint.WriteText(buffer[at..], testCase.FailureMessage);
         _fingerprint.Append(buffer[..at]);
-
-        static int WriteText(Span<byte> destination, string? text)
-        {
-            if (text is null)
-            {
-                BinaryPrimitives.WriteInt32LittleEndian(destination, -1);
-                return 4;
-            }
-
-            var length = Encoding.UTF8.GetBytes(text, destination[4..]);
-            BinaryPrimitives.WriteInt32LittleEndian(destination, length);
-            return 4 + length;
-        }
     }
 
     private static string Shorten(string text) => text.Length <= 80 ? text : text[..80] + "…";
