@@ -33,6 +33,14 @@ public sealed record FlakyTest(
     long Executions,
     long Failures,
     long LastFlakyMs,
-    long LastSeenMs);
+    long LastSeenMs) : ITestIdentity;
 
-public sealed record SlowTest(string Suite, string Name, long P95Ms, long MaxMs, double MeanMs, long Executions);
+public sealed record SlowTest(string Suite, string Name, long P95Ms, long MaxMs, double MeanMs, long Executions) : ITestIdentity;
+
+/// <summary>What names a test across runs: its suite and its name.</summary>
+public interface ITestIdentity
+{
+    string Suite { get; }
+
+    string Name { get; }
+}

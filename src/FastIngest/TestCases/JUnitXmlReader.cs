@@ -194,7 +194,7 @@ public static class JUnitXmlReader
     {
         if (builder.TryAdd(suite, name, file, status, durationMs, attempt: null, message) is { } problem)
         {
-            throw new JUnitFormatException(line, column, $"<testcase name=\"{(name.Length <= 80 ? name : name[..80] + "…")}\">: {problem}");
+            throw new JUnitFormatException(line, column, $"<testcase name=\"{TestCaseSetBuilder.Shorten(name)}\">: {problem}");
         }
     }
 

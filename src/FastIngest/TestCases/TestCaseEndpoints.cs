@@ -129,72 +129,57 @@ public sealed class TestCaseEndpoints
 
     public async Task FlakyAsync(HttpContext context)
     {
-        if (await ReadWindowQueryAsync(context) is not { } q)
+        if (await ReadWindowQueryAsync(context) is { } q)
         {
-            return;
-        }
-
-        var tests = _tests.FlakyTests(q.ProjectKey, q.SinceMs, q.Branch, q.Limit);
-        await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (q, tests), static (json, s) =>
-        {
-            WriteHeader(json, s.q);
-            json.WriteStartArray("tests"u8);
-            foreach (var test in s.tests)
+            await WriteWindowListAsync(context, q, _tests.FlakyTests(q.ProjectKey, q.SinceMs, q.Branch, q.Limit), static (json, test) =>
             {
-                json.WriteStartObject();
-                json.WriteString("suite"u8, test.Suite);
-                json.WriteString("name"u8, test.Name);
                 json.WriteNumber("flips"u8, test.Flips);
                 json.WriteNumber("flaky_commits"u8, test.FlakyGroups);
                 json.WriteNumber("executions"u8, test.Executions);
                 json.WriteNumber("failures"u8, test.Failures);
                 json.WriteTimestamp("last_flaky_at"u8, test.LastFlakyMs);
                 json.WriteTimestamp("last_seen_at"u8, test.LastSeenMs);
-                json.WriteEndObject();
-            }
-
-            json.WriteEndArray();
-            json.WriteEndObject();
-        });
+            });
+        }
     }
 
     public async Task SlowestAsync(HttpContext context)
     {
-        if (await ReadWindowQueryAsync(context) is not { } q)
+        if (await ReadWindowQueryAsync(context) is { } q)
         {
-            return;
+            await WriteWindowListAsync(context, q, _tests.SlowestTests(q.ProjectKey, q.SinceMs, q.Branch, q.Limit), static (json, test) =>
+            {
+                json.WriteNumber("p95_ms"u8, test.P95Ms);
+                json.WriteNumber("max_ms"u8, test.MaxMs);
+                json.WriteNumber("mean_ms"u8, Math.Round(test.MeanMs, 1));
+                json.WriteNumber("executions"u8, test.Executions);
+            });
         }
+    }
 
-        var tests = _tests.SlowestTests(q.ProjectKey, q.SinceMs, q.Branch, q.Limit);
-        await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (q, tests), static (json, s) =>
+    /// <summary>The window's header, then one object per test: suite, name and what <paramref name="writeFields"/> adds.</summary>
+    private static Task WriteWindowListAsync<T>(HttpContext context, WindowQuery q, IReadOnlyList<T> tests, Action<Utf8JsonWriter, T> writeFields)
+        where T : ITestIdentity =>
+        JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (q, tests, writeFields), static (json, s) =>
         {
-            WriteHeader(json, s.q);
+            json.WriteStartObject();
+            json.WriteString("project_id"u8, s.q.ProjectId);
+            json.WriteString("window"u8, s.q.Window);
+            json.WriteTimestamp("since"u8, s.q.SinceMs);
+            json.WriteString("branch"u8, s.q.Branch);
             json.WriteStartArray("tests"u8);
             foreach (var test in s.tests)
             {
                 json.WriteStartObject();
                 json.WriteString("suite"u8, test.Suite);
                 json.WriteString("name"u8, test.Name);
-                json.WriteNumber("p95_ms"u8, test.P95Ms);
-                json.WriteNumber("max_ms"u8, test.MaxMs);
-                json.WriteNumber("mean_ms"u8, Math.Round(test.MeanMs, 1));
-                json.WriteNumber("executions"u8, test.Executions);
+                s.writeFields(json, test);
                 json.WriteEndObject();
             }
 
             json.WriteEndArray();
             json.WriteEndObject();
         });
-    }
-
-    private static void WriteHeader(Utf8JsonWriter json, WindowQuery q)
-    {
-        json.WriteStartObject();
-        json.WriteString("project_id"u8, q.ProjectId);
-        json.WriteString("window"u8, q.Window);
-        json.WriteTimestamp("since"u8, q.SinceMs);
-        json.WriteString("branch"u8, q.Branch);
-    }
 
     private async Task<WindowQuery?> ReadWindowQueryAsync(HttpContext context)
     {

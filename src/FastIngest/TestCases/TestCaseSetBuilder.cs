@@ -188,7 +188,8 @@ public sealed class TestCaseSetBuilder : IDisposable
         _fingerprint.Append(buffer[..at]);
     }
 
-    private static string Shorten(string text) => text.Length <= 80 ? text : text[..80] + "…";
+    /// <summary>A name as quoted in an error message: at most 80 characters.</summary>
+    internal static string Shorten(string text) => text.Length <= 80 ? text : text[..80] + "…";
 
     private struct TestState
     {

@@ -13,7 +13,7 @@ namespace FastIngest.TestCases;
 /// </list>
 /// Plain text and comments are streamed by the reader and pass untouched.
 /// </summary>
-public sealed class XmlGuardStream : Stream
+public sealed class XmlGuardStream : ReadOnlyFilterStream
 {
     /// <summary>CDATA bytes passed on per section; the rest is dropped before the reader sees it.</summary>
     public const int MaxCDataBytes = 64 * 1024;
@@ -50,20 +50,6 @@ public sealed class XmlGuardStream : Stream
         Instruction, // until "?>"
     }
 
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         while (true)
@@ -98,22 +84,7 @@ public sealed class XmlGuardStream : Stream
         }
     }
 
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
     public override int Read(Span<byte> buffer) => throw new NotSupportedException("Read asynchronously: the body is a request stream.");
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     /// <summary>Scans a read in place; returns how many of its bytes go on (fewer when a CDATA section was cut).</summary>
     private int Scan(Span<byte> bytes)
