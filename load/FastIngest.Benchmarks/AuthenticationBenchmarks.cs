@@ -32,7 +32,7 @@ public class AuthenticationBenchmarks
         _store = new SqliteTenantStore(_db.Database);
         _db.Execute("INSERT INTO orgs (public_id, name, created_at) VALUES ('o', 'o', 0);");
         _db.Execute("INSERT INTO projects (public_id, org_id, name, created_at) VALUES ('p', 1, 'p', 0);");
-        var (token, stored) = new TokenIssuer(_store, TimeProvider.System).Issue(TokenScope.Ingest, 1, 1, "bench", null);
+        var (token, stored) = new TokenIssuer(_store, TimeProvider.System, new SecretHasher()).Issue(TokenScope.Ingest, 1, 1, "bench", null)!.Value;
         // Filler tokens share one (valid-format) hash: what is measured is finding a row among many.
         _db.Execute($"""
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {StoredTokens - 1})

@@ -14,7 +14,9 @@ namespace FastIngest;
 /// <summary>Builds the whole server from <see cref="ServerOptions"/>; Program and the tests both use it.</summary>
 public static class FastIngestServer
 {
-    public static WebApplication Build(ServerOptions options, TextWriter console, Action<ILoggingBuilder>? configureLogging = null)
+    // replaceServices is for tests: it swaps registrations (a hasher that blocks on a signal) after the defaults.
+    public static WebApplication Build(ServerOptions options, TextWriter console, Action<ILoggingBuilder>? configureLogging = null,
+        Action<IServiceCollection>? replaceServices = null)
     {
         // Configuration comes from flags and FASTINGEST_* only. Without this the host watches the content root
         // for appsettings changes, and every WAL write under ./data wakes that watcher (measured: 7% of CPU).
@@ -43,6 +45,7 @@ public static class FastIngestServer
         builder.Services.AddTokenAuthentication();
         builder.Services.AddIngest();
         builder.Services.AddManagement();
+        replaceServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         AdminTokenBootstrap.Ensure(options, app.Services.GetRequiredService<ITenantStore>(),

@@ -5,7 +5,7 @@ namespace FastIngest.Auth;
 
 /// <summary>
 /// Makes sure the server has an admin credential before it serves: the operator's
-/// <c>FASTINGEST_ADMIN_TOKEN</c>, or on first start a generated one, printed once and saved with mode 0600.
+/// <c>FASTINGEST_ADMIN_TOKEN</c>, or on first start a generated one, saved with mode 0600 (only its path is printed).
 /// </summary>
 public static class AdminTokenBootstrap
 {
@@ -38,31 +38,11 @@ public static class AdminTokenBootstrap
             return;
         }
 
-        var (token, _) = issuer.Issue(TokenScope.Admin, null, null, "admin (generated on first start)", null);
-        WriteSecretFile(options.AdminTokenPath, token);
-        console.WriteLine($"Admin token (shown once, also saved to {options.AdminTokenPath} with mode 0600):");
-        console.WriteLine(token);
+        var (token, _) = issuer.Issue(TokenScope.Admin, null, null, "admin (generated on first start)", null)
+            ?? throw new InvalidOperationException("The admin token could not be stored.");
+        PrivateFiles.WriteSecret(options.AdminTokenPath, token);
+        // Never the token itself: stdout is the stream log shippers collect.
+        console.WriteLine($"Admin token created and saved to {options.AdminTokenPath} (mode 0600); read it from there.");
         console.Flush();
-    }
-
-    private static void WriteSecretFile(string path, string token)
-    {
-        var fileOptions = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        using (var stream = new FileStream(path, fileOptions))
-        using (var writer = new StreamWriter(stream))
-        {
-            writer.WriteLine(token);
-        }
-
-        // UnixCreateMode applies only to new files; tighten an older file too.
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
     }
 }

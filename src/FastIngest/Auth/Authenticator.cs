@@ -14,6 +14,13 @@ namespace FastIngest.Auth;
 /// Hot path (cache hit): shape and checksum check, one XxHash128, one dictionary read, an expiry check.
 /// Miss: one indexed read by token id, then Argon2id in a pool of at most one per core, single-flighted per
 /// token so a burst of first uses costs one hash.
+/// <para>
+/// Revocation and deletion are final at once: <see cref="RetireToken"/>, <see cref="RetireProject"/> and
+/// <see cref="RetireOrg"/> run after the change is committed, evict every matching principal and bump a
+/// retirement generation. A verification reads the generation before the token's row and caches its principal
+/// only if the generation is unchanged (checked under the same lock); otherwise it reads the row again. So a
+/// revocation that lands while Argon2 runs can never leave a stale principal cached.
+/// </para>
 /// </summary>
 public sealed class Authenticator : IDisposable
 {
@@ -30,10 +37,14 @@ public sealed class Authenticator : IDisposable
     private readonly Counter.Child _cacheHits, _cacheMisses;
     private readonly ServerMetrics _metrics;
     private readonly AuthFailureTracker _failures;
+    private readonly ISecretHasher _hasher;
+    private readonly Lock _retirement = new();
+    private long _retirements;
 
     public Authenticator(ITenantStore store, TokenCache cache, TimeProvider clock, ServerOptions options, ServerMetrics metrics,
-        AuthFailureTracker failures)
+        AuthFailureTracker failures, ISecretHasher hasher)
     {
+        _hasher = hasher;
         _failures = failures;
         _store = store;
         _cache = cache;
@@ -94,8 +105,23 @@ public sealed class Authenticator : IDisposable
 
     public void Dispose() => _hashSlots.Dispose();
 
-    /// <summary>Forgets a revoked token at once, wherever it is cached.</summary>
-    public void Evict(string tokenId) => _cache.Evict(tokenId);
+    /// <summary>Call after the token's revocation is committed: no request authenticates with it from now on.</summary>
+    public void RetireToken(string tokenId) => Retire(principal => principal.TokenId == tokenId);
+
+    /// <summary>Call after a project's deletion began (committed): every token of it stops working at once.</summary>
+    public void RetireProject(long projectKey) => Retire(principal => principal.ProjectKey == projectKey);
+
+    /// <summary>Call after an org's deletion began (committed): every org and project token of it stops working.</summary>
+    public void RetireOrg(long orgKey) => Retire(principal => principal.OrgKey == orgKey);
+
+    private void Retire(Func<Principal, bool> match)
+    {
+        lock (_retirement)
+        {
+            _retirements++;
+            _cache.RemoveWhere(match);
+        }
+    }
 
     private async Task<AuthResult> VerifyOnceAsync(UInt128 key, string token)
     {
@@ -119,66 +145,90 @@ public sealed class Authenticator : IDisposable
     private async Task<AuthResult> VerifyAsync(UInt128 key, string token)
     {
         await Task.Yield(); // the first caller returns to its own await before the I/O starts
-        var stored = _store.FindToken(ApiTokenFormat.IdOf(token).ToString());
-        var nowMs = _clock.GetUtcNow().ToUnixTimeMilliseconds();
-        if (stored is null)
+        var tokenId = ApiTokenFormat.IdOf(token).ToString();
+        var secretVerified = false;
+        while (true)
         {
-            return Remember(key, AuthFailure.UnknownToken, nowMs);
-        }
+            // Read before the row: a retirement committed after the row was read has bumped it by the time we
+            // try to cache, and then the row is read again.
+            var generation = Volatile.Read(ref _retirements);
+            var stored = _store.FindToken(tokenId);
+            var nowMs = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+            if (stored is null)
+            {
+                return Remember(key, AuthFailure.UnknownToken, nowMs);
+            }
 
-        if (stored.RevokedAtMs is not null)
-        {
-            return Remember(key, AuthFailure.Revoked, nowMs);
-        }
+            if (stored.RevokedAtMs is not null)
+            {
+                return Remember(key, AuthFailure.Revoked, nowMs);
+            }
 
-        if (stored.ExpiresAtMs is { } expires && nowMs >= expires)
-        {
-            return Remember(key, AuthFailure.Expired, nowMs);
-        }
+            if (stored.ExpiresAtMs is { } expires && nowMs >= expires)
+            {
+                return Remember(key, AuthFailure.Expired, nowMs);
+            }
 
-        if (!TokenScopeNames.TryParse(stored.Scope, out var scope) || ApiTokenFormat.IsWellFormed(token, out var marked) && marked != scope)
-        {
-            // The scope letter in the text must match the stored scope; a mismatch is a forged token.
-            return Remember(key, AuthFailure.WrongSecret, nowMs);
-        }
+            if (!TokenScopeNames.TryParse(stored.Scope, out var scope) || ApiTokenFormat.IsWellFormed(token, out var marked) && marked != scope)
+            {
+                // The scope letter in the text must match the stored scope; a mismatch is a forged token.
+                return Remember(key, AuthFailure.WrongSecret, nowMs);
+            }
 
+            if (!secretVerified)
+            {
+                if (await VerifySecretAsync(stored, token) is { } failure)
+                {
+                    return failure == AuthFailure.WrongSecret ? Remember(key, failure, nowMs) : AuthResult.Fail(failure);
+                }
+
+                secretVerified = true; // the secret never changes: a re-read needs no second Argon2
+            }
+
+            var principal = new Principal
+            {
+                TokenId = stored.Id,
+                Scope = scope,
+                OrgKey = stored.OrgKey,
+                OrgId = stored.OrgId,
+                ProjectKey = stored.ProjectKey,
+                ProjectId = stored.ProjectId,
+                ExpiresAtMs = stored.ExpiresAtMs,
+            };
+            lock (_retirement)
+            {
+                if (_retirements == generation)
+                {
+                    principal.Touch(nowMs);
+                    _cache.Add(key, principal);
+                    return AuthResult.Success(principal);
+                }
+            }
+
+            // A revocation or deletion committed while this token was being verified: it may be this token's.
+        }
+    }
+
+    /// <summary>Argon2id in the bounded pool; null when the secret matches.</summary>
+    private async ValueTask<AuthFailure?> VerifySecretAsync(StoredToken stored, string token)
+    {
         if (!await _hashSlots.WaitAsync(_hashQueueTimeout))
         {
-            return AuthResult.Fail(AuthFailure.Overloaded);
+            return AuthFailure.Overloaded;
         }
 
-        bool valid;
         try
         {
             Interlocked.Increment(ref _hashVerifications);
             using (_metrics.Argon2Verifications.NewTimer())
             {
-                valid = SecretHasher.Verify(stored.SecretHash, ApiTokenFormat.SecretOf(token));
+                return _hasher.Verify(stored.SecretHash, ApiTokenFormat.SecretOf(token)) ? null : AuthFailure.WrongSecret;
             }
         }
         finally
         {
             _hashSlots.Release();
         }
-
-        if (!valid)
-        {
-            return Remember(key, AuthFailure.WrongSecret, nowMs);
-        }
-
-        var principal = new Principal
-        {
-            TokenId = stored.Id,
-            Scope = scope,
-            OrgKey = stored.OrgKey,
-            OrgId = stored.OrgId,
-            ProjectKey = stored.ProjectKey,
-            ProjectId = stored.ProjectId,
-            ExpiresAtMs = stored.ExpiresAtMs,
-        };
-        principal.Touch(nowMs);
-        _cache.Add(key, principal);
-        return AuthResult.Success(principal);
     }
 
     /// <summary>

@@ -5,6 +5,7 @@ public sealed class Principal
 {
     private long _lastUsedMs;
     private long _flushedMs;
+    private volatile bool _retired;
 
     public required string TokenId { get; init; }
 
@@ -21,6 +22,14 @@ public sealed class Principal
     public long? ExpiresAtMs { get; init; }
 
     public bool IsExpired(long nowMs) => ExpiresAtMs is { } expires && nowMs >= expires;
+
+    /// <summary>
+    /// True once the token was revoked or its project or org deleted. A request that authenticated before that
+    /// (a long upload) checks it before it stores anything.
+    /// </summary>
+    public bool IsRetired => _retired;
+
+    internal void Retire() => _retired = true;
 
     /// <summary>
     /// Records a use. Written at most once a second per token so that hot tokens do not bounce a cache line

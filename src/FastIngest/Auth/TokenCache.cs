@@ -35,13 +35,17 @@ public sealed class TokenCache
 
     public void Remove(UInt128 key) => _entries.TryRemove(key, out _);
 
-    /// <summary>Drops every cached entry of a token id (revocation). O(entries), which is fine: revokes are rare.</summary>
-    public void Evict(string tokenId)
+    /// <summary>
+    /// Drops every matching entry and marks it retired, so a request already holding it can tell (revocation,
+    /// deletion). O(entries), which is fine: revocations are rare.
+    /// </summary>
+    public void RemoveWhere(Func<Principal, bool> match)
     {
         foreach (var (key, principal) in _entries)
         {
-            if (principal.TokenId == tokenId)
+            if (match(principal))
             {
+                principal.Retire();
                 _entries.TryRemove(key, out _);
             }
         }

@@ -7,27 +7,29 @@ public sealed class TokenIssuer
 {
     private readonly ITenantStore _store;
     private readonly TimeProvider _clock;
+    private readonly ISecretHasher _hasher;
 
-    public TokenIssuer(ITenantStore store, TimeProvider clock)
+    public TokenIssuer(ITenantStore store, TimeProvider clock, ISecretHasher hasher)
     {
         _store = store;
         _clock = clock;
+        _hasher = hasher;
     }
 
-    public (string Token, StoredToken Stored) Issue(TokenScope scope, long? orgKey, long? projectKey, string? name, TimeSpan? lifetime)
+    /// <summary>A new token, or null when its org or project is gone or being deleted (nothing was stored).</summary>
+    public (string Token, StoredToken Stored)? Issue(TokenScope scope, long? orgKey, long? projectKey, string? name, TimeSpan? lifetime)
     {
         var (token, id) = ApiTokenFormat.Generate(scope);
-        var stored = Register(token, id, scope, orgKey, projectKey, name, lifetime);
-        return (token, stored);
+        return Register(token, id, scope, orgKey, projectKey, name, lifetime) is { } stored ? (token, stored) : null;
     }
 
     /// <summary>Stores the hash of a token whose text was made elsewhere (the operator's admin token).</summary>
-    public StoredToken Register(string token, string id, TokenScope scope, long? orgKey, long? projectKey, string? name, TimeSpan? lifetime)
+    public StoredToken? Register(string token, string id, TokenScope scope, long? orgKey, long? projectKey, string? name, TimeSpan? lifetime)
     {
         var nowMs = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         var stored = new StoredToken(
             id,
-            SecretHasher.Hash(ApiTokenFormat.SecretOf(token)),
+            _hasher.Hash(ApiTokenFormat.SecretOf(token)),
             scope.ToName(),
             orgKey,
             null,
@@ -38,7 +40,6 @@ public sealed class TokenIssuer
             lifetime is { } l ? nowMs + (long)l.TotalMilliseconds : null,
             null,
             null);
-        _store.InsertToken(stored);
-        return stored;
+        return _store.InsertToken(stored) ? stored : null;
     }
 }

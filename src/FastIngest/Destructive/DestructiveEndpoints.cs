@@ -57,8 +57,15 @@ public sealed class DestructiveEndpoints
             return;
         }
 
-        var (deleted, revoked) = await RemoveProjectAsync(project.Key);
-        await WriteDoneAsync(context, "delete_project", project.Id, deleted, revoked);
+        if (_removal.BeginProjectDeletion(project.Key, Now()) is not { } revoked)
+        {
+            await Problems.NotFound(context, $"Project '{project.Id}'"); // another request deleted it meanwhile
+            return;
+        }
+
+        _authenticator.RetireProject(project.Key);
+        var deleted = await RemoveProjectDataAsync(project.Key);
+        await WriteDoneAsync(context, "delete_project", project.Id, deleted, revoked.Count);
     }
 
     /// <summary><c>DELETE /v1/orgs/{id}</c>: the org, all its projects, runs and tokens.</summary>
@@ -81,21 +88,24 @@ public sealed class DestructiveEndpoints
             return;
         }
 
-        long deleted = 0, revoked = 0;
-        foreach (var project in projects)
+        // Final at once: the org, its projects and every token of it are marked in one transaction, then the
+        // cached principals go; only then is the data removed, in paced batches.
+        if (_removal.BeginOrgDeletion(org.Key, Now()) is not var (projectKeys, revokedTokens))
         {
-            var (d, r) = await RemoveProjectAsync(project);
-            deleted += d;
-            revoked += r;
+            await Problems.NotFound(context, $"Organization '{org.Id}'");
+            return;
         }
 
-        foreach (var tokenId in _removal.DeleteOrg(org.Key))
+        _authenticator.RetireOrg(org.Key);
+        long deleted = 0;
+        foreach (var project in projectKeys)
         {
-            _authenticator.Evict(tokenId);
-            revoked++;
+            _authenticator.RetireProject(project);
+            deleted += await RemoveProjectDataAsync(project);
         }
 
-        await WriteDoneAsync(context, "delete_org", org.Id, deleted, revoked);
+        _removal.DeleteOrg(org.Key);
+        await WriteDoneAsync(context, "delete_org", org.Id, deleted, revokedTokens.Count);
     }
 
     /// <summary><c>POST /v1/projects/{id}/tokens/revoke-all</c>.</summary>
@@ -116,7 +126,7 @@ public sealed class DestructiveEndpoints
         var revoked = _removal.RevokeProjectTokens(project.Key, Now());
         foreach (var tokenId in revoked)
         {
-            _authenticator.Evict(tokenId);
+            _authenticator.RetireToken(tokenId);
         }
 
         await WriteDoneAsync(context, "revoke_all_tokens", project.Id, 0, revoked.Count);
@@ -247,18 +257,12 @@ public sealed class DestructiveEndpoints
         });
     }
 
-    private async Task<(long Deleted, long Revoked)> RemoveProjectAsync(long projectKey)
+    /// <summary>Removes a project whose deletion has begun: its runs in paced batches, then the row.</summary>
+    private async Task<long> RemoveProjectDataAsync(long projectKey)
     {
-        // Tokens first, so nothing new arrives for a project that is being emptied.
-        var revoked = _removal.RevokeProjectTokens(projectKey, Now());
-        foreach (var tokenId in revoked)
-        {
-            _authenticator.Evict(tokenId);
-        }
-
         var deleted = await _purger.DeleteAllAsync(projectKey);
         _removal.DeleteProject(projectKey);
-        return (deleted, revoked.Count);
+        return deleted;
     }
 
     /// <summary>

@@ -4,18 +4,22 @@ namespace FastIngest.Destructive;
 
 /// <summary>
 /// Applies each project's <c>retention_days</c> once an hour (and a minute after start) with the same paced,
-/// batched purge as <c>POST /v1/projects/{id}/purge</c>, so it never blocks ingest for long.
+/// batched purge as <c>POST /v1/projects/{id}/purge</c>, so it never blocks ingest for long. It also finishes
+/// deletions of projects and orgs that a stop or crash interrupted (they were already final: marked, unreadable,
+/// their tokens revoked; only their data was left on disk).
 /// </summary>
 public sealed class RetentionJob : BackgroundService
 {
     private static readonly TimeSpan s_interval = TimeSpan.FromHours(1);
     private readonly ITenantStore _tenants;
+    private readonly IDataRemovalStore _removal;
     private readonly RunPurger _purger;
     private readonly TimeProvider _clock;
     private readonly ILogger<RetentionJob> _logger;
 
-    public RetentionJob(ITenantStore tenants, RunPurger purger, TimeProvider clock, ILogger<RetentionJob> logger)
+    public RetentionJob(ITenantStore tenants, IDataRemovalStore removal, RunPurger purger, TimeProvider clock, ILogger<RetentionJob> logger)
     {
+        _removal = removal;
         _tenants = tenants;
         _purger = purger;
         _clock = clock;
@@ -30,6 +34,18 @@ public sealed class RetentionJob : BackgroundService
         foreach (var (projectKey, days) in _tenants.ProjectsWithRetention())
         {
             deleted += await _purger.PurgeAsync(projectKey, now - (days * 24L * 60 * 60 * 1000), cancellation);
+        }
+
+        var (projects, orgs) = _removal.UnfinishedDeletions();
+        foreach (var projectKey in projects)
+        {
+            deleted += await _purger.DeleteAllAsync(projectKey);
+            _removal.DeleteProject(projectKey);
+        }
+
+        foreach (var orgKey in orgs)
+        {
+            _removal.DeleteOrg(orgKey);
         }
 
         return deleted;

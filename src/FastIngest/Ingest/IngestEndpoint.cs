@@ -31,7 +31,8 @@ public sealed class IngestEndpoint
     private readonly int _maxBody;
     private readonly Counter.Child _created, _duplicate, _conflict, _overloaded, _uploadsBusy, _failed;
     private readonly Counter _testCasesStored;
-    private readonly Counter.Child _rejectedInvalid, _rejectedTooLarge, _rejectedMediaType, _rejectedScope;
+    private readonly Counter.Child _rejectedInvalid, _rejectedTooLarge, _rejectedMediaType, _rejectedScope, _rejectedRetired,
+        _rejectedProjectGone, _failedAlone;
 
     public IngestEndpoint(RequestAuthentication auth, RunBatchWriter queue, JUnitUpload junit, UploadSlots uploads, TimeProvider clock,
         ServerOptions options, ServerMetrics metrics, ILoggerFactory loggers)
@@ -56,6 +57,9 @@ public sealed class IngestEndpoint
         _rejectedTooLarge = outcomes.WithLabels("rejected", "too_large");
         _rejectedMediaType = outcomes.WithLabels("rejected", "media_type");
         _rejectedScope = outcomes.WithLabels("rejected", "scope");
+        _rejectedRetired = outcomes.WithLabels("rejected", "token_retired");
+        _rejectedProjectGone = outcomes.WithLabels("rejected", "project_gone");
+        _failedAlone = outcomes.WithLabels("failed", "run_constraint");
     }
 
     public async Task HandleAsync(HttpContext context)
@@ -157,6 +161,14 @@ public sealed class IngestEndpoint
 
     private async Task StoreAsync(HttpContext context, Principal principal, RunRecord run)
     {
+        if (principal.IsRetired)
+        {
+            // Revoked, or its project deleted, while this body was arriving: nothing is stored for it.
+            _rejectedRetired.Inc();
+            await Problems.Unauthorized(context, AuthFailure.Revoked);
+            return;
+        }
+
         if (!_queue.TryPublish(run, out var completion))
         {
             _overloaded.Inc();
@@ -183,11 +195,22 @@ public sealed class IngestEndpoint
                 _duplicate.Inc();
                 await WriteAcceptedAsync(context, StatusCodes.Status200OK, run, principal.ProjectId!, duplicate: true);
                 break;
-            default:
+            case RunWriteOutcome.Conflict:
                 _conflict.Inc();
                 Log.RunConflict(_logger, context.TraceIdentifier, principal.ProjectId!, run.RunId);
                 await Problems.Conflict(context, "run-conflict",
                     $"Run '{run.RunId}' is already stored with different content; the stored run was not changed.");
+                break;
+            case RunWriteOutcome.ProjectGone:
+                // Deleted while the run was on its way: a retry can never succeed, so no 503.
+                _rejectedProjectGone.Inc();
+                await Problems.NotFound(context, $"Project '{principal.ProjectId}'");
+                break;
+            default:
+                _failedAlone.Inc();
+                Log.RunFailedAlone(_logger, context.TraceIdentifier, principal.ProjectId!, run.RunId);
+                await Problems.WriteAsync(context, StatusCodes.Status500InternalServerError, "run-not-stored", "The run could not be stored.",
+                    "This run broke a storage constraint and was not stored; the other runs were. The server log has the request id.");
                 break;
         }
     }

@@ -9,6 +9,7 @@ public static class IngestServiceCollectionExtensions
         services.AddSingleton<TestCases.JUnitUpload>();
         services.AddSingleton<IngestEndpoint>();
         services.AddSingleton<Reading.ProjectResolver>();
+        services.AddSingleton<Reading.PagingCursors>();
         services.AddSingleton<Reading.RunEndpoints>();
         services.AddSingleton<Reading.StatsEndpoint>();
         services.AddSingleton<TestCases.TestCaseEndpoints>();

@@ -57,7 +57,13 @@ public sealed class OrgEndpoints
             return;
         }
 
-        var (token, stored) = _issuer.Issue(TokenScope.Org, org!.Key, null, "org token (created with the org)", null);
+        if (_issuer.Issue(TokenScope.Org, org!.Key, null, "org token (created with the org)", null) is not var (token, stored))
+        {
+            // Deleted by another request between our insert and this one.
+            await Problems.NotFound(context, $"Organization '{org.Id}'");
+            return;
+        }
+
         Log.OrgCreated(_logger, context.TraceIdentifier, org.Id, principal.TokenId);
         Log.TokenCreated(_logger, context.TraceIdentifier, stored.Id, stored.Scope, org.Id, null, principal.TokenId);
         await JsonResponse.WriteAsync(context, StatusCodes.Status201Created, (org, token, stored), static (json, s) =>

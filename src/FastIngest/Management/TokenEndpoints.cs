@@ -107,8 +107,14 @@ public sealed class TokenEndpoints
             projectKey = project.Key;
         }
 
-        var (token, stored) = _issuer.Issue(scope, orgKey, projectKey, name,
-            lifetime is { } seconds ? TimeSpan.FromSeconds(seconds) : null);
+        if (_issuer.Issue(scope, orgKey, projectKey, name, lifetime is { } seconds ? TimeSpan.FromSeconds(seconds) : null)
+            is not var (token, stored))
+        {
+            // Its deletion began after our lookup: the token was not stored.
+            await Problems.NotFound(context, projectKey is null ? $"Organization '{orgId}'" : $"Project '{projectId}'");
+            return;
+        }
+
         Log.TokenCreated(_logger, context.TraceIdentifier, stored.Id, stored.Scope, orgId, projectId, principal.TokenId);
         await JsonResponse.WriteAsync(context, StatusCodes.Status201Created, (token, stored, orgId, projectId), static (json, s) =>
         {
@@ -165,7 +171,7 @@ public sealed class TokenEndpoints
             Log.TokenRevoked(_logger, context.TraceIdentifier, tokenId, principal.TokenId);
         }
 
-        _authenticator.Evict(tokenId);
+        _authenticator.RetireToken(tokenId);
         context.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 

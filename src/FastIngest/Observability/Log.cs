@@ -67,6 +67,10 @@ internal static partial class Log
         Message = "Run {RunId} already stored with different content; left unchanged")]
     public static partial void RunConflict(ILogger logger, string requestId, string projectId, string runId);
 
+    [LoggerMessage(EventId = 33, EventName = "run_failed_alone", Level = LogLevel.Error,
+        Message = "Run {RunId} of project {ProjectId} broke a storage constraint and was left out of its batch (request {RequestId})")]
+    public static partial void RunFailedAlone(ILogger logger, string requestId, string projectId, string runId);
+
     [LoggerMessage(EventId = 31, EventName = "batch_commit_failed", Level = LogLevel.Error,
         Message = "A batch of {Count} runs failed to commit; none was acknowledged")]
     public static partial void BatchCommitFailed(ILogger logger, int count, Exception exception);

@@ -18,9 +18,11 @@ public sealed class RunEndpoints
     private readonly RequestAuthentication _auth;
     private readonly ProjectResolver _projects;
     private readonly IRunQueries _runs;
+    private readonly PagingCursors _cursors;
 
-    public RunEndpoints(RequestAuthentication auth, ProjectResolver projects, IRunQueries runs)
+    public RunEndpoints(RequestAuthentication auth, ProjectResolver projects, IRunQueries runs, PagingCursors cursors)
     {
+        _cursors = cursors;
         _auth = auth;
         _projects = projects;
         _runs = runs;
@@ -56,11 +58,12 @@ public sealed class RunEndpoints
             return;
         }
 
-        var filterHash = RunCursor.HashFilters(projectKey, passed, branch, since, until);
+        // The branch goes last, length-prefixed, so no two filter sets write the same text.
+        var filters = $"runs|{projectKey}|{passed}|{since}|{until}|{branch?.Length}:{branch}";
         (long, long)? before = null;
         if (cursorText is not null)
         {
-            if (!RunCursor.TryDecode(cursorText, filterHash, out var position))
+            if (!_cursors.TryDecode(cursorText, filters, out var position))
             {
                 await Problems.Validation(context, [new FieldError("cursor", "is not a cursor issued for these filters")]);
                 return;
@@ -72,7 +75,7 @@ public sealed class RunEndpoints
         // One extra row tells whether another page exists without a second query.
         var rows = _runs.ListRuns(new RunListQuery(projectKey, passed, branch, since, until, limit + 1, before));
         var page = rows.Count > limit ? rows.Take(limit).ToList() : rows;
-        var next = rows.Count > limit ? RunCursor.Encode(page[^1].Run.TimestampMs, page[^1].Id, filterHash) : null;
+        var next = rows.Count > limit ? _cursors.Encode(page[^1].Run.TimestampMs, page[^1].Id, filters) : null;
         await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (page, projectId, next), static (json, s) =>
         {
             json.WriteStartObject();

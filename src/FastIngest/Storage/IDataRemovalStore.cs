@@ -25,10 +25,30 @@ public interface IDataRemovalStore
     /// <summary>Revokes every active token of the project; returns their ids (for cache eviction).</summary>
     IReadOnlyList<string> RevokeProjectTokens(long projectKey, long nowMs);
 
+    /// <summary>
+    /// Starts a project's deletion in one transaction: marks it deleted (from now on it is not found, takes no
+    /// run and no new token) and revokes its tokens. Returns the revoked token ids; null when it was already gone.
+    /// </summary>
+    IReadOnlyList<string>? BeginProjectDeletion(long projectKey, long nowMs);
+
+    /// <summary>
+    /// Starts an org's deletion in one transaction: marks it and every project of it deleted and revokes every
+    /// token of the org (org and project tokens). Returns the project keys and revoked token ids; null when it
+    /// was already gone.
+    /// </summary>
+    (IReadOnlyList<long> ProjectKeys, IReadOnlyList<string> TokenIds)? BeginOrgDeletion(long orgKey, long nowMs);
+
+    /// <summary>
+    /// Projects and orgs whose deletion began but did not finish (the server stopped or crashed meanwhile); the
+    /// retention job finishes them.
+    /// </summary>
+    (IReadOnlyList<long> ProjectKeys, IReadOnlyList<long> OrgKeys) UnfinishedDeletions();
+
+    /// <summary>The org's projects (for the confirm step's summary).</summary>
+    IReadOnlyList<long> ProjectKeysOf(long orgKey);
+
     /// <summary>Deletes the project row with its tokens and roll-ups (its runs must already be gone).</summary>
     void DeleteProject(long projectKey);
-
-    IReadOnlyList<long> ProjectKeysOf(long orgKey);
 
     /// <summary>Deletes the org row and its org tokens (its projects must already be gone).</summary>
     IReadOnlyList<string> DeleteOrg(long orgKey);

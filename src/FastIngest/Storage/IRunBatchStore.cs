@@ -11,7 +11,9 @@ public interface IRunBatchStore : IDisposable
     /// Writes <paramref name="runs"/> in one transaction with insert-if-absent semantics and fills
     /// <paramref name="outcomes"/> with what happened to each, in order. On return the transaction is committed
     /// (visible to readers) but not necessarily durable: call <see cref="MakeDurable"/> before acknowledging.
-    /// Throws if it could not commit, in which case nothing of the batch is stored.
+    /// A run whose project is gone or being deleted is <see cref="RunWriteOutcome.ProjectGone"/>; a run that fails
+    /// on its own is <see cref="RunWriteOutcome.Failed"/>: neither affects the other runs of the batch.
+    /// Throws if it could not commit (I/O, disk full), in which case nothing of the batch is stored.
     /// </summary>
     void Commit(ReadOnlySpan<RunRecord> runs, Span<RunWriteOutcome> outcomes);
 

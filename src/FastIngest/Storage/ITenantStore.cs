@@ -5,10 +5,12 @@ public interface ITenantStore
 {
     (CreateResult Result, OrgRecord? Org) CreateOrg(string name, long nowMs);
 
+    /// <summary>The org, unless it does not exist or its deletion has begun.</summary>
     OrgRecord? FindOrg(string orgId);
 
     (CreateResult Result, ProjectRecord? Project) CreateProject(long orgKey, string name, long nowMs);
 
+    /// <summary>The project, unless it (or its org) does not exist or its deletion has begun.</summary>
     ProjectRecord? FindProject(string projectId);
 
     /// <summary>Sets (or clears, with null) how many days of runs the project keeps.</summary>
@@ -17,7 +19,11 @@ public interface ITenantStore
     /// <summary>Every project with a retention period, for the retention job.</summary>
     IReadOnlyList<(long ProjectKey, int Days)> ProjectsWithRetention();
 
-    void InsertToken(StoredToken token);
+    /// <summary>Stores a token; false (nothing stored) when its org or project is gone or being deleted.</summary>
+    bool InsertToken(StoredToken token);
+
+    /// <summary>The server's 256-bit key for authenticating paging cursors (created by the schema).</summary>
+    byte[] CursorKey();
 
     /// <summary>One indexed read by the token's public id.</summary>
     StoredToken? FindToken(string tokenId);

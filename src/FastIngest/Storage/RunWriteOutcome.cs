@@ -10,4 +10,13 @@ public enum RunWriteOutcome : byte
 
     /// <summary>The same (project, run_id) is stored with different content; nothing was changed.</summary>
     Conflict,
+
+    /// <summary>The run's project no longer exists or its deletion has begun; nothing was stored.</summary>
+    ProjectGone,
+
+    /// <summary>
+    /// This run alone could not be stored (a constraint the validation did not foresee); nothing of it was
+    /// stored, and the other runs of its batch were committed without it.
+    /// </summary>
+    Failed,
 }

@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.IO.Hashing;
-using System.Text;
 using System.Text.Json;
 using FastIngest.Auth;
 using FastIngest.Http;
@@ -24,9 +22,12 @@ public sealed class TestCaseEndpoints
     private readonly ProjectResolver _projects;
     private readonly ITestCaseQueries _tests;
     private readonly TimeProvider _clock;
+    private readonly PagingCursors _cursors;
 
-    public TestCaseEndpoints(RequestAuthentication auth, ProjectResolver projects, ITestCaseQueries tests, TimeProvider clock)
+    public TestCaseEndpoints(RequestAuthentication auth, ProjectResolver projects, ITestCaseQueries tests, TimeProvider clock,
+        PagingCursors cursors)
     {
+        _cursors = cursors;
         _auth = auth;
         _projects = projects;
         _tests = tests;
@@ -78,17 +79,17 @@ public sealed class TestCaseEndpoints
             return;
         }
 
-        var filterHash = XxHash32.HashToUInt32(Encoding.UTF8.GetBytes($"tests|{projectKey}|{runId}|{status}"));
+        var filters = $"tests|{projectKey}|{status}|{runId}"; // run ids never contain a '|' 
         long after = -1;
         if (cursorText is not null)
         {
-            if (!RunCursor.TryDecode(cursorText, filterHash, out var position))
+            if (!_cursors.TryDecode(cursorText, filters, out var position))
             {
                 await Problems.Validation(context, [new FieldError("cursor", "is not a cursor issued for this run and these filters")]);
                 return;
             }
 
-            after = position.TimestampMs;
+            after = position.First;
         }
 
         var rows = _tests.ListTestCases(projectKey, runId, status, after, limit + 1);
@@ -100,7 +101,7 @@ public sealed class TestCaseEndpoints
 
         var more = rows.Count > limit;
         var count = more ? limit : rows.Count;
-        var next = more ? RunCursor.Encode(rows[count - 1].Seq, 0, filterHash) : null;
+        var next = more ? _cursors.Encode(rows[count - 1].Seq, 0, filters) : null;
         await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (rows, count, runId, projectId, next), static (json, s) =>
         {
             json.WriteStartObject();

@@ -39,7 +39,7 @@ public static class SeedCommand
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var (result, org) = tenants.CreateOrg($"seed-{now}", now);
         var (_, project) = tenants.CreateProject(org!.Key, "seeded", now);
-        var (token, _) = new TokenIssuer(tenants, TimeProvider.System).Issue(TokenScope.Read, org.Key, project!.Key, "seed", null);
+        var (token, _) = new TokenIssuer(tenants, TimeProvider.System, new SecretHasher()).Issue(TokenScope.Read, org.Key, project!.Key, "seed", null)!.Value;
 
         var random = new Random(42);
         const int Batch = 5000;

@@ -44,7 +44,7 @@ public sealed class TestServer : IAsyncDisposable
     public IServiceProvider Services => _app.Services;
 
     public static async Task<TestServer> StartAsync(string? dataDirectory = null, string? adminToken = null,
-        Func<ServerOptions, ServerOptions>? configure = null)
+        Func<ServerOptions, ServerOptions>? configure = null, ISecretHasher? hasher = null)
     {
         adminToken ??= ApiTokenFormat.Generate(TokenScope.Admin).Token;
         var options = new ServerOptions
@@ -60,7 +60,7 @@ public sealed class TestServer : IAsyncDisposable
         {
             logging.ClearProviders();
             logging.AddProvider(logs);
-        });
+        }, hasher is null ? null : services => services.AddSingleton(hasher));
         await app.StartAsync();
         return new TestServer(app, options, adminToken, logs);
     }

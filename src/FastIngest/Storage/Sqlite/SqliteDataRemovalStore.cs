@@ -119,7 +119,6 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
         }
 
         SqliteRollupFolder.MergeInto(connection, transaction, rollups);
-        SqliteRollupFolder.ClampWatermark(connection, transaction);
         transaction.Commit();
     }
 
@@ -133,6 +132,46 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
             new { projectKey, nowMs }));
     }
 
+    public IReadOnlyList<string>? BeginProjectDeletion(long projectKey, long nowMs)
+    {
+        using var connection = _database.Open();
+        using var transaction = connection.BeginTransaction(deferred: false);
+        if (connection.Execute("UPDATE projects SET deleted_at = @nowMs WHERE id = @projectKey AND deleted_at IS NULL;",
+            new { projectKey, nowMs }, transaction) == 0)
+        {
+            return null;
+        }
+
+        var revoked = new List<string>(connection.Query<string>(
+            "UPDATE api_tokens SET revoked_at = @nowMs WHERE project_id = @projectKey AND revoked_at IS NULL RETURNING id;",
+            new { projectKey, nowMs }, transaction));
+        transaction.Commit();
+        return revoked;
+    }
+
+    public (IReadOnlyList<long> ProjectKeys, IReadOnlyList<string> TokenIds)? BeginOrgDeletion(long orgKey, long nowMs)
+    {
+        using var connection = _database.Open();
+        using var transaction = connection.BeginTransaction(deferred: false);
+        if (connection.Execute("UPDATE orgs SET deleted_at = @nowMs WHERE id = @orgKey AND deleted_at IS NULL;",
+            new { orgKey, nowMs }, transaction) == 0)
+        {
+            return null;
+        }
+
+        connection.Execute("UPDATE projects SET deleted_at = @nowMs WHERE org_id = @orgKey AND deleted_at IS NULL;", new { orgKey, nowMs }, transaction);
+        var projects = new List<long>(connection.Query<long>("SELECT id FROM projects WHERE org_id = @orgKey;", new { orgKey }, transaction));
+        var revoked = new List<string>(connection.Query<string>(
+            """
+            UPDATE api_tokens SET revoked_at = @nowMs
+            WHERE (org_id = @orgKey OR project_id IN (SELECT id FROM projects WHERE org_id = @orgKey)) AND revoked_at IS NULL
+            RETURNING id;
+            """,
+            new { orgKey, nowMs }, transaction));
+        transaction.Commit();
+        return (projects, revoked);
+    }
+
     public void DeleteProject(long projectKey)
     {
         using var connection = _database.Open();
@@ -140,8 +179,14 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
         connection.Execute("DELETE FROM run_daily_stats WHERE project_id = @projectKey;", new { projectKey }, transaction);
         connection.Execute("DELETE FROM api_tokens WHERE project_id = @projectKey;", new { projectKey }, transaction);
         connection.Execute("DELETE FROM projects WHERE id = @projectKey;", new { projectKey }, transaction);
-        SqliteRollupFolder.ClampWatermark(connection, transaction);
         transaction.Commit();
+    }
+
+    public (IReadOnlyList<long> ProjectKeys, IReadOnlyList<long> OrgKeys) UnfinishedDeletions()
+    {
+        using var connection = _database.Open();
+        return (new List<long>(connection.Query<long>("SELECT id FROM projects WHERE deleted_at IS NOT NULL;")),
+            new List<long>(connection.Query<long>("SELECT id FROM orgs WHERE deleted_at IS NOT NULL;")));
     }
 
     public IReadOnlyList<long> ProjectKeysOf(long orgKey)
@@ -162,7 +207,10 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
 
     public long Backup(string path)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        PrivateFiles.EnsureDirectory(Path.GetDirectoryName(path)!);
+        // VACUUM INTO writes into an empty file as well as a new one: create it private first, so the copy of
+        // every tenant's data is never readable by other local users, not even for a moment.
+        PrivateFiles.EnsureFile(path);
         using var connection = _database.Open();
         // VACUUM INTO reads one consistent snapshot (a WAL read transaction), so ingest keeps committing.
         connection.Execute("VACUUM INTO @path;", new { path });

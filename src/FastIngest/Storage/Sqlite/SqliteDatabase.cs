@@ -24,7 +24,10 @@ public sealed class SqliteDatabase : IStorageStatistics
     {
         EnsureProvider();
         Path = path;
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+        PrivateFiles.EnsureDirectory(System.IO.Path.GetDirectoryName(path)!);
+        PrivateFiles.EnsureFile(path);
+        PrivateFiles.TightenIfExists(path + "-wal");
+        PrivateFiles.TightenIfExists(path + "-shm");
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = path,

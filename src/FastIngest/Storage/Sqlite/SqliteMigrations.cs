@@ -13,7 +13,93 @@ internal static class SqliteMigrations
         static (c, t) => Execute(c, t, V4RollupWatermark),
         static (c, t) => Execute(c, t, "ALTER TABLE projects ADD COLUMN retention_days INTEGER;"), // 5: per-project retention
         static (c, t) => Execute(c, t, V6TestCases),
+        static (c, t) => NeverReuseKeys(c, t),
     ];
+
+    /// <summary>Steps that rebuild tables, so they run with foreign keys off (SQLite's documented procedure).</summary>
+    private static readonly int[] s_rebuildSteps = [7];
+
+    /// <summary>
+    /// 7: internal keys are never handed out twice. Without AUTOINCREMENT SQLite reuses the largest key once its
+    /// row is deleted, so a deleted project's key went to the next project created (anywhere), and a principal
+    /// or an upload still holding it wrote into another tenant's project; a deleted newest run's id went to the
+    /// next run, possibly below the roll-up watermark. The tables are rebuilt with AUTOINCREMENT, each sequence
+    /// starting above every key used so far (for runs also above the watermark). Orgs and projects gain
+    /// <c>deleted_at</c>: a deletion marks them first, which makes it final at once, then removes their data in
+    /// paced batches. <c>server_secrets</c> holds the key that authenticates paging cursors.
+    /// </summary>
+    private static void NeverReuseKeys(SqliteConnection connection, SqliteTransaction transaction)
+    {
+        Execute(connection, transaction, """
+            CREATE TABLE orgs_v7 (
+                id          INTEGER PRIMARY KEY AUTOINCREMENT,
+                public_id   TEXT    NOT NULL UNIQUE,
+                name        TEXT    NOT NULL UNIQUE,
+                created_at  INTEGER NOT NULL,
+                deleted_at  INTEGER
+            );
+            INSERT INTO orgs_v7 (id, public_id, name, created_at) SELECT id, public_id, name, created_at FROM orgs;
+            DROP TABLE orgs;
+            ALTER TABLE orgs_v7 RENAME TO orgs;
+
+            CREATE TABLE projects_v7 (
+                id              INTEGER PRIMARY KEY AUTOINCREMENT,
+                public_id       TEXT    NOT NULL UNIQUE,
+                org_id          INTEGER NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+                name            TEXT    NOT NULL,
+                created_at      INTEGER NOT NULL,
+                retention_days  INTEGER,
+                deleted_at      INTEGER,
+                UNIQUE (org_id, name)
+            );
+            INSERT INTO projects_v7 (id, public_id, org_id, name, created_at, retention_days)
+                SELECT id, public_id, org_id, name, created_at, retention_days FROM projects;
+            DROP TABLE projects;
+            ALTER TABLE projects_v7 RENAME TO projects;
+
+            CREATE TABLE test_runs_v7 (
+                id             INTEGER PRIMARY KEY AUTOINCREMENT,
+                project_id     INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+                run_id         TEXT    NOT NULL,
+                status         TEXT    NOT NULL CHECK (status IN ('passed', 'failed')),
+                duration_ms    INTEGER NOT NULL,
+                timestamp_ms   INTEGER NOT NULL,
+                branch         TEXT,
+                commit_sha     TEXT,
+                count_total    INTEGER,
+                count_passed   INTEGER,
+                count_failed   INTEGER,
+                count_skipped  INTEGER,
+                fingerprint    BLOB    NOT NULL,
+                received_at    INTEGER NOT NULL,
+                UNIQUE (project_id, run_id)
+            );
+            INSERT INTO test_runs_v7 (id, project_id, run_id, status, duration_ms, timestamp_ms, branch, commit_sha,
+                                      count_total, count_passed, count_failed, count_skipped, fingerprint, received_at)
+                SELECT id, project_id, run_id, status, duration_ms, timestamp_ms, branch, commit_sha,
+                       count_total, count_passed, count_failed, count_skipped, fingerprint, received_at FROM test_runs;
+            DROP TABLE test_runs;
+            ALTER TABLE test_runs_v7 RENAME TO test_runs;
+            CREATE INDEX test_runs_by_time ON test_runs (project_id, timestamp_ms DESC, id DESC);
+
+            DELETE FROM sqlite_sequence WHERE name IN ('orgs', 'projects', 'test_runs');
+            INSERT INTO sqlite_sequence (name, seq) SELECT 'orgs', coalesce(max(id), 0) FROM orgs;
+            INSERT INTO sqlite_sequence (name, seq) SELECT 'projects', coalesce(max(id), 0) FROM projects;
+            INSERT INTO sqlite_sequence (name, seq)
+                SELECT 'test_runs', max(coalesce((SELECT max(id) FROM test_runs), 0), (SELECT last_run_id FROM rollup_state WHERE id = 1));
+
+            CREATE TABLE server_secrets (
+                name   TEXT PRIMARY KEY,
+                value  BLOB NOT NULL
+            ) WITHOUT ROWID;
+            """);
+
+        using var secret = connection.CreateCommand();
+        secret.Transaction = transaction;
+        secret.CommandText = "INSERT INTO server_secrets (name, value) VALUES ('cursor', $key);";
+        secret.Parameters.AddWithValue("$key", System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        secret.ExecuteNonQuery();
+    }
 
     /// <summary>
     /// 6: per-test results. Keyed by (run, position in the upload), so a run's cases are one contiguous range:
@@ -113,7 +199,8 @@ internal static class SqliteMigrations
 
     public static int LatestVersion => s_steps.Length;
 
-    public static void Apply(SqliteConnection connection)
+    /// <summary>Applies every pending step (tests may stop at <paramref name="upTo"/> to build an older database).</summary>
+    public static void Apply(SqliteConnection connection, int? upTo = null)
     {
         var current = ReadVersion(connection);
         if (current > s_steps.Length)
@@ -122,13 +209,55 @@ internal static class SqliteMigrations
                 $"The database has schema version {current}, newer than this binary knows ({s_steps.Length}). Upgrade fastingest.");
         }
 
-        for (var version = current + 1; version <= s_steps.Length; version++)
+        for (var version = current + 1; version <= Math.Min(s_steps.Length, upTo ?? int.MaxValue); version++)
         {
-            using var transaction = connection.BeginTransaction();
-            s_steps[version - 1](connection, transaction);
-            Execute(connection, transaction, $"PRAGMA user_version = {version};");
-            transaction.Commit();
+            var rebuild = s_rebuildSteps.Contains(version);
+            if (rebuild)
+            {
+                // Only outside a transaction does this pragma take effect.
+                ExecutePragma(connection, "PRAGMA foreign_keys=OFF;");
+            }
+
+            try
+            {
+                using var transaction = connection.BeginTransaction();
+                s_steps[version - 1](connection, transaction);
+                if (rebuild)
+                {
+                    ThrowOnForeignKeyViolation(connection, transaction, version);
+                }
+
+                Execute(connection, transaction, $"PRAGMA user_version = {version};");
+                transaction.Commit();
+            }
+            finally
+            {
+                if (rebuild)
+                {
+                    ExecutePragma(connection, "PRAGMA foreign_keys=ON;");
+                }
+            }
         }
+    }
+
+    private static void ThrowOnForeignKeyViolation(SqliteConnection connection, SqliteTransaction transaction, int version)
+    {
+        using var check = connection.CreateCommand();
+        check.Transaction = transaction;
+        check.CommandText = "PRAGMA foreign_key_check;";
+        using var reader = check.ExecuteReader();
+        if (reader.Read())
+        {
+            throw new InvalidOperationException(
+                $"Schema migration {version} found a row of '{reader.GetString(0)}' whose parent in '{reader.GetString(2)}' is missing; nothing was changed.");
+        }
+    }
+
+    private static void ExecutePragma(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
     }
 
     /// <summary>

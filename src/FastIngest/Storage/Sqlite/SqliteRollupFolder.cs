@@ -148,14 +148,6 @@ public sealed class SqliteRollupFolder
         }
     }
 
-    /// <summary>
-    /// After rows were deleted: if the newest run was among them, SQLite may hand its id out again, so the
-    /// watermark comes down to the largest id left (every run up to it is already folded).
-    /// </summary>
-    internal static void ClampWatermark(SqliteConnection connection, SqliteTransaction transaction) =>
-        Execute(connection, transaction,
-            "UPDATE rollup_state SET last_run_id = min(last_run_id, (SELECT coalesce(max(id), 0) FROM test_runs)) WHERE id = 1;");
-
     private static long Scalar(SqliteConnection connection, SqliteTransaction transaction, string sql)
     {
         using var command = connection.CreateCommand();

@@ -114,6 +114,12 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
 
         private const string FingerprintSql = "SELECT fingerprint FROM test_runs WHERE project_id = ?1 AND run_id = ?2;";
 
+        /// <summary>
+        /// Checked inside the batch's write transaction, so no deletion can begin between the check and the
+        /// insert. Keys are never reused (AUTOINCREMENT), so a live key is the project the token was issued for.
+        /// </summary>
+        private const string ProjectLiveSql = "SELECT 1 FROM projects WHERE id = ?1 AND deleted_at IS NULL;";
+
         private static ReadOnlySpan<byte> Passed => "passed"u8;
 
         private static ReadOnlySpan<byte> Failed => "failed"u8;
@@ -126,6 +132,13 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
         private readonly sqlite3_stmt _begin;
         private readonly sqlite3_stmt _commit;
         private readonly sqlite3_stmt _rollback;
+        private readonly sqlite3_stmt _projectLive;
+        private readonly sqlite3_stmt _savepoint;
+        private readonly sqlite3_stmt _release;
+        private readonly sqlite3_stmt _rollbackToSavepoint;
+
+        /// <summary>Projects looked up in the current batch: a batch usually holds a handful of projects.</summary>
+        private readonly List<(long Key, bool Live)> _projects = [];
 
         public WriterConnection(SqliteConnection connection)
         {
@@ -137,10 +150,35 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             _begin = Prepare("BEGIN IMMEDIATE;");
             _commit = Prepare("COMMIT;");
             _rollback = Prepare("ROLLBACK;");
+            _projectLive = Prepare(ProjectLiveSql);
+            _savepoint = Prepare("SAVEPOINT run;");
+            _release = Prepare("RELEASE run;");
+            _rollbackToSavepoint = Prepare("ROLLBACK TO run;");
         }
 
+        /// <summary>
+        /// One transaction for the batch. A run whose write breaks a constraint fails alone: the batch is rolled
+        /// back and written again with a savepoint around each run, so only that run is left out. (Savepoints
+        /// cost two statements per run, so only the retry pays for them.)
+        /// </summary>
         public void Commit(ReadOnlySpan<RunRecord> runs, Span<RunWriteOutcome> outcomes)
         {
+            try
+            {
+                WriteBatch(runs, outcomes, isolateRuns: false);
+            }
+            catch (SqliteException e) when (IsRunLevel(e))
+            {
+                WriteBatch(runs, outcomes, isolateRuns: true);
+            }
+        }
+
+        /// <summary>A constraint is about one run's rows; anything else (I/O, full disk, busy) is about the file.</summary>
+        private static bool IsRunLevel(SqliteException e) => (e.SqliteErrorCode & 0xFF) == raw.SQLITE_CONSTRAINT;
+
+        private void WriteBatch(ReadOnlySpan<RunRecord> runs, Span<RunWriteOutcome> outcomes, bool isolateRuns)
+        {
+            _projects.Clear();
             Step(_begin);
             try
             {
@@ -148,23 +186,31 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
                 for (var i = 0; i < runs.Length; i++)
                 {
                     var run = runs[i];
-                    WriteFingerprint(run.Fingerprint, fingerprint);
-                    Bind(run, fingerprint);
-                    Step(_insert);
-                    if (raw.sqlite3_changes(_db) == 1)
+                    if (!IsProjectLive(run.ProjectKey))
                     {
-                        outcomes[i] = RunWriteOutcome.Created;
-                        if (run.Tests is { Count: > 0 } tests)
-                        {
-                            // Only a new run gets its cases: a duplicate's are already stored, a conflict's never are.
-                            InsertTests(raw.sqlite3_last_insert_rowid(_db), tests);
-                        }
-
+                        outcomes[i] = RunWriteOutcome.ProjectGone;
                         continue;
                     }
 
-                    // Ignored: the key exists, possibly from earlier in this very batch. Same content is a retry.
-                    outcomes[i] = StoredFingerprintEquals(run, fingerprint) ? RunWriteOutcome.Duplicate : RunWriteOutcome.Conflict;
+                    WriteFingerprint(run.Fingerprint, fingerprint);
+                    if (!isolateRuns)
+                    {
+                        outcomes[i] = WriteRun(run, fingerprint);
+                        continue;
+                    }
+
+                    Step(_savepoint);
+                    try
+                    {
+                        outcomes[i] = WriteRun(run, fingerprint);
+                    }
+                    catch (SqliteException e) when (IsRunLevel(e))
+                    {
+                        Step(_rollbackToSavepoint);
+                        outcomes[i] = RunWriteOutcome.Failed;
+                    }
+
+                    Step(_release);
                 }
 
                 Step(_commit);
@@ -182,6 +228,53 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             }
         }
 
+        private RunWriteOutcome WriteRun(RunRecord run, ReadOnlySpan<byte> fingerprint)
+        {
+            Bind(run, fingerprint);
+            Step(_insert);
+            if (raw.sqlite3_changes(_db) == 1)
+            {
+                if (run.Tests is { Count: > 0 } tests)
+                {
+                    // Only a new run gets its cases: a duplicate's are already stored, a conflict's never are.
+                    InsertTests(raw.sqlite3_last_insert_rowid(_db), tests);
+                }
+
+                return RunWriteOutcome.Created;
+            }
+
+            // Ignored: the key exists, possibly from earlier in this very batch. Same content is a retry.
+            return StoredFingerprintEquals(run, fingerprint) ? RunWriteOutcome.Duplicate : RunWriteOutcome.Conflict;
+        }
+
+        private bool IsProjectLive(long projectKey)
+        {
+            foreach (var (key, live) in _projects)
+            {
+                if (key == projectKey)
+                {
+                    return live;
+                }
+            }
+
+            var q = _projectLive;
+            raw.sqlite3_bind_int64(q, 1, projectKey);
+            int rc;
+            try
+            {
+                rc = raw.sqlite3_step(q);
+            }
+            finally
+            {
+                raw.sqlite3_reset(q);
+            }
+
+            Check(rc);
+            var found = rc == raw.SQLITE_ROW;
+            _projects.Add((projectKey, found));
+            return found;
+        }
+
         public void Dispose()
         {
             _insert.Dispose();
@@ -190,6 +283,10 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             _begin.Dispose();
             _commit.Dispose();
             _rollback.Dispose();
+            _projectLive.Dispose();
+            _savepoint.Dispose();
+            _release.Dispose();
+            _rollbackToSavepoint.Dispose();
             _connection.Dispose();
         }
 

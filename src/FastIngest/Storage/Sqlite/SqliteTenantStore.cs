@@ -33,7 +33,7 @@ public sealed class SqliteTenantStore : ITenantStore
     {
         using var connection = _database.Open();
         var row = connection.QuerySingleOrDefault<OrgRow>(
-            "SELECT id AS Key, public_id AS Id, name AS Name, created_at AS CreatedAtMs FROM orgs WHERE public_id = @orgId;",
+            "SELECT id AS Key, public_id AS Id, name AS Name, created_at AS CreatedAtMs FROM orgs WHERE public_id = @orgId AND deleted_at IS NULL;",
             new { orgId });
         return row is null ? null : new OrgRecord(row.Key, row.Id, row.Name, row.CreatedAtMs);
     }
@@ -45,15 +45,18 @@ public sealed class SqliteTenantStore : ITenantStore
         try
         {
             var orgId = connection.QuerySingleOrDefault<string>("SELECT public_id FROM orgs WHERE id = @orgKey;", new { orgKey });
-            if (orgId is null)
-            {
-                return (CreateResult.ParentNotFound, null);
-            }
-
-            var key = connection.ExecuteScalar<long>(
-                "INSERT INTO projects (public_id, org_id, name, created_at) VALUES (@id, @orgKey, @name, @nowMs) RETURNING id;",
+            // The insert re-checks the org in the same statement: an org whose deletion has begun gets no new
+            // project, however the two requests race.
+            var key = orgId is null ? null : connection.QuerySingleOrDefault<long?>(
+                """
+                INSERT INTO projects (public_id, org_id, name, created_at)
+                SELECT @id, id, @name, @nowMs FROM orgs WHERE id = @orgKey AND deleted_at IS NULL
+                RETURNING id;
+                """,
                 new { id, orgKey, name, nowMs });
-            return (CreateResult.Created, new ProjectRecord(key, id, orgKey, orgId, name, nowMs));
+            return key is { } created
+                ? (CreateResult.Created, new ProjectRecord(created, id, orgKey, orgId!, name, nowMs))
+                : (CreateResult.ParentNotFound, null);
         }
         catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteConstraintUnique)
         {
@@ -69,7 +72,7 @@ public sealed class SqliteTenantStore : ITenantStore
             SELECT p.id AS Key, p.public_id AS Id, p.org_id AS OrgKey, o.public_id AS OrgId, p.name AS Name,
                    p.created_at AS CreatedAtMs, p.retention_days AS RetentionDays
             FROM projects p JOIN orgs o ON o.id = p.org_id
-            WHERE p.public_id = @projectId;
+            WHERE p.public_id = @projectId AND p.deleted_at IS NULL AND o.deleted_at IS NULL;
             """,
             new { projectId });
         return row is null ? null : new ProjectRecord(row.Key, row.Id, row.OrgKey, row.OrgId, row.Name, row.CreatedAtMs, row.RetentionDays);
@@ -84,20 +87,30 @@ public sealed class SqliteTenantStore : ITenantStore
     public IReadOnlyList<(long ProjectKey, int Days)> ProjectsWithRetention()
     {
         using var connection = _database.Open();
-        return connection.Query<RetentionRow>("SELECT id AS ProjectKey, retention_days AS Days FROM projects WHERE retention_days IS NOT NULL;")
+        return connection.Query<RetentionRow>("SELECT id AS ProjectKey, retention_days AS Days FROM projects WHERE retention_days IS NOT NULL AND deleted_at IS NULL;")
             .Select(static r => (r.ProjectKey, r.Days))
             .ToList();
     }
 
-    public void InsertToken(StoredToken token)
+    public bool InsertToken(StoredToken token)
     {
         using var connection = _database.Open();
-        connection.Execute(
+        // One statement: no token is minted for an org or project whose deletion has begun (the deletion revoked
+        // every token it could see; one inserted after that must not slip past it).
+        return connection.Execute(
             """
             INSERT INTO api_tokens (id, secret_hash, scope, org_id, project_id, name, created_at, expires_at)
-            VALUES (@Id, @SecretHash, @Scope, @OrgKey, @ProjectKey, @Name, @CreatedAtMs, @ExpiresAtMs);
+            SELECT @Id, @SecretHash, @Scope, @OrgKey, @ProjectKey, @Name, @CreatedAtMs, @ExpiresAtMs
+            WHERE (@OrgKey IS NULL OR EXISTS (SELECT 1 FROM orgs WHERE id = @OrgKey AND deleted_at IS NULL))
+              AND (@ProjectKey IS NULL OR EXISTS (SELECT 1 FROM projects WHERE id = @ProjectKey AND deleted_at IS NULL));
             """,
-            new { token.Id, token.SecretHash, token.Scope, token.OrgKey, token.ProjectKey, token.Name, token.CreatedAtMs, token.ExpiresAtMs });
+            new { token.Id, token.SecretHash, token.Scope, token.OrgKey, token.ProjectKey, token.Name, token.CreatedAtMs, token.ExpiresAtMs }) == 1;
+    }
+
+    public byte[] CursorKey()
+    {
+        using var connection = _database.Open();
+        return connection.QuerySingle<byte[]>("SELECT value FROM server_secrets WHERE name = 'cursor';");
     }
 
     public StoredToken? FindToken(string tokenId)
@@ -189,7 +202,9 @@ public sealed class SqliteTenantStore : ITenantStore
     private const string TokenSelect = """
         SELECT t.id AS Id, t.secret_hash AS SecretHash, t.scope AS Scope, t.org_id AS OrgKey, o.public_id AS OrgId,
                t.project_id AS ProjectKey, p.public_id AS ProjectId, t.name AS Name, t.created_at AS CreatedAtMs,
-               t.expires_at AS ExpiresAtMs, t.last_used_at AS LastUsedAtMs, t.revoked_at AS RevokedAtMs
+               t.expires_at AS ExpiresAtMs, t.last_used_at AS LastUsedAtMs,
+               coalesce(t.revoked_at, p.deleted_at, o.deleted_at,
+                        CASE WHEN t.project_id IS NOT NULL AND p.id IS NULL THEN t.created_at END) AS RevokedAtMs
         FROM api_tokens t
         LEFT JOIN orgs o ON o.id = t.org_id
         LEFT JOIN projects p ON p.id = t.project_id
