@@ -12,8 +12,16 @@ public sealed class UploadSlots : IDisposable
 {
     private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(10);
     private readonly SemaphoreSlim _slots;
+    private readonly int _capacity;
 
-    public UploadSlots(ServerOptions options) => _slots = new SemaphoreSlim(options.UploadSlots);
+    public UploadSlots(ServerOptions options)
+    {
+        _capacity = options.UploadSlots;
+        _slots = new SemaphoreSlim(_capacity);
+    }
+
+    /// <summary>Slots held right now.</summary>
+    public int InUse => _capacity - _slots.CurrentCount;
 
     /// <summary>Waits up to 10 s for a slot; false when none freed up or the client left (the caller answers 503).</summary>
     public async Task<bool> TryEnterAsync(CancellationToken aborted)

@@ -104,6 +104,22 @@ public sealed class TestServer : IAsyncDisposable
         return new Tenant(orgId, orgToken, projectId, tokenJson.GetProperty("token").GetString()!, tokenJson.GetProperty("id").GetString()!);
     }
 
+    /// <summary>A destructive action's two steps: ask (202 with a confirm token), then confirm; the final answer.</summary>
+    public async Task<HttpResponseMessage> SendConfirmedAsync(HttpMethod method, string path, string token, string? json = null)
+    {
+        using var asked = await SendAsync(method, path, token, json);
+        var confirm = (await Json.ReadAsync(asked, HttpStatusCode.Accepted)).GetProperty("confirm_token").GetString()!;
+        using var request = new HttpRequestMessage(method, path);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        request.Headers.Add("X-Confirm-Token", confirm);
+        if (json is not null)
+        {
+            request.Content = new StringContent(json, Encoding.UTF8, "application/json");
+        }
+
+        return await Client.SendAsync(request);
+    }
+
     public Task<HttpResponseMessage> IngestAsync(string token, string json) => SendAsync(HttpMethod.Post, "/v1/ingest", token, json);
 
     public static string Run(string runId, string status = "passed", long durationMs = 1234, string timestamp = "2026-01-12T10:00:00Z") =>

@@ -1,0 +1,166 @@
+using FastIngest.Configuration;
+using FastIngest.Storage;
+using FastIngest.Storage.Sqlite;
+using Microsoft.Data.Sqlite;
+
+namespace FastIngest.Tests.Storage;
+
+/// <summary>
+/// What the storage itself guarantees, whatever the layers above do: keys are never reused, a run of a gone
+/// project is refused without failing its batch, a run that breaks a constraint fails alone, and a run stored
+/// after the newest runs were deleted is still counted in the roll-ups.
+/// </summary>
+public sealed class TenantIsolationStorageTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("fastingest-isolation-").FullName;
+    private readonly SqliteDatabase _database;
+    private readonly SqliteTenantStore _tenants;
+    private readonly SqliteDataRemovalStore _removal;
+
+    public TenantIsolationStorageTests()
+    {
+        _database = new SqliteDatabase(Path.Combine(_directory, "t.db"), DurabilityMode.Normal);
+        _database.Migrate();
+        _tenants = new SqliteTenantStore(_database);
+        _removal = new SqliteDataRemovalStore(_database);
+    }
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public void DeletedProjectsKeyIsNeverGivenToTheNextProject()
+    {
+        var org = _tenants.CreateOrg("keys", 1).Org!;
+        var first = _tenants.CreateProject(org.Key, "first", 1).Project!;
+        Assert.NotNull(_removal.BeginProjectDeletion(first.Key, 2));
+        _removal.DeleteProject(first.Key);
+
+        var next = _tenants.CreateProject(org.Key, "next", 3).Project!;
+        Assert.True(next.Key > first.Key, $"the next project got key {next.Key}; the deleted one had {first.Key}");
+    }
+
+    [Fact]
+    public void ProjectBeingDeletedIsNotFoundTakesNoTokenAndItsTokensCountAsRevoked()
+    {
+        var org = _tenants.CreateOrg("marked", 1).Org!;
+        var project = _tenants.CreateProject(org.Key, "p", 1).Project!;
+        var issuer = new FastIngest.Auth.TokenIssuer(_tenants, TimeProvider.System, new FastIngest.Auth.SecretHasher(1024, 1));
+        var (_, stored) = issuer.Issue(FastIngest.Auth.TokenScope.Ingest, org.Key, project.Key, null, null)!.Value;
+
+        var revoked = _removal.BeginProjectDeletion(project.Key, 5);
+
+        Assert.Equal([stored.Id], revoked);
+        Assert.Null(_tenants.FindProject(project.Id));
+        Assert.NotNull(_tenants.FindToken(stored.Id)!.RevokedAtMs);
+        Assert.Null(issuer.Issue(FastIngest.Auth.TokenScope.Ingest, org.Key, project.Key, null, null));
+        Assert.Null(_removal.BeginProjectDeletion(project.Key, 6)); // a second deletion finds nothing to start
+    }
+
+    [Fact]
+    public void OrgBeingDeletedTakesNoNewProjectAndEveryTokenOfItCountsAsRevoked()
+    {
+        var org = _tenants.CreateOrg("org-marked", 1).Org!;
+        var project = _tenants.CreateProject(org.Key, "p", 1).Project!;
+        var issuer = new FastIngest.Auth.TokenIssuer(_tenants, TimeProvider.System, new FastIngest.Auth.SecretHasher(1024, 1));
+        var (_, orgToken) = issuer.Issue(FastIngest.Auth.TokenScope.Org, org.Key, null, null, null)!.Value;
+        var (_, projectToken) = issuer.Issue(FastIngest.Auth.TokenScope.Read, org.Key, project.Key, null, null)!.Value;
+
+        var (projects, tokens) = _removal.BeginOrgDeletion(org.Key, 5)!.Value;
+
+        Assert.Equal([project.Key], projects);
+        Assert.Equal(new[] { orgToken.Id, projectToken.Id }.Order(), tokens.Order());
+        Assert.Equal(CreateResult.ParentNotFound, _tenants.CreateProject(org.Key, "late", 6).Result);
+        Assert.Null(_tenants.FindOrg(org.Id));
+        Assert.Null(_tenants.FindProject(project.Id));
+    }
+
+    [Fact]
+    public void RunOfAGoneProjectIsRefusedAloneAndTheRestOfItsBatchCommits()
+    {
+        var org = _tenants.CreateOrg("batch", 1).Org!;
+        var live = _tenants.CreateProject(org.Key, "live", 1).Project!;
+        var deleting = _tenants.CreateProject(org.Key, "deleting", 1).Project!;
+        var removed = _tenants.CreateProject(org.Key, "removed", 1).Project!;
+        _removal.BeginProjectDeletion(deleting.Key, 2);
+        _removal.BeginProjectDeletion(removed.Key, 2);
+        _removal.DeleteProject(removed.Key); // its row is gone: an insert would break the foreign key
+
+        using var store = new SqliteRunBatchStore(_database, DurabilityMode.Normal);
+        RunRecord[] runs = [Run(live.Key, "a"), Run(deleting.Key, "b"), Run(removed.Key, "c"), Run(live.Key, "d")];
+        var outcomes = new RunWriteOutcome[runs.Length];
+        store.Commit(runs, outcomes);
+
+        Assert.Equal([RunWriteOutcome.Created, RunWriteOutcome.ProjectGone, RunWriteOutcome.ProjectGone, RunWriteOutcome.Created], outcomes);
+        Assert.Equal(2L, Scalar("SELECT count(*) FROM test_runs;"));
+    }
+
+    [Fact]
+    public void RunThatBreaksAConstraintFailsAloneAndTheOthersCommitWithTheirTestCases()
+    {
+        var org = _tenants.CreateOrg("constraint", 1).Org!;
+        var project = _tenants.CreateProject(org.Key, "p", 1).Project!;
+        var good = new TestCase("s", "ok", null, TestCaseStatus.Passed, 1, 1, null);
+        var broken = new TestCase("s", null!, null, TestCaseStatus.Passed, 1, 1, null); // name is NOT NULL
+
+        using var store = new SqliteRunBatchStore(_database, DurabilityMode.Normal);
+        RunRecord[] runs = [Run(project.Key, "before", [good]), Run(project.Key, "broken", [good, broken]), Run(project.Key, "after", [good, good])];
+        var outcomes = new RunWriteOutcome[runs.Length];
+        store.Commit(runs, outcomes);
+
+        Assert.Equal([RunWriteOutcome.Created, RunWriteOutcome.Failed, RunWriteOutcome.Created], outcomes);
+        Assert.Equal(2L, Scalar("SELECT count(*) FROM test_runs;"));
+        Assert.Equal(0L, Scalar("SELECT count(*) FROM test_runs WHERE run_id = 'broken';"));
+        Assert.Equal(3L, Scalar("SELECT count(*) FROM test_cases;"));
+    }
+
+    [Fact]
+    public void RunStoredAfterTheNewestRunsWereDeletedIsCountedInTheRollups()
+    {
+        var org = _tenants.CreateOrg("watermark", 1).Org!;
+        var project = _tenants.CreateProject(org.Key, "p", 1).Project!;
+        using var store = new SqliteRunBatchStore(_database, DurabilityMode.Normal);
+        // The newest runs (highest ids) have the oldest timestamps, so a purge deletes exactly them.
+        var day = 20_000L * 24 * 60 * 60 * 1000;
+        RunRecord[] first = [Run(project.Key, "r1", timestampMs: day + 3000), Run(project.Key, "r2", timestampMs: day + 2000), Run(project.Key, "r3", timestampMs: day + 1000)];
+        store.Commit(first, new RunWriteOutcome[first.Length]);
+        var folder = new SqliteRollupFolder(_database);
+        folder.FoldAll();
+        var watermark = Scalar("SELECT last_run_id FROM rollup_state;");
+
+        Assert.Equal(1, _removal.DeleteRunsBatch(project.Key, day + 1500, 1000));
+        // The race the old ClampWatermark lost: a run stored between the delete and the roll-up rebuild.
+        RunRecord[] late = [Run(project.Key, "late", timestampMs: day + (2L * 24 * 60 * 60 * 1000))]; // a later day: no recount covers it
+        store.Commit(late, new RunWriteOutcome[1]);
+        _removal.RebuildRollupsAfterPurge(project.Key, day + 1500);
+        folder.FoldAll();
+
+        var lateId = Scalar("SELECT id FROM test_runs WHERE run_id = 'late';");
+        Assert.True(lateId > watermark, $"the late run reused id {lateId} at or below the watermark {watermark}");
+        var counted = Scalar($"SELECT sum(total) FROM run_daily_stats WHERE project_id = {project.Key} AND branch = '';");
+        Assert.True(counted == 3, $"roll-ups count {counted} runs; 3 are stored (r1, r2, late)");
+    }
+
+    private long Scalar(string sql)
+    {
+        using var connection = _database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return (long)command.ExecuteScalar()!;
+    }
+
+    private static RunRecord Run(long projectKey, string runId, IReadOnlyList<TestCase>? tests = null, long timestampMs = 1_700_000_000_000) => new()
+    {
+        ProjectKey = projectKey,
+        RunId = runId,
+        Passed = true,
+        DurationMs = 10,
+        TimestampMs = timestampMs,
+        Tests = tests,
+        Fingerprint = (UInt128)runId.GetHashCode(StringComparison.Ordinal),
+        ReceivedAtMs = timestampMs,
+    };
+}
