@@ -130,6 +130,27 @@ public sealed class TokenLifecycleTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public void GeneratedAdminTokenIsSavedToItsFileAndOnlyItsPathIsPrinted()
+    {
+        var dir = Directory.CreateTempSubdirectory("fastingest-admin-print-").FullName;
+        var database = new FastIngest.Storage.Sqlite.SqliteDatabase(Path.Combine(dir, "fastingest.db"), FastIngest.Configuration.DurabilityMode.Normal);
+        database.Migrate();
+        var store = new FastIngest.Storage.Sqlite.SqliteTenantStore(database);
+        var options = _server.Options with { DataDirectory = dir, AdminToken = null };
+        using var console = new StringWriter();
+
+        AdminTokenBootstrap.Ensure(options, store, new TokenIssuer(store, TimeProvider.System, new SecretHasher(1024, 1)), console);
+
+        var token = File.ReadAllText(options.AdminTokenPath).Trim();
+        var printed = console.ToString();
+        Assert.True(ApiTokenFormat.IsWellFormed(token, out _), $"the file holds '{token}'");
+        Assert.False(printed.Contains(ApiTokenFormat.SecretOf(token).ToString(), StringComparison.Ordinal), $"stdout shows the token: {printed}");
+        Assert.Contains(options.AdminTokenPath, printed, StringComparison.Ordinal);
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(dir, recursive: true);
+    }
+
     /// <summary>Recomputes the checksum of a token body, as an attacker who knows the format could.</summary>
     private static string Reforge(string withoutChecksum)
     {
