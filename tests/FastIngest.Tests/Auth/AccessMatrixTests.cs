@@ -5,7 +5,9 @@ namespace FastIngest.Tests.Auth;
 
 /// <summary>
 /// Every route x every credential kind x own/foreign tenant, with the status the tenancy rules promise:
-/// wrong scope 403, someone else's object 404 (exactly like a missing one), a bad token 401.
+/// wrong scope 403, someone else's object 404 (exactly like a missing one), a bad token 401. Revoked tokens and
+/// tokens of a deleted project were used (and cached) before their revocation or deletion: 401 everywhere. A
+/// deleted project is 404 to every manager, its own org's and the admin included.
 /// </summary>
 public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenants>
 {
@@ -23,6 +25,10 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenan
         OwnRead,
         ForeignRead,
         BadToken,
+        RevokedIngest,
+        RevokedOrg,
+        DeletedProjectIngest,
+        DeletedProjectRead,
     }
 
     public enum Route
@@ -35,8 +41,11 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenan
         Ingest,
         IngestJUnit,
         GetRun,
+        ListRuns,
         GetRunTests,
         FlakyTests,
+        DeletedProjectTokens,
+        DeleteDeletedProject,
     }
 
     public static TheoryData<Route, Caller, HttpStatusCode> Matrix()
@@ -56,7 +65,7 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenan
     /// <summary>The rules, written once as a table rather than derived from the implementation.</summary>
     private static HttpStatusCode Expected(Route route, Caller caller)
     {
-        if (caller == Caller.BadToken)
+        if (caller is Caller.BadToken or Caller.RevokedIngest or Caller.RevokedOrg or Caller.DeletedProjectIngest or Caller.DeletedProjectRead)
         {
             return HttpStatusCode.Unauthorized;
         }
@@ -70,9 +79,9 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenan
             Route.ListTokens => !isManager ? HttpStatusCode.Forbidden : foreign ? HttpStatusCode.NotFound : HttpStatusCode.OK,
             Route.RevokeToken => !isManager ? HttpStatusCode.Forbidden : foreign ? HttpStatusCode.NotFound : HttpStatusCode.NoContent,
             Route.Ingest or Route.IngestJUnit => caller is Caller.OwnIngest or Caller.ForeignIngest ? HttpStatusCode.Created : HttpStatusCode.Forbidden,
-            Route.GetRun or Route.GetRunTests => foreign ? HttpStatusCode.NotFound : HttpStatusCode.OK,
-            // A project token always reads its own project, so a foreign one sees its own (empty) list.
-            Route.FlakyTests => caller == Caller.ForeignOrg ? HttpStatusCode.NotFound : HttpStatusCode.OK,
+            // Every caller names project A; a project token naming a project not its own is 404 like a manager.
+            Route.GetRun or Route.ListRuns or Route.GetRunTests or Route.FlakyTests => foreign ? HttpStatusCode.NotFound : HttpStatusCode.OK,
+            Route.DeletedProjectTokens or Route.DeleteDeletedProject => !isManager ? HttpStatusCode.Forbidden : HttpStatusCode.NotFound,
             _ => throw new ArgumentOutOfRangeException(nameof(route)),
         };
     }
@@ -92,10 +101,14 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenan
             Caller.ForeignIngest => _world.B.ProjectToken,
             Caller.OwnRead => _world.ReadA,
             Caller.ForeignRead => _world.ReadB,
+            Caller.RevokedIngest => _world.RevokedIngest,
+            Caller.RevokedOrg => _world.RevokedOrg,
+            Caller.DeletedProjectIngest => _world.DeletedProjectIngest,
+            Caller.DeletedProjectRead => _world.DeletedProjectRead,
             _ => "fii_" + new string('0', 61),
         };
         var unique = $"{route}-{caller}-{Guid.NewGuid():N}";
-        var asManager = caller is Caller.Admin or Caller.OwnOrg or Caller.ForeignOrg ? $"?project_id={a.ProjectId}" : "";
+        var project = $"?project_id={a.ProjectId}";
 
         using var response = route switch
         {
@@ -106,9 +119,12 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenan
             Route.RevokeToken => await server.SendAsync(HttpMethod.Delete, $"/v1/tokens/{await _world.NewVictimTokenIdAsync()}", token),
             Route.Ingest => await server.IngestAsync(token, TestServer.Run(unique)),
             Route.IngestJUnit => await TestCases.JUnitUploads.PostAsync(server, token, "<testsuite><testcase name=\"t\"/></testsuite>", $"run_id={unique}"),
-            Route.GetRun => await server.SendAsync(HttpMethod.Get, $"/v1/runs/{TwoTenants.RunInA}{asManager}", token),
-            Route.GetRunTests => await server.SendAsync(HttpMethod.Get, $"/v1/runs/{TwoTenants.RunInA}/tests{asManager}", token),
-            Route.FlakyTests => await server.SendAsync(HttpMethod.Get, $"/v1/tests/flaky{asManager}", token),
+            Route.GetRun => await server.SendAsync(HttpMethod.Get, $"/v1/runs/{TwoTenants.RunInA}{project}", token),
+            Route.ListRuns => await server.SendAsync(HttpMethod.Get, $"/v1/runs{project}", token),
+            Route.GetRunTests => await server.SendAsync(HttpMethod.Get, $"/v1/runs/{TwoTenants.RunInA}/tests{project}", token),
+            Route.FlakyTests => await server.SendAsync(HttpMethod.Get, $"/v1/tests/flaky{project}", token),
+            Route.DeletedProjectTokens => await server.SendAsync(HttpMethod.Get, $"/v1/projects/{_world.DeletedProjectId}/tokens", token),
+            Route.DeleteDeletedProject => await server.SendAsync(HttpMethod.Delete, $"/v1/projects/{_world.DeletedProjectId}", token),
             _ => throw new ArgumentOutOfRangeException(nameof(route)),
         };
 
@@ -121,6 +137,7 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenan
             Assert.DoesNotContain("\"duration_ms\"", body, StringComparison.Ordinal);
             Assert.DoesNotContain("\"tokens\"", body, StringComparison.Ordinal);
             Assert.DoesNotContain("secret-test-name", body, StringComparison.Ordinal);
+            Assert.DoesNotContain(TwoTenants.RunInA, body, StringComparison.Ordinal);
         }
     }
 
@@ -138,9 +155,23 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenan
 
         public string ReadB { get; private set; } = null!;
 
+        /// <summary>Tokens that worked (and were cached) before they were revoked or their project deleted.</summary>
+        public string RevokedIngest { get; private set; } = null!;
+
+        public string RevokedOrg { get; private set; } = null!;
+
+        public string DeletedProjectIngest { get; private set; } = null!;
+
+        public string DeletedProjectRead { get; private set; } = null!;
+
+        public string DeletedProjectId { get; private set; } = null!;
+
         public async Task InitializeAsync()
         {
-            Server = await TestServer.StartAsync();
+            Server = await TestServer.StartAsync(configure: o => o with
+            {
+                RateLimits = new FastIngest.RateLimiting.RateLimitOptions { ManagementPerWindow = 10_000, ConfirmPerWindow = 1000 },
+            });
             A = await Server.CreateTenantAsync("matrix-a");
             B = await Server.CreateTenantAsync("matrix-b");
             ReadA = await NewTokenAsync(A, "read");
@@ -148,6 +179,42 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenan
             var withTests = TestServer.Run(RunInA).Replace("}", ",\"tests\":[{\"name\":\"secret-test-name\",\"status\":\"passed\",\"duration_ms\":1}]}", StringComparison.Ordinal);
             using var run = await Server.IngestAsync(A.ProjectToken, withTests);
             await Json.ReadAsync(run, HttpStatusCode.Created);
+
+            RevokedIngest = await NewTokenAsync(A, "ingest");
+            var revokedOrg = await Server.PostAsync("/v1/tokens", Server.AdminToken, new { org_id = A.OrgId, scope = "org" });
+            var revokedOrgJson = await Json.ReadAsync(revokedOrg, HttpStatusCode.Created);
+            RevokedOrg = revokedOrgJson.GetProperty("token").GetString()!;
+            await UseThenAsync(RevokedIngest, $"/v1/tokens/{IdOf(RevokedIngest)}");
+            await UseThenAsync(RevokedOrg, $"/v1/tokens/{revokedOrgJson.GetProperty("id").GetString()}");
+
+            // A second project of A, deleted after its tokens were used: they must not outlive it.
+            using var doomed = await Server.PostAsync("/v1/projects", A.OrgToken, new { org_id = A.OrgId, name = "matrix-doomed" });
+            DeletedProjectId = (await Json.ReadAsync(doomed, HttpStatusCode.Created)).GetProperty("id").GetString()!;
+            var doomedTenant = A with { ProjectId = DeletedProjectId };
+            DeletedProjectIngest = await NewTokenAsync(doomedTenant, "ingest");
+            DeletedProjectRead = await NewTokenAsync(doomedTenant, "read");
+            foreach (var token in new[] { DeletedProjectIngest, DeletedProjectRead })
+            {
+                using var used = await Server.SendAsync(HttpMethod.Get, "/v1/runs", token);
+                await Json.ReadAsync(used, HttpStatusCode.OK);
+            }
+
+            using var deleted = await Server.SendConfirmedAsync(HttpMethod.Delete, $"/v1/projects/{DeletedProjectId}", A.OrgToken);
+            await Json.ReadAsync(deleted, HttpStatusCode.OK);
+        }
+
+        private static string IdOf(string token) => FastIngest.Auth.ApiTokenFormat.IdOf(token).ToString();
+
+        /// <summary>Uses the token once (so it is cached), then revokes it.</summary>
+        private async Task UseThenAsync(string token, string revokePath)
+        {
+            using (var used = await Server.SendAsync(HttpMethod.Get, $"/v1/runs?project_id={A.ProjectId}", token))
+            {
+                await Json.ReadAsync(used, HttpStatusCode.OK);
+            }
+
+            using var revoked = await Server.SendAsync(HttpMethod.Delete, revokePath, Server.AdminToken);
+            Assert.Equal(HttpStatusCode.NoContent, revoked.StatusCode);
         }
 
         public async Task<string> NewVictimTokenIdAsync()
