@@ -38,9 +38,11 @@ public static class AdminTokenBootstrap
             return;
         }
 
-        var (token, _) = issuer.Issue(TokenScope.Admin, null, null, "admin (generated on first start)", null)
-            ?? throw new InvalidOperationException("The admin token could not be stored.");
+        // The file first: a token registered but never saved could not be recovered by anyone.
+        var (token, generatedId) = ApiTokenFormat.Generate(TokenScope.Admin);
         PrivateFiles.WriteSecret(options.AdminTokenPath, token);
+        _ = issuer.Register(token, generatedId, TokenScope.Admin, null, null, "admin (generated on first start)", null)
+            ?? throw new InvalidOperationException("The admin token could not be stored.");
         // Never the token itself: stdout is the stream log shippers collect.
         console.WriteLine($"Admin token created and saved to {options.AdminTokenPath} (mode 0600); read it from there.");
         console.Flush();

@@ -27,6 +27,9 @@ public sealed class Authenticator : IDisposable
     private static readonly TimeSpan s_negativeTtl = TimeSpan.FromSeconds(10);
     private const int MaxNegativeEntries = 100_000;
 
+    /// <summary>How often a first use re-reads its row because retirements landed meanwhile, before it answers 503.</summary>
+    private const int MaxRereads = 8;
+
     private readonly ITenantStore _store;
     private readonly TokenCache _cache;
     private readonly TimeProvider _clock;
@@ -108,10 +111,20 @@ public sealed class Authenticator : IDisposable
     /// <summary>Call after the token's revocation is committed: no request authenticates with it from now on.</summary>
     public void RetireToken(string tokenId) => Retire(principal => principal.TokenId == tokenId);
 
+    /// <summary>Many revocations (revoke-all) in one pass over the cache.</summary>
+    public void RetireTokens(IReadOnlyCollection<string> tokenIds)
+    {
+        var ids = tokenIds.ToHashSet(StringComparer.Ordinal);
+        Retire(principal => ids.Contains(principal.TokenId));
+    }
+
     /// <summary>Call after a project's deletion began (committed): every token of it stops working at once.</summary>
     public void RetireProject(long projectKey) => Retire(principal => principal.ProjectKey == projectKey);
 
-    /// <summary>Call after an org's deletion began (committed): every org and project token of it stops working.</summary>
+    /// <summary>
+    /// Call after an org's deletion began (committed): every org and project token of it stops working (project
+    /// principals carry their org).
+    /// </summary>
     public void RetireOrg(long orgKey) => Retire(principal => principal.OrgKey == orgKey);
 
     private void Retire(Func<Principal, bool> match)
@@ -131,7 +144,9 @@ public sealed class Authenticator : IDisposable
         var stored = _inFlight.GetOrAdd(key, candidate);
         try
         {
-            return await stored.Value;
+            var result = await stored.Value;
+            // A caller that joined a verification finished just before a retirement must not get its principal.
+            return result.Principal is { IsRetired: true } ? AuthResult.Fail(AuthFailure.Revoked) : result;
         }
         finally
         {
@@ -147,8 +162,14 @@ public sealed class Authenticator : IDisposable
         await Task.Yield(); // the first caller returns to its own await before the I/O starts
         var tokenId = ApiTokenFormat.IdOf(token).ToString();
         var secretVerified = false;
-        while (true)
+        for (var attempt = 0; ; attempt++)
         {
+            if (attempt == MaxRereads)
+            {
+                // Retirements keep landing (a tenant revoking in a loop): give up for now rather than spin.
+                return AuthResult.Fail(AuthFailure.Overloaded);
+            }
+
             // Read before the row: a retirement committed after the row was read has bumped it by the time we
             // try to cache, and then the row is read again.
             var generation = Volatile.Read(ref _retirements);

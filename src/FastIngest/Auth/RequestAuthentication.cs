@@ -27,6 +27,22 @@ public sealed class RequestAuthentication
         _logger = loggers.CreateLogger("FastIngest.Security");
     }
 
+    /// <summary>
+    /// For requests that authenticate, then read a body, then change something: true (401 written) when the
+    /// token was revoked, or its project or org deleted, while the body was arriving. Checked right before the
+    /// change, so a slow body cannot carry a revoked credential past its revocation.
+    /// </summary>
+    public static async ValueTask<bool> RefuseIfRetiredAsync(HttpContext context, Principal principal)
+    {
+        if (!principal.IsRetired)
+        {
+            return false;
+        }
+
+        await Problems.Unauthorized(context, AuthFailure.Revoked);
+        return true;
+    }
+
     /// <summary>The caller's principal, or null after the failure response has been written.</summary>
     public async ValueTask<Principal?> AuthenticateAsync(HttpContext context, RateLimitPolicy policy)
     {

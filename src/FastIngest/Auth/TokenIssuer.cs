@@ -16,15 +16,20 @@ public sealed class TokenIssuer
         _hasher = hasher;
     }
 
-    /// <summary>A new token, or null when its org or project is gone or being deleted (nothing was stored).</summary>
-    public (string Token, StoredToken Stored)? Issue(TokenScope scope, long? orgKey, long? projectKey, string? name, TimeSpan? lifetime)
+    /// <summary>
+    /// A new token, or null when nothing was stored: its org or project is gone or being deleted, or the token
+    /// <paramref name="issuedBy"/> was revoked meanwhile (checked in the same statement as the insert).
+    /// </summary>
+    public (string Token, StoredToken Stored)? Issue(TokenScope scope, long? orgKey, long? projectKey, string? name, TimeSpan? lifetime,
+        string? issuedBy = null)
     {
         var (token, id) = ApiTokenFormat.Generate(scope);
-        return Register(token, id, scope, orgKey, projectKey, name, lifetime) is { } stored ? (token, stored) : null;
+        return Register(token, id, scope, orgKey, projectKey, name, lifetime, issuedBy) is { } stored ? (token, stored) : null;
     }
 
     /// <summary>Stores the hash of a token whose text was made elsewhere (the operator's admin token).</summary>
-    public StoredToken? Register(string token, string id, TokenScope scope, long? orgKey, long? projectKey, string? name, TimeSpan? lifetime)
+    public StoredToken? Register(string token, string id, TokenScope scope, long? orgKey, long? projectKey, string? name, TimeSpan? lifetime,
+        string? issuedBy = null)
     {
         var nowMs = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         var stored = new StoredToken(
@@ -40,6 +45,6 @@ public sealed class TokenIssuer
             lifetime is { } l ? nowMs + (long)l.TotalMilliseconds : null,
             null,
             null);
-        return _store.InsertToken(stored) ? stored : null;
+        return _store.InsertToken(stored, issuedBy) ? stored : null;
     }
 }

@@ -100,7 +100,6 @@ public sealed class DestructiveEndpoints
         long deleted = 0;
         foreach (var project in projectKeys)
         {
-            _authenticator.RetireProject(project);
             deleted += await RemoveProjectDataAsync(project);
         }
 
@@ -124,10 +123,7 @@ public sealed class DestructiveEndpoints
         }
 
         var revoked = _removal.RevokeProjectTokens(project.Key, Now());
-        foreach (var tokenId in revoked)
-        {
-            _authenticator.RetireToken(tokenId);
-        }
+        _authenticator.RetireTokens(revoked);
 
         await WriteDoneAsync(context, "revoke_all_tokens", project.Id, 0, revoked.Count);
     }
@@ -291,6 +287,11 @@ public sealed class DestructiveEndpoints
                 json.WriteString("confirm_with"u8, $"repeat this request with the header {ConfirmTokens.HeaderName}");
                 json.WriteEndObject();
             });
+            return false;
+        }
+
+        if (await RequestAuthentication.RefuseIfRetiredAsync(context, principal))
+        {
             return false;
         }
 

@@ -17,6 +17,9 @@ public sealed class RetentionJob : BackgroundService
     private readonly TimeProvider _clock;
     private readonly ILogger<RetentionJob> _logger;
 
+    /// <summary>Deletions begun before this process started were interrupted; later ones have a request running them.</summary>
+    private readonly long _startedAtMs;
+
     public RetentionJob(ITenantStore tenants, IDataRemovalStore removal, RunPurger purger, TimeProvider clock, ILogger<RetentionJob> logger)
     {
         _removal = removal;
@@ -24,6 +27,7 @@ public sealed class RetentionJob : BackgroundService
         _purger = purger;
         _clock = clock;
         _logger = logger;
+        _startedAtMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
     }
 
     /// <summary>One pass over every project with a retention period; returns the runs deleted.</summary>
@@ -33,10 +37,18 @@ public sealed class RetentionJob : BackgroundService
         var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         foreach (var (projectKey, days) in _tenants.ProjectsWithRetention())
         {
-            deleted += await _purger.PurgeAsync(projectKey, now - (days * 24L * 60 * 60 * 1000), cancellation);
+            try
+            {
+                deleted += await _purger.PurgeAsync(projectKey, now - (days * 24L * 60 * 60 * 1000), cancellation);
+            }
+            catch (Microsoft.Data.Sqlite.SqliteException e)
+            {
+                // One project (deleted meanwhile, say) must not stop the pass for every other project.
+                Log.RetentionFailed(_logger, e);
+            }
         }
 
-        var (projects, orgs) = _removal.UnfinishedDeletions();
+        var (projects, orgs) = _removal.UnfinishedDeletions(_startedAtMs);
         foreach (var projectKey in projects)
         {
             deleted += await _purger.DeleteAllAsync(projectKey);

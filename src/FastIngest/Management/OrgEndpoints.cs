@@ -50,6 +50,11 @@ public sealed class OrgEndpoints
             return;
         }
 
+        if (await RequestAuthentication.RefuseIfRetiredAsync(context, principal))
+        {
+            return;
+        }
+
         var (result, org) = _store.CreateOrg(name!, _clock.GetUtcNow().ToUnixTimeMilliseconds());
         if (result == CreateResult.DuplicateName)
         {
@@ -57,7 +62,7 @@ public sealed class OrgEndpoints
             return;
         }
 
-        if (_issuer.Issue(TokenScope.Org, org!.Key, null, "org token (created with the org)", null) is not var (token, stored))
+        if (_issuer.Issue(TokenScope.Org, org!.Key, null, "org token (created with the org)", null, principal.TokenId) is not var (token, stored))
         {
             // Deleted by another request between our insert and this one.
             await Problems.NotFound(context, $"Organization '{org.Id}'");

@@ -56,6 +56,11 @@ public sealed class ProjectEndpoints
             return;
         }
 
+        if (await RequestAuthentication.RefuseIfRetiredAsync(context, principal))
+        {
+            return;
+        }
+
         var (result, project) = _store.CreateProject(org.Key, name!, _clock.GetUtcNow().ToUnixTimeMilliseconds());
         switch (result)
         {

@@ -107,10 +107,16 @@ public sealed class TokenEndpoints
             projectKey = project.Key;
         }
 
-        if (_issuer.Issue(scope, orgKey, projectKey, name, lifetime is { } seconds ? TimeSpan.FromSeconds(seconds) : null)
+        if (await RequestAuthentication.RefuseIfRetiredAsync(context, principal))
+        {
+            return;
+        }
+
+        if (_issuer.Issue(scope, orgKey, projectKey, name, lifetime is { } seconds ? TimeSpan.FromSeconds(seconds) : null, principal.TokenId)
             is not var (token, stored))
         {
-            // Its deletion began after our lookup: the token was not stored.
+            // Its org or project began to be deleted, or the caller's own token was revoked, after our checks:
+            // the token was not stored.
             await Problems.NotFound(context, projectKey is null ? $"Organization '{orgId}'" : $"Project '{projectId}'");
             return;
         }

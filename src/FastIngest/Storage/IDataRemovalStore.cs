@@ -39,10 +39,10 @@ public interface IDataRemovalStore
     (IReadOnlyList<long> ProjectKeys, IReadOnlyList<string> TokenIds)? BeginOrgDeletion(long orgKey, long nowMs);
 
     /// <summary>
-    /// Projects and orgs whose deletion began but did not finish (the server stopped or crashed meanwhile); the
-    /// retention job finishes them.
+    /// Projects and orgs whose deletion began before <paramref name="beganBeforeMs"/> and did not finish (the
+    /// server stopped or crashed meanwhile); the retention job finishes them.
     /// </summary>
-    (IReadOnlyList<long> ProjectKeys, IReadOnlyList<long> OrgKeys) UnfinishedDeletions();
+    (IReadOnlyList<long> ProjectKeys, IReadOnlyList<long> OrgKeys) UnfinishedDeletions(long beganBeforeMs);
 
     /// <summary>The org's projects (for the confirm step's summary).</summary>
     IReadOnlyList<long> ProjectKeysOf(long orgKey);

@@ -19,8 +19,11 @@ public interface ITenantStore
     /// <summary>Every project with a retention period, for the retention job.</summary>
     IReadOnlyList<(long ProjectKey, int Days)> ProjectsWithRetention();
 
-    /// <summary>Stores a token; false (nothing stored) when its org or project is gone or being deleted.</summary>
-    bool InsertToken(StoredToken token);
+    /// <summary>
+    /// Stores a token; false (nothing stored) when its org or project is gone or being deleted, or when the token
+    /// <paramref name="issuedBy"/> (if any) is revoked.
+    /// </summary>
+    bool InsertToken(StoredToken token, string? issuedBy = null);
 
     /// <summary>The server's 256-bit key for authenticating paging cursors (created by the schema).</summary>
     byte[] CursorKey();

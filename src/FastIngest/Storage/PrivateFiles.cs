@@ -21,7 +21,7 @@ public static class PrivateFiles
         }
 
         Directory.CreateDirectory(path, DirectoryMode);
-        File.SetUnixFileMode(path, DirectoryMode);
+        Tighten(path, DirectoryMode);
     }
 
     /// <summary>Creates an empty file with mode 0600 if it does not exist; tightens an existing one to 0600.</summary>
@@ -41,7 +41,7 @@ public static class PrivateFiles
         {
         }
 
-        File.SetUnixFileMode(path, FileMode);
+        Tighten(path, FileMode);
     }
 
     /// <summary>Tightens a file to 0600 when it exists (SQLite's side files of an older, looser database).</summary>
@@ -49,7 +49,29 @@ public static class PrivateFiles
     {
         if (!OperatingSystem.IsWindows() && File.Exists(path))
         {
-            File.SetUnixFileMode(path, FileMode);
+            Tighten(path, FileMode);
+        }
+    }
+
+    /// <summary>
+    /// Only the owner may change a mode. An operator's directory owned by another user (a bind mount) keeps its
+    /// mode: the server still starts, and says so once, rather than refusing to run.
+    /// </summary>
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static void Tighten(string path, UnixFileMode mode)
+    {
+        if (File.GetUnixFileMode(path) == mode)
+        {
+            return;
+        }
+
+        try
+        {
+            File.SetUnixFileMode(path, mode);
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+            Console.Error.WriteLine($"fastingest: warning: could not restrict {path} to mode {Convert.ToString((int)mode, 8)} ({e.Message}); other local users may read it.");
         }
     }
 

@@ -145,6 +145,8 @@ public sealed class TokenLifecycleTests : IAsyncLifetime
         var token = File.ReadAllText(options.AdminTokenPath).Trim();
         var printed = console.ToString();
         Assert.True(ApiTokenFormat.IsWellFormed(token, out _), $"the file holds '{token}'");
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(options.AdminTokenPath));
+        Assert.NotNull(store.FindToken(ApiTokenFormat.IdOf(token).ToString()));
         Assert.False(printed.Contains(ApiTokenFormat.SecretOf(token).ToString(), StringComparison.Ordinal), $"stdout shows the token: {printed}");
         Assert.Contains(options.AdminTokenPath, printed, StringComparison.Ordinal);
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();

@@ -151,6 +151,63 @@ public sealed class TenantIsolationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task OrgTokenRevokedWhileItsTokenRequestBodyIsArrivingMintsNothing()
+    {
+        var tenant = await _server.CreateTenantAsync("slow-mint");
+        using var second = await _server.PostAsync("/v1/tokens", _server.AdminToken, new { org_id = tenant.OrgId, scope = "org" });
+        var secondJson = await Json.ReadAsync(second, HttpStatusCode.Created);
+        var orgToken = secondJson.GetProperty("token").GetString()!;
+        using (var warm = await _server.SendAsync(HttpMethod.Get, $"/v1/projects/{tenant.ProjectId}/tokens", orgToken))
+        {
+            await Json.ReadAsync(warm, HttpStatusCode.OK);
+        }
+
+        var body = new HeldBody(Encoding.UTF8.GetBytes($$"""{"project_id":"{{tenant.ProjectId}}","""), Encoding.UTF8.GetBytes("\"name\":\"persist\"}"));
+        body.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/tokens") { Content = body };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", orgToken);
+        var hits = _server.Service<FastIngest.Observability.ServerMetrics>().TokenCacheLookups.WithLabels("hit");
+        var hitsBefore = hits.Value;
+        var mint = _server.Client.SendAsync(request);
+        await body.HeadSent;
+        await WaitUntilAsync(() => hits.Value > hitsBefore, "the server to authenticate the request before its body is complete");
+
+        using (var revoke = await _server.SendAsync(HttpMethod.Delete, $"/v1/tokens/{secondJson.GetProperty("id").GetString()}", _server.AdminToken))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, revoke.StatusCode);
+        }
+
+        body.SendTail();
+        using var minted = await mint;
+        await AssertUnauthorizedAsync(minted, "finishing a token request after the org token was revoked");
+        using var list = await _server.SendAsync(HttpMethod.Get, $"/v1/projects/{tenant.ProjectId}/tokens", tenant.OrgToken);
+        var listed = (await Json.ReadAsync(list, HttpStatusCode.OK)).GetProperty("tokens").ToString();
+        Assert.DoesNotContain("persist", listed, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RetentionJobFinishesADeletionThatAStopInterrupted()
+    {
+        var tenant = await _server.CreateTenantAsync("interrupted");
+        using (var run = await _server.IngestAsync(tenant.ProjectToken, TestServer.Run("left-behind")))
+        {
+            await Json.ReadAsync(run, HttpStatusCode.Created);
+        }
+
+        // As if an earlier process began the deletion (long ago) and was killed before removing anything.
+        var key = _server.Service<ITenantStore>().FindProject(tenant.ProjectId)!.Key;
+        Assert.NotNull(_server.Service<IDataRemovalStore>().BeginProjectDeletion(key, nowMs: 1));
+
+        var deleted = await _server.Service<FastIngest.Destructive.RetentionJob>().RunOnceAsync();
+
+        Assert.Equal(1, deleted);
+        using var connection = _server.Service<FastIngest.Storage.Sqlite.SqliteDatabase>().Open();
+        using var count = connection.CreateCommand();
+        count.CommandText = $"SELECT (SELECT count(*) FROM projects WHERE id = {key}) + (SELECT count(*) FROM test_runs WHERE project_id = {key});";
+        Assert.Equal(0L, (long)count.ExecuteScalar()!);
+    }
+
+    [Fact]
     public async Task ProjectTokenNamingAnotherTenantsProjectGets404NotItsOwnRuns()
     {
         var own = await _server.CreateTenantAsync("named-own");

@@ -11,6 +11,13 @@ public sealed class BlockingHasher : ISecretHasher
 {
     private readonly SecretHasher _inner = new(memoryCostKiB: 1024, timeCost: 1);
     private readonly ConcurrentDictionary<string, Hold> _holds = new();
+    private readonly int _maxExtraMilliseconds;
+
+    /// <param name="maxExtraMilliseconds">
+    /// Each verification also sleeps a random 0..this many ms, standing in for production Argon2's ~90 ms so
+    /// that randomized races land inside the verification window often.
+    /// </param>
+    public BlockingHasher(int maxExtraMilliseconds = 0) => _maxExtraMilliseconds = maxExtraMilliseconds;
 
     /// <summary>The next verification of this token waits inside Argon2's slot until <see cref="Hold.Release"/>.</summary>
     public Hold HoldNextVerification(string token)
@@ -28,6 +35,10 @@ public sealed class BlockingHasher : ISecretHasher
         {
             hold.SignalEntered();
             hold.WaitForRelease();
+        }
+        else if (_maxExtraMilliseconds > 0)
+        {
+            Thread.Sleep(Random.Shared.Next(_maxExtraMilliseconds + 1));
         }
 
         return _inner.Verify(encodedHash, secret);

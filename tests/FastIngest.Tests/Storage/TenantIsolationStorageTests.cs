@@ -79,6 +79,20 @@ public sealed class TenantIsolationStorageTests : IDisposable
     }
 
     [Fact]
+    public void NameOfAProjectOrOrgBeingDeletedIsFreeAtOnce()
+    {
+        var org = _tenants.CreateOrg("reused-name", 1).Org!;
+        var project = _tenants.CreateProject(org.Key, "same", 1).Project!;
+        Assert.Equal(CreateResult.DuplicateName, _tenants.CreateProject(org.Key, "same", 2).Result);
+
+        _removal.BeginProjectDeletion(project.Key, 3);
+        Assert.Equal(CreateResult.Created, _tenants.CreateProject(org.Key, "same", 4).Result);
+
+        _removal.BeginOrgDeletion(org.Key, 5);
+        Assert.Equal(CreateResult.Created, _tenants.CreateOrg("reused-name", 6).Result);
+    }
+
+    [Fact]
     public void RunOfAGoneProjectIsRefusedAloneAndTheRestOfItsBatchCommits()
     {
         var org = _tenants.CreateOrg("batch", 1).Org!;

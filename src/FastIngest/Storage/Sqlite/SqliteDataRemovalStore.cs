@@ -182,11 +182,11 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
         transaction.Commit();
     }
 
-    public (IReadOnlyList<long> ProjectKeys, IReadOnlyList<long> OrgKeys) UnfinishedDeletions()
+    public (IReadOnlyList<long> ProjectKeys, IReadOnlyList<long> OrgKeys) UnfinishedDeletions(long beganBeforeMs)
     {
         using var connection = _database.Open();
-        return (new List<long>(connection.Query<long>("SELECT id FROM projects WHERE deleted_at IS NOT NULL;")),
-            new List<long>(connection.Query<long>("SELECT id FROM orgs WHERE deleted_at IS NOT NULL;")));
+        return (new List<long>(connection.Query<long>("SELECT id FROM projects WHERE deleted_at < @beganBeforeMs;", new { beganBeforeMs })),
+            new List<long>(connection.Query<long>("SELECT id FROM orgs WHERE deleted_at < @beganBeforeMs;", new { beganBeforeMs })));
     }
 
     public IReadOnlyList<long> ProjectKeysOf(long orgKey)

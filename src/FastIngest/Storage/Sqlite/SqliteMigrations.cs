@@ -26,7 +26,8 @@ internal static class SqliteMigrations
     /// next run, possibly below the roll-up watermark. The tables are rebuilt with AUTOINCREMENT, each sequence
     /// starting above every key used so far (for runs also above the watermark). Orgs and projects gain
     /// <c>deleted_at</c>: a deletion marks them first, which makes it final at once, then removes their data in
-    /// paced batches. <c>server_secrets</c> holds the key that authenticates paging cursors.
+    /// paced batches; names are unique among live rows only, so a name is free again the moment its deletion
+    /// begins. <c>server_secrets</c> holds the key that authenticates paging cursors.
     /// </summary>
     private static void NeverReuseKeys(SqliteConnection connection, SqliteTransaction transaction)
     {
@@ -34,13 +35,14 @@ internal static class SqliteMigrations
             CREATE TABLE orgs_v7 (
                 id          INTEGER PRIMARY KEY AUTOINCREMENT,
                 public_id   TEXT    NOT NULL UNIQUE,
-                name        TEXT    NOT NULL UNIQUE,
+                name        TEXT    NOT NULL,
                 created_at  INTEGER NOT NULL,
                 deleted_at  INTEGER
             );
             INSERT INTO orgs_v7 (id, public_id, name, created_at) SELECT id, public_id, name, created_at FROM orgs;
             DROP TABLE orgs;
             ALTER TABLE orgs_v7 RENAME TO orgs;
+            CREATE UNIQUE INDEX orgs_live_name ON orgs (name) WHERE deleted_at IS NULL;
 
             CREATE TABLE projects_v7 (
                 id              INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -49,13 +51,13 @@ internal static class SqliteMigrations
                 name            TEXT    NOT NULL,
                 created_at      INTEGER NOT NULL,
                 retention_days  INTEGER,
-                deleted_at      INTEGER,
-                UNIQUE (org_id, name)
+                deleted_at      INTEGER
             );
             INSERT INTO projects_v7 (id, public_id, org_id, name, created_at, retention_days)
                 SELECT id, public_id, org_id, name, created_at, retention_days FROM projects;
             DROP TABLE projects;
             ALTER TABLE projects_v7 RENAME TO projects;
+            CREATE UNIQUE INDEX projects_live_name ON projects (org_id, name) WHERE deleted_at IS NULL;
 
             CREATE TABLE test_runs_v7 (
                 id             INTEGER PRIMARY KEY AUTOINCREMENT,

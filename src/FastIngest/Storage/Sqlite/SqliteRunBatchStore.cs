@@ -90,7 +90,8 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
         var writer = new WriterConnection(_syncWal ? _database.OpenUnsynced() : _database.Open());
         if (_syncWal)
         {
-            // The open connection has the WAL file in use (SQLite opens it with O_CREAT; so may we).
+            // The open connection has the WAL file in use (SQLite opens it with O_CREAT; so may we, but private).
+            PrivateFiles.EnsureFile(_database.Path + "-wal");
             var wal = File.OpenHandle(_database.Path + "-wal", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
             Interlocked.Exchange(ref _wal, wal)?.Dispose();
         }

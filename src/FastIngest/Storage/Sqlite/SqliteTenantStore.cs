@@ -92,19 +92,20 @@ public sealed class SqliteTenantStore : ITenantStore
             .ToList();
     }
 
-    public bool InsertToken(StoredToken token)
+    public bool InsertToken(StoredToken token, string? issuedBy = null)
     {
         using var connection = _database.Open();
         // One statement: no token is minted for an org or project whose deletion has begun (the deletion revoked
-        // every token it could see; one inserted after that must not slip past it).
+        // every token it could see; one inserted after that must not slip past it), nor by a revoked token.
         return connection.Execute(
             """
             INSERT INTO api_tokens (id, secret_hash, scope, org_id, project_id, name, created_at, expires_at)
             SELECT @Id, @SecretHash, @Scope, @OrgKey, @ProjectKey, @Name, @CreatedAtMs, @ExpiresAtMs
             WHERE (@OrgKey IS NULL OR EXISTS (SELECT 1 FROM orgs WHERE id = @OrgKey AND deleted_at IS NULL))
-              AND (@ProjectKey IS NULL OR EXISTS (SELECT 1 FROM projects WHERE id = @ProjectKey AND deleted_at IS NULL));
+              AND (@ProjectKey IS NULL OR EXISTS (SELECT 1 FROM projects WHERE id = @ProjectKey AND deleted_at IS NULL))
+              AND (@issuedBy IS NULL OR EXISTS (SELECT 1 FROM api_tokens WHERE id = @issuedBy AND revoked_at IS NULL));
             """,
-            new { token.Id, token.SecretHash, token.Scope, token.OrgKey, token.ProjectKey, token.Name, token.CreatedAtMs, token.ExpiresAtMs }) == 1;
+            new { token.Id, token.SecretHash, token.Scope, token.OrgKey, token.ProjectKey, token.Name, token.CreatedAtMs, token.ExpiresAtMs, issuedBy }) == 1;
     }
 
     public byte[] CursorKey()
