@@ -1,7 +1,7 @@
 -- Scenario: unknown-token flood alongside legitimate traffic. Half the requests carry well-formed tokens that
 -- do not exist (a guessing attack from the same address), half are legitimate ingests. The attacker must get
--- 401, or 429 once its address is blocked; the legitimate requests must keep getting 201 (their token is
--- cached, so the address block never touches them). Only legitimate 201s count as throughput in the report.
+-- 401 (unknown ids cost no Argon2, so they are never blocked, only refused cheaply); the legitimate requests
+-- must keep getting 201. Only legitimate 201s count as throughput in the report.
 local token = os.getenv("TOKEN") or error("set TOKEN to an ingest token")
 -- Globals on purpose: wrk reads them from each thread's Lua state with thread:get, which cannot see locals.
 counter, failures, legit, threads = 0, 0, 0, {}
@@ -29,7 +29,7 @@ end
 
 function response(status, headers, body)
   if status == 201 then legit = legit + 1
-  elseif status ~= 401 and status ~= 429 then failures = failures + 1 end
+  elseif status ~= 401 then failures = failures + 1 end
 end
 
 function done(summary)

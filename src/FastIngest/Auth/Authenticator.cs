@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net;
 using FastIngest.Configuration;
 using FastIngest.Observability;
 using FastIngest.RateLimiting;
@@ -63,7 +62,7 @@ public sealed class Authenticator : IDisposable
 
     private long _hashVerifications;
 
-    public ValueTask<AuthResult> AuthenticateAsync(StringValues authorization, IPAddress? client = null)
+    public ValueTask<AuthResult> AuthenticateAsync(StringValues authorization)
     {
         if (!TryGetBearer(authorization, out var token))
         {
@@ -96,14 +95,15 @@ public sealed class Authenticator : IDisposable
             return Failed(negative.Failure);
         }
 
-        // A blocked address may still use tokens it already proved (cache hits above), but gets no more
-        // database reads or Argon2 runs until its block ends.
-        if (_failures.BlockedSeconds(client) > 0)
+        // A token id under a wrong-secret block gets no database read and no Argon2 until the block ends; its
+        // holder's cached token (above) keeps working.
+        var tokenId = ApiTokenFormat.IdOf(token).ToString();
+        if (_failures.BlockedSeconds(tokenId) is > 0 and var blocked)
         {
-            return Failed(AuthFailure.Blocked);
+            return new ValueTask<AuthResult>(AuthResult.Blocked(blocked));
         }
 
-        return new ValueTask<AuthResult>(VerifyOnceAsync(key, token.ToString()));
+        return new ValueTask<AuthResult>(VerifyOnceAsync(key, tokenId, token.ToString()));
     }
 
     public void Dispose() => _hashSlots.Dispose();
@@ -136,11 +136,11 @@ public sealed class Authenticator : IDisposable
         }
     }
 
-    private async Task<AuthResult> VerifyOnceAsync(UInt128 key, string token)
+    private async Task<AuthResult> VerifyOnceAsync(UInt128 key, string tokenId, string token)
     {
         // GetOrAdd may run a factory for each racing caller but stores only one value; wrapping the work in
         // a Lazy means only the stored one ever starts, so a burst of first uses costs exactly one Argon2.
-        var candidate = new Lazy<Task<AuthResult>>(() => VerifyAsync(key, token));
+        var candidate = new Lazy<Task<AuthResult>>(() => VerifyAsync(key, tokenId, token));
         var stored = _inFlight.GetOrAdd(key, candidate);
         try
         {
@@ -157,10 +157,9 @@ public sealed class Authenticator : IDisposable
         }
     }
 
-    private async Task<AuthResult> VerifyAsync(UInt128 key, string token)
+    private async Task<AuthResult> VerifyAsync(UInt128 key, string tokenId, string token)
     {
         await Task.Yield(); // the first caller returns to its own await before the I/O starts
-        var tokenId = ApiTokenFormat.IdOf(token).ToString();
         var secretVerified = false;
         for (var attempt = 0; ; attempt++)
         {
@@ -200,9 +199,16 @@ public sealed class Authenticator : IDisposable
             {
                 if (await VerifySecretAsync(stored, token) is { } failure)
                 {
-                    return failure == AuthFailure.WrongSecret ? Remember(key, failure, nowMs) : AuthResult.Fail(failure);
+                    if (failure != AuthFailure.WrongSecret)
+                    {
+                        return AuthResult.Fail(failure);
+                    }
+
+                    _failures.RecordFailure(tokenId); // a guess that cost an Argon2 run: counted for this id
+                    return Remember(key, failure, nowMs);
                 }
 
+                _failures.RecordSuccess(tokenId);
                 secretVerified = true; // the secret never changes: a re-read needs no second Argon2
             }
 
@@ -243,8 +249,19 @@ public sealed class Authenticator : IDisposable
             Interlocked.Increment(ref _hashVerifications);
             using (_metrics.Argon2Verifications.NewTimer())
             {
-                return _hasher.Verify(stored.SecretHash, ApiTokenFormat.SecretOf(token)) ? null : AuthFailure.WrongSecret;
+                if (!_hasher.Verify(stored.SecretHash, ApiTokenFormat.SecretOf(token)))
+                {
+                    return AuthFailure.WrongSecret;
+                }
             }
+
+            if (_hasher.NeedsRehash(stored.SecretHash))
+            {
+                // Hashed with older parameters: store it with today's, once, so its next cold use is cheap too.
+                _store.ReplaceSecretHash(stored.Id, stored.SecretHash, _hasher.Hash(ApiTokenFormat.SecretOf(token)));
+            }
+
+            return null;
         }
         finally
         {

@@ -10,4 +10,7 @@ public interface ISecretHasher
     string Hash(ReadOnlySpan<char> secret);
 
     bool Verify(string encodedHash, ReadOnlySpan<char> secret);
+
+    /// <summary>True when the hash was made with other parameters than <see cref="Hash"/> uses today.</summary>
+    bool NeedsRehash(string encodedHash);
 }

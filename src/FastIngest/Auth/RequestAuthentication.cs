@@ -13,16 +13,14 @@ public sealed class RequestAuthentication
 {
     private readonly Authenticator _authenticator;
     private readonly CredentialRateLimiter _limiter;
-    private readonly AuthFailureTracker _failures;
     private readonly ServerMetrics _metrics;
     private readonly ILogger _logger;
 
-    public RequestAuthentication(Authenticator authenticator, CredentialRateLimiter limiter, AuthFailureTracker failures,
+    public RequestAuthentication(Authenticator authenticator, CredentialRateLimiter limiter,
         ServerMetrics metrics, ILoggerFactory loggers)
     {
         _authenticator = authenticator;
         _limiter = limiter;
-        _failures = failures;
         _metrics = metrics;
         _logger = loggers.CreateLogger("FastIngest.Security");
     }
@@ -47,10 +45,9 @@ public sealed class RequestAuthentication
     public async ValueTask<Principal?> AuthenticateAsync(HttpContext context, RateLimitPolicy policy)
     {
         var client = context.Connection.RemoteIpAddress;
-        var result = await _authenticator.AuthenticateAsync(context.Request.Headers.Authorization, client);
+        var result = await _authenticator.AuthenticateAsync(context.Request.Headers.Authorization);
         if (result.Principal is { } principal)
         {
-            _failures.RecordSuccess(client);
             context.Features.Set(principal);
             if (_limiter.TryAcquire(context, policy, principal.TokenId) is { } retryAfter)
             {
@@ -68,15 +65,9 @@ public sealed class RequestAuthentication
         Log.AuthFailed(_logger, context.TraceIdentifier, reason, route, client?.ToString());
         if (result.Failure == AuthFailure.Blocked)
         {
-            var seconds = Math.Max(1, _failures.BlockedSeconds(client));
             _metrics.RateLimitRejections.WithLabels("auth_block").Inc();
-            await Problems.TooManyRequests(context, "Too many failed authentications from this address.", seconds);
+            await Problems.TooManyRequests(context, "Too many wrong secrets were presented for this token id.", result.RetryAfterSeconds);
             return null;
-        }
-
-        if (result.Failure is not (AuthFailure.Missing or AuthFailure.Overloaded))
-        {
-            _failures.RecordFailure(client);
         }
 
         await Problems.Unauthorized(context, result.Failure);

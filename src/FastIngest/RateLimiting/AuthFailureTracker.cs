@@ -1,20 +1,22 @@
 using System.Collections.Concurrent;
-using System.Net;
 
 namespace FastIngest.RateLimiting;
 
 /// <summary>
-/// Blocks client addresses that keep failing authentication, with exponentially growing blocks, so guessing
-/// tokens costs the guesser time. A block only stops requests that would need the slow path (database read,
-/// Argon2): tokens already verified and cached keep working, so a CI fleet behind one NAT address is not taken
-/// down by one misconfigured job. Memory is bounded: at most <see cref="RateLimitOptions.MaxTrackedAddresses"/>
-/// entries, the least recently seen evicted first.
+/// Counts the guesses that cost real work: a wrong secret presented for a token id that exists (each one costs
+/// an Argon2 verification), per token id, with exponentially growing blocks for that id. Nothing else counts:
+/// malformed tokens, bad checksums and unknown ids are refused without Argon2, so they cost a guesser nothing to
+/// send and us next to nothing to refuse, and counting them per address let one misconfigured job behind a NAT
+/// lock out the whole fleet behind it. Only the id's own successful verification forgives it; another token's
+/// success from the same address does not. A block stops only uncached attempts with that id: a holder whose
+/// token is already verified keeps working. Memory is bounded: at most
+/// <see cref="RateLimitOptions.MaxTrackedTokenIds"/> entries, the least recently seen evicted first.
 /// </summary>
 public sealed class AuthFailureTracker
 {
     private readonly RateLimitOptions _options;
     private readonly TimeProvider _clock;
-    private readonly ConcurrentDictionary<IPAddress, Entry> _entries = new();
+    private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private int _evicting;
 
     public AuthFailureTracker(RateLimitOptions options, TimeProvider clock)
@@ -23,12 +25,12 @@ public sealed class AuthFailureTracker
         _clock = clock;
     }
 
-    public int TrackedAddresses => _entries.Count;
+    public int TrackedTokenIds => _entries.Count;
 
-    /// <summary>Seconds left on this address's block, or 0 when it may try.</summary>
-    public int BlockedSeconds(IPAddress? address)
+    /// <summary>Seconds left on this token id's block, or 0 when it may be verified.</summary>
+    public int BlockedSeconds(string tokenId)
     {
-        if (address is null || !_entries.TryGetValue(address, out var entry))
+        if (!_entries.TryGetValue(tokenId, out var entry))
         {
             return 0;
         }
@@ -40,15 +42,11 @@ public sealed class AuthFailureTracker
         }
     }
 
-    public void RecordFailure(IPAddress? address)
+    /// <summary>A wrong secret for an existing token id (an Argon2 verification that failed).</summary>
+    public void RecordFailure(string tokenId)
     {
-        if (address is null)
-        {
-            return;
-        }
-
         var now = _clock.GetUtcNow();
-        var entry = _entries.GetOrAdd(address, static _ => new Entry());
+        var entry = _entries.GetOrAdd(tokenId, static _ => new Entry());
         lock (entry)
         {
             entry.LastSeen = now;
@@ -67,16 +65,16 @@ public sealed class AuthFailureTracker
             }
         }
 
-        if (_entries.Count > _options.MaxTrackedAddresses)
+        if (_entries.Count > _options.MaxTrackedTokenIds)
         {
             EvictOldest();
         }
     }
 
-    /// <summary>A success after the block has run out forgives the address completely.</summary>
-    public void RecordSuccess(IPAddress? address)
+    /// <summary>The id's own successful verification, after its block has run out, forgives it completely.</summary>
+    public void RecordSuccess(string tokenId)
     {
-        if (address is not null && _entries.TryGetValue(address, out var entry))
+        if (_entries.TryGetValue(tokenId, out var entry))
         {
             lock (entry)
             {
@@ -86,7 +84,7 @@ public sealed class AuthFailureTracker
                 }
             }
 
-            _entries.TryRemove(address, out _);
+            _entries.TryRemove(tokenId, out _);
         }
     }
 
@@ -100,15 +98,15 @@ public sealed class AuthFailureTracker
 
         try
         {
-            var excess = _entries.Count - (_options.MaxTrackedAddresses * 3 / 4);
+            var excess = _entries.Count - (_options.MaxTrackedTokenIds * 3 / 4);
             if (excess <= 0)
             {
                 return;
             }
 
-            foreach (var (address, _) in _entries.OrderBy(static e => e.Value.LastSeen).Take(excess).ToList())
+            foreach (var (tokenId, _) in _entries.OrderBy(static e => e.Value.LastSeen).Take(excess).ToList())
             {
-                _entries.TryRemove(address, out _);
+                _entries.TryRemove(tokenId, out _);
             }
         }
         finally

@@ -16,15 +16,18 @@ public sealed record RateLimitOptions
 
     public int ConfirmPerWindow { get; init; } = 30;
 
-    /// <summary>Failed authentications from one address within <see cref="Window"/> before it is blocked.</summary>
-    public int AuthFailuresBeforeBlock { get; init; } = 20;
+    /// <summary>
+    /// Wrong secrets for one existing token id within <see cref="Window"/> (each cost an Argon2 run) before that
+    /// id's uncached attempts are blocked.
+    /// </summary>
+    public int AuthFailuresBeforeBlock { get; init; } = 10;
 
     public TimeSpan FirstBlock { get; init; } = TimeSpan.FromSeconds(1);
 
     public TimeSpan MaxBlock { get; init; } = TimeSpan.FromMinutes(15);
 
-    /// <summary>Addresses tracked at most; the least recently seen are evicted beyond it.</summary>
-    public int MaxTrackedAddresses { get; init; } = 10_000;
+    /// <summary>Token ids tracked at most; the least recently seen are evicted beyond it.</summary>
+    public int MaxTrackedTokenIds { get; init; } = 10_000;
 
     public int PermitsFor(RateLimitPolicy policy) => policy switch
     {

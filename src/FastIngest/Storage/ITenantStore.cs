@@ -33,6 +33,9 @@ public interface ITenantStore
 
     IReadOnlyList<StoredToken> ListProjectTokens(long projectKey);
 
+    /// <summary>Replaces a token's hash (new parameters), unless it changed meanwhile.</summary>
+    void ReplaceSecretHash(string tokenId, string expected, string replacement);
+
     bool HasActiveAdminToken();
 
     /// <summary>Marks the token revoked; false when it does not exist or was already revoked.</summary>

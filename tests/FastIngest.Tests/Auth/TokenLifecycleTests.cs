@@ -69,7 +69,7 @@ public sealed class TokenLifecycleTests : IAsyncLifetime
         var tenant = await _server.CreateTenantAsync("wrong-secret");
         var (fake, _) = ApiTokenFormat.Generate(TokenScope.Ingest);
         // Same public id as the real token, different secret, valid checksum: it must reach Argon2 once.
-        var forged = Reforge(tenant.ProjectToken[..16] + fake[16..^6]);
+        var forged = ForgedTokens.WithChecksum(tenant.ProjectToken[..16] + fake[16..^6]);
         var authenticator = _server.Service<Authenticator>();
         var before = authenticator.HashVerifications;
 
@@ -103,7 +103,7 @@ public sealed class TokenLifecycleTests : IAsyncLifetime
     {
         var tenant = await _server.CreateTenantAsync("scope-letter");
         // Turn an ingest token into a "read" one by editing the marker and fixing the checksum.
-        var forged = Reforge("fir" + tenant.ProjectToken[3..^6]);
+        var forged = ForgedTokens.WithChecksum("fir" + tenant.ProjectToken[3..^6]);
         using var response = await _server.SendAsync(HttpMethod.Get, "/v1/runs/anything", forged);
         await Json.ReadProblemAsync(response, HttpStatusCode.Unauthorized);
     }
@@ -151,21 +151,5 @@ public sealed class TokenLifecycleTests : IAsyncLifetime
         Assert.Contains(options.AdminTokenPath, printed, StringComparison.Ordinal);
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         Directory.Delete(dir, recursive: true);
-    }
-
-    /// <summary>Recomputes the checksum of a token body, as an attacker who knows the format could.</summary>
-    private static string Reforge(string withoutChecksum)
-    {
-        var crc = System.IO.Hashing.Crc32.HashToUInt32(System.Text.Encoding.ASCII.GetBytes(withoutChecksum));
-        Span<char> tail = stackalloc char[6];
-        for (var i = 5; i >= 0; i--)
-        {
-            tail[i] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[(int)(crc % 62)];
-            crc /= 62;
-        }
-
-        var token = withoutChecksum + new string(tail);
-        Assert.True(ApiTokenFormat.IsWellFormed(token, out _));
-        return token;
     }
 }

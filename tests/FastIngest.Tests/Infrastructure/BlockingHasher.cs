@@ -4,12 +4,12 @@ using FastIngest.Auth;
 namespace FastIngest.Tests.Infrastructure;
 
 /// <summary>
-/// Argon2id at a cheap cost that can hold one chosen token's verification until the test lets it go: the race
+/// The production hasher, able to hold one chosen token's verification until the test lets it go: the race
 /// harness for "something happened while this token was being verified for the first time".
 /// </summary>
 public sealed class BlockingHasher : ISecretHasher
 {
-    private readonly SecretHasher _inner = new(memoryCostKiB: 1024, timeCost: 1);
+    private readonly SecretHasher _inner = new();
     private readonly ConcurrentDictionary<string, Hold> _holds = new();
     private readonly int _maxExtraMilliseconds;
 
@@ -28,6 +28,8 @@ public sealed class BlockingHasher : ISecretHasher
     }
 
     public string Hash(ReadOnlySpan<char> secret) => _inner.Hash(secret);
+
+    public bool NeedsRehash(string encodedHash) => _inner.NeedsRehash(encodedHash);
 
     public bool Verify(string encodedHash, ReadOnlySpan<char> secret)
     {

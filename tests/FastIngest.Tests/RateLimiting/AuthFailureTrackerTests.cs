@@ -1,4 +1,3 @@
-using System.Net;
 using FastIngest.RateLimiting;
 using FastIngest.Tests.Infrastructure;
 
@@ -6,7 +5,7 @@ namespace FastIngest.Tests.RateLimiting;
 
 public sealed class AuthFailureTrackerTests
 {
-    private static readonly IPAddress s_client = IPAddress.Parse("203.0.113.7");
+    private const string TokenId = "AbCdEf012345";
 
     [Fact]
     public void RepeatedFailuresBlockWithBackoffThatDoublesAndResetsAfterSuccess()
@@ -18,23 +17,23 @@ public sealed class AuthFailureTrackerTests
         {
             for (var i = 0; i < 5; i++)
             {
-                tracker.RecordFailure(s_client);
+                tracker.RecordFailure(TokenId);
             }
 
-            return tracker.BlockedSeconds(s_client);
+            return tracker.BlockedSeconds(TokenId);
         }
 
         Assert.Equal(1, BlockAfterFailures());
         clock.Advance(TimeSpan.FromSeconds(1.5));
-        Assert.Equal(0, tracker.BlockedSeconds(s_client));
+        Assert.Equal(0, tracker.BlockedSeconds(TokenId));
         Assert.Equal(2, BlockAfterFailures());
         clock.Advance(TimeSpan.FromSeconds(3));
         Assert.Equal(4, BlockAfterFailures());
 
-        tracker.RecordSuccess(s_client); // still blocked: a success inside the block forgives nothing
-        Assert.Equal(4, tracker.BlockedSeconds(s_client));
+        tracker.RecordSuccess(TokenId); // still blocked: a success inside the block forgives nothing
+        Assert.Equal(4, tracker.BlockedSeconds(TokenId));
         clock.Advance(TimeSpan.FromSeconds(5));
-        tracker.RecordSuccess(s_client); // after the block: forgiven completely
+        tracker.RecordSuccess(TokenId); // after the block: forgiven completely
         Assert.Equal(1, BlockAfterFailures());
     }
 
@@ -44,10 +43,10 @@ public sealed class AuthFailureTrackerTests
         var tracker = new AuthFailureTracker(new RateLimitOptions { AuthFailuresBeforeBlock = 5 }, new ManualClock());
         for (var i = 0; i < 4; i++)
         {
-            tracker.RecordFailure(s_client);
+            tracker.RecordFailure(TokenId);
         }
 
-        Assert.Equal(0, tracker.BlockedSeconds(s_client));
+        Assert.Equal(0, tracker.BlockedSeconds(TokenId));
     }
 
     [Fact]
@@ -58,23 +57,35 @@ public sealed class AuthFailureTrackerTests
         var tracker = new AuthFailureTracker(options, clock);
         for (var round = 0; round < 40; round++)
         {
-            tracker.RecordFailure(s_client);
-            Assert.InRange(tracker.BlockedSeconds(s_client), 1, 60);
+            tracker.RecordFailure(TokenId);
+            Assert.InRange(tracker.BlockedSeconds(TokenId), 1, 60);
             clock.Advance(TimeSpan.FromSeconds(61));
         }
     }
 
     [Fact]
-    public void TrackingTableStaysWithinItsBoundUnderASprayOf100000Addresses()
+    public void TrackingTableStaysWithinItsBoundUnderASprayOf100000TokenIds()
     {
-        var options = new RateLimitOptions { MaxTrackedAddresses = 10_000 };
+        var options = new RateLimitOptions { MaxTrackedTokenIds = 10_000 };
         var tracker = new AuthFailureTracker(options, new ManualClock());
-        var bytes = new byte[4];
         for (var i = 0; i < 100_000; i++)
         {
-            BitConverter.TryWriteBytes(bytes, i + 1);
-            tracker.RecordFailure(new IPAddress(bytes));
-            Assert.True(tracker.TrackedAddresses <= options.MaxTrackedAddresses, $"{tracker.TrackedAddresses} entries after {i + 1} addresses");
+            tracker.RecordFailure($"id{i:D10}");
+            Assert.True(tracker.TrackedTokenIds <= options.MaxTrackedTokenIds, $"{tracker.TrackedTokenIds} entries after {i + 1} ids");
         }
+    }
+
+    [Fact]
+    public void OneIdsFailuresAndSuccessesLeaveEveryOtherIdAlone()
+    {
+        var tracker = new AuthFailureTracker(new RateLimitOptions { AuthFailuresBeforeBlock = 3 }, new ManualClock());
+        for (var i = 0; i < 3; i++)
+        {
+            tracker.RecordFailure("guessed00001");
+        }
+
+        tracker.RecordSuccess("otherToken01"); // another token's success forgives nothing
+        Assert.True(tracker.BlockedSeconds("guessed00001") > 0);
+        Assert.Equal(0, tracker.BlockedSeconds("otherToken01"));
     }
 }

@@ -80,25 +80,50 @@ public sealed partial class RateLimitEndpointTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task ABlockedAddressKeepsItsCachedTokensButGets429ForNewOnes()
+    public async Task FailuresThatCostNoArgon2NeverBlockAnAddresssNextFirstUse()
     {
-        var tenant = await _server.CreateTenantAsync("blocked");
+        var tenant = await _server.CreateTenantAsync("nat-neighbour");
+        var badChecksum = tenant.ProjectToken[..^1] + (tenant.ProjectToken[^1] == 'a' ? 'b' : 'a');
+        for (var i = 0; i < 60; i++)
+        {
+            (await _server.IngestAsync(badChecksum, TestServer.Run("guess"))).Dispose();
+            (await _server.IngestAsync("fii_malformed-" + i, TestServer.Run("guess"))).Dispose();
+            (await _server.IngestAsync(ApiTokenFormat.Generate(TokenScope.Ingest).Token, TestServer.Run("guess"))).Dispose(); // unknown id
+        }
+
+        // The same address (every test client is 127.0.0.1), a token never used before: one job's mistakes must
+        // not lock out its neighbours behind the same NAT.
+        using var firstUse = await _server.IngestAsync(tenant.ProjectToken, TestServer.Run("neighbour"));
+        await Json.ReadAsync(firstUse, HttpStatusCode.Created);
+    }
+
+    [Fact]
+    public async Task WrongSecretsForOneTokenIdBlockOnlyThatIdAndNeverItsCachedHolder()
+    {
+        var tenant = await _server.CreateTenantAsync("guessed");
+        var other = await _server.CreateTenantAsync("not-guessed");
         using (var warm = await _server.IngestAsync(tenant.ProjectToken, TestServer.Run("warm")))
         {
             Assert.Equal(HttpStatusCode.Created, warm.StatusCode);
         }
 
+        // Guesses that reuse the real id with random secrets: each one costs an Argon2 run.
         for (var i = 0; i < 10; i++)
         {
-            (await _server.IngestAsync(ApiTokenFormat.Generate(TokenScope.Ingest).Token, TestServer.Run("guess"))).Dispose();
+            using var guess = await _server.IngestAsync(ForgedTokens.WithOtherSecret(tenant.ProjectToken, i), TestServer.Run("guess"));
+            Assert.Equal(HttpStatusCode.Unauthorized, guess.StatusCode);
         }
 
-        using var unknown = await _server.IngestAsync(ApiTokenFormat.Generate(TokenScope.Ingest).Token, TestServer.Run("guess"));
-        await Json.ReadProblemAsync(unknown, HttpStatusCode.TooManyRequests);
-        Assert.NotNull(unknown.Headers.RetryAfter);
+        using (var blocked = await _server.IngestAsync(ForgedTokens.WithOtherSecret(tenant.ProjectToken, 99), TestServer.Run("guess")))
+        {
+            await Json.ReadProblemAsync(blocked, HttpStatusCode.TooManyRequests);
+            Assert.NotNull(blocked.Headers.RetryAfter);
+        }
 
         using var cached = await _server.IngestAsync(tenant.ProjectToken, TestServer.Run("still-works"));
         Assert.Equal(HttpStatusCode.Created, cached.StatusCode);
+        using var neighbour = await _server.IngestAsync(other.ProjectToken, TestServer.Run("first-use"));
+        Assert.Equal(HttpStatusCode.Created, neighbour.StatusCode);
     }
 
     [GeneratedRegex("^\"(ingest|read|management|confirm)\";q=[0-9]+;w=[0-9]+$")]

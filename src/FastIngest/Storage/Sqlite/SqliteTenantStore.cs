@@ -129,6 +129,13 @@ public sealed class SqliteTenantStore : ITenantStore
             .ToList();
     }
 
+    public void ReplaceSecretHash(string tokenId, string expected, string replacement)
+    {
+        using var connection = _database.Open();
+        connection.Execute("UPDATE api_tokens SET secret_hash = @replacement WHERE id = @tokenId AND secret_hash = @expected;",
+            new { tokenId, expected, replacement });
+    }
+
     public bool HasActiveAdminToken()
     {
         using var connection = _database.Open();
