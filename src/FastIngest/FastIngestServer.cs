@@ -53,9 +53,14 @@ public static class FastIngestServer
 
         app.UseMiddleware<RequestTelemetryMiddleware>();
         app.UseRequestIds();
-        // Host filters need a known port; with port 0 (tests) both addresses serve everything.
-        var separateMetrics = options.MetricsListen is { Port: > 0 } && options.Listen.Port > 0;
-        app.MapApi(separateMetrics ? $"*:{options.MetricsListen!.Port}" : null, separateMetrics ? $"*:{options.Listen.Port}" : null);
+        app.UseStatusCodePages(static pages => Problems.ForBareStatus(pages.HttpContext));
+        // With port 0 (some tests) the bound ports are unknown here, and both addresses serve everything.
+        if (options.MetricsListen is { Port: > 0 } metricsListen && options.Listen.Port > 0)
+        {
+            app.UseListenerSeparation(options.Listen.Port, metricsListen.Port);
+        }
+
+        app.MapApi();
         return app;
     }
 

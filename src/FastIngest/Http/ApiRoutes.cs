@@ -12,7 +12,7 @@ public static class ApiRoutes
     /// Every route, versioned under <c>/v1</c>; the seed's unversioned paths stay as aliases so its QUICKSTART
     /// works as written. Handlers are plain <see cref="RequestDelegate"/>s: nothing to generate or reflect.
     /// </summary>
-    public static WebApplication MapApi(this WebApplication app, string? metricsHost, string? apiHost)
+    public static WebApplication MapApi(this WebApplication app)
     {
         var services = app.Services;
         var ingest = services.GetRequiredService<IngestEndpoint>();
@@ -25,22 +25,12 @@ public static class ApiRoutes
         var tokens = services.GetRequiredService<TokenEndpoints>();
         var metrics = services.GetRequiredService<MetricsEndpoint>();
 
-        // With a separate metrics address, the API answers only on its own address and /metrics only on the
-        // metrics one, so a private scrape port never exposes the API and vice versa. Health probes answer on
-        // both, for orchestrators that probe the private port.
+        // Which address serves what (with --metrics-listen) is decided by ListenerSeparation, by local port.
         var api = app.MapGroup("");
-        if (apiHost is not null)
-        {
-            api.RequireHost(apiHost);
-        }
 
         app.MapGet("/healthz", HealthEndpoints.Live);
         app.MapGet("/readyz", HealthEndpoints.Ready);
-        var metricsRoute = app.MapGet("/metrics", metrics.HandleAsync);
-        if (metricsHost is not null)
-        {
-            metricsRoute.RequireHost(metricsHost);
-        }
+        app.MapGet("/metrics", metrics.HandleAsync);
 
         foreach (var prefix in new[] { "/v1", "" })
         {

@@ -40,6 +40,11 @@ public sealed class JsonBody : IDisposable
 
         if (read.Aborted)
         {
+            if (read.Malformed is { } reason)
+            {
+                await Problems.MalformedBody(context, reason);
+            }
+
             return null;
         }
 

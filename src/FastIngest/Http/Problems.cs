@@ -49,9 +49,18 @@ public static class Problems
         }, ContentType);
     }
 
+    /// <summary>
+    /// Field errors listed in one answer at most. A 4 MB body of unknown fields once answered 16 MB of problem;
+    /// the first 20 say what is wrong, and the detail says how many there were.
+    /// </summary>
+    public const int MaxListedErrors = 20;
+
     public static Task Validation(HttpContext context, IReadOnlyList<FieldError> errors) =>
         WriteAsync(context, StatusCodes.Status400BadRequest, "validation", "The request is invalid.",
-            errors.Count == 1 ? $"{Describe(errors[0])}" : $"{errors.Count} fields are invalid.", errors);
+            errors.Count == 1 ? $"{Describe(errors[0])}"
+            : errors.Count > MaxListedErrors ? $"{errors.Count} fields are invalid; the first {MaxListedErrors} are listed."
+            : $"{errors.Count} fields are invalid.",
+            errors.Count > MaxListedErrors ? errors.Take(MaxListedErrors).ToList() : errors);
 
     public static Task Unauthorized(HttpContext context, AuthFailure failure)
     {
@@ -95,9 +104,35 @@ public static class Problems
         WriteAsync(context, StatusCodes.Status415UnsupportedMediaType, "unsupported-media-type", "Unsupported media type.",
             "Send the body as 'Content-Type: application/json' (or a JUnit report as 'application/xml').");
 
+    /// <summary>A body whose HTTP framing is broken (chunking, length): 400, and the connection is not reused.</summary>
+    public static Task MalformedBody(HttpContext context, string reason)
+    {
+        context.Response.Headers.Connection = "close";
+        return WriteAsync(context, StatusCodes.Status400BadRequest, "malformed-body", "The request body is malformed.", reason);
+    }
+
     public static Task TooLarge(HttpContext context, long limit) =>
         WriteAsync(context, StatusCodes.Status413PayloadTooLarge, "body-too-large", "The request body is too large.",
             $"The limit is {limit} bytes.");
+
+    /// <summary>
+    /// For a response that ended with an error status and no body (no route matched, a method the route does not
+    /// take, a status set without a body): the same problem+json as every other error, with the request id.
+    /// </summary>
+    public static Task ForBareStatus(HttpContext context)
+    {
+        var status = context.Response.StatusCode;
+        var method = context.Request.Method;
+        var path = context.Request.Path.Value;
+        return status switch
+        {
+            StatusCodes.Status404NotFound => WriteAsync(context, status, "not-found", "Not found.", $"No route matches {method} {path}."),
+            StatusCodes.Status405MethodNotAllowed => WriteAsync(context, status, "method-not-allowed", "Method not allowed.",
+                $"{path} does not take {method}" + (context.Response.Headers.Allow.Count > 0 ? $"; it takes {context.Response.Headers.Allow}." : ".")),
+            _ => WriteAsync(context, status, "http-" + status.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status) + "."),
+        };
+    }
 
     private static string Describe(FieldError error) =>
         error.Field.Length == 0 ? error.Message : $"'{error.Field}' {error.Message}";

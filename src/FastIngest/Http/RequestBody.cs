@@ -9,7 +9,12 @@ namespace FastIngest.Http;
 /// </summary>
 public static class RequestBody
 {
-    public readonly record struct Result(bool TooLarge, bool Aborted, ReadOnlySequence<byte> Body);
+    /// <param name="TooLarge">Over the limit: answer 413.</param>
+    /// <param name="Aborted">Not readable. With <paramref name="Malformed"/> the framing was broken (answer 400 with it);
+    /// without, the client went away and nobody is left to answer.</param>
+    /// <param name="Body">The whole body, when it was read.</param>
+    /// <param name="Malformed">Why the body could not be read, when the client is still there to be told.</param>
+    public readonly record struct Result(bool TooLarge, bool Aborted, ReadOnlySequence<byte> Body, string? Malformed = null);
 
     /// <summary>
     /// On success the caller owns <see cref="Result.Body"/> until it calls <see cref="Release"/>.
@@ -34,15 +39,11 @@ public static class RequestBody
                 // Kestrel's own limit tripped first (one read can carry the body past ours and its at once).
                 return new Result(true, false, default);
             }
-            catch (Microsoft.AspNetCore.Http.BadHttpRequestException e)
+            catch (Exception e) when (e is Microsoft.AspNetCore.Http.BadHttpRequestException or OperationCanceledException or IOException)
             {
-                // Broken framing (bad chunking, short body): the connection closes after this; the status says why.
-                context.Response.StatusCode = e.StatusCode;
-                return new Result(false, true, default);
-            }
-            catch (Exception e) when (e is OperationCanceledException or IOException)
-            {
-                return new Result(false, true, default);
+                // Broken framing (bad or impossible chunk sizes, a short body) is the client's to hear about: a 400,
+                // never the 200 an unwritten response defaults to.
+                return new Result(false, true, default, MalformedReason(context, e));
             }
 
             var buffer = read.Buffer;
@@ -61,6 +62,11 @@ public static class RequestBody
             reader.AdvanceTo(buffer.Start, buffer.End);
         }
     }
+
+    /// <summary>Why a body read failed, or null when the client went away (nobody to answer).</summary>
+    public static string? MalformedReason(HttpContext context, Exception e) => context.RequestAborted.IsCancellationRequested
+        ? null
+        : e is Microsoft.AspNetCore.Http.BadHttpRequestException bad ? bad.Message : "The request body could not be read (broken framing).";
 
     public static void Release(HttpContext context, in ReadOnlySequence<byte> body) =>
         context.Request.BodyReader.AdvanceTo(body.End);

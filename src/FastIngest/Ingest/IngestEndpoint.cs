@@ -135,6 +135,11 @@ public sealed class IngestEndpoint
 
         if (read.Aborted)
         {
+            if (read.Malformed is { } reason)
+            {
+                await Problems.MalformedBody(context, reason);
+            }
+
             return;
         }
 

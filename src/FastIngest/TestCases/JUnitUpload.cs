@@ -133,14 +133,16 @@ public sealed class JUnitUpload
             await Problems.TooLarge(context, _maxUploadBytes);
             return null;
         }
-        catch (BadHttpRequestException e)
+        catch (Exception e) when (e is BadHttpRequestException or IOException or OperationCanceledException)
         {
-            context.Response.StatusCode = e.StatusCode; // broken framing: the connection closes, the status says why
+            // Broken framing gets a 400 that says so; a client that went away gets nothing (nobody is left).
+            if (RequestBody.MalformedReason(context, e) is { } reason)
+            {
+                _rejectedInvalid.Inc();
+                await Problems.MalformedBody(context, reason);
+            }
+
             return null;
-        }
-        catch (Exception e) when (e is IOException or OperationCanceledException)
-        {
-            return null; // the client went away: nobody is left to answer
         }
 
         return ToRun(fields, document, projectKey);

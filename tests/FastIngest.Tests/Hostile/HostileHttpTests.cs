@@ -95,6 +95,82 @@ public sealed class HostileHttpTests : IAsyncLifetime
         }
     }
 
+    public static TheoryData<string, string> BrokenBodies => new()
+    {
+        { "impossible chunk size", "FFFFFFFFFFFFFFFFFF\r\n{}\r\n0\r\n\r\n" },
+        { "non-hex chunk size", "zz\r\n{}\r\n0\r\n\r\n" },
+        { "chunk longer than announced", "2\r\n{}}}\r\n0\r\n\r\n" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BrokenBodies))]
+    public async Task BrokenChunkingOfAnAuthenticatedIngestIsA400ProblemNeverA2xx(string name, string chunks)
+    {
+        foreach (var contentType in new[] { "application/json", "application/xml" })
+        {
+            var raw = "POST /v1/ingest?run_id=broken HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" +
+                $"Content-Type: {contentType}\r\nAuthorization: Bearer {_tenant.ProjectToken}\r\n\r\n" + chunks;
+            var response = await SendRawForResponseAsync(raw);
+            Assert.True(response is null || response.StartsWith("HTTP/1.1 400 ", StringComparison.Ordinal),
+                $"{name} ({contentType}): {response}");
+            Assert.True(response is null || response.Contains("application/problem+json", StringComparison.Ordinal), $"{name} ({contentType}): {response}");
+        }
+    }
+
+    [Fact]
+    public async Task ABodyOfAHundredThousandUnknownFieldsGetsASmallProblemThatCountsThem()
+    {
+        var body = "{" + string.Join(",", Enumerable.Range(0, 100_000).Select(i => $"\"f{i}\":1")) + "}";
+        using var response = await _server.IngestAsync(_tenant.ProjectToken, body);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(text.Length < 8 * 1024, $"a {body.Length}-byte body got a {text.Length}-character problem");
+        var problem = System.Text.Json.JsonDocument.Parse(text).RootElement;
+        Assert.Equal(400, problem.GetProperty("status").GetInt32());
+        Assert.Equal(20, problem.GetProperty("errors").GetArrayLength());
+        Assert.Contains("fields are invalid", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("GET", "/v1/no-such-route", 404)]
+    [InlineData("GET", "/v1/ingest", 405)]
+    [InlineData("PUT", "/v1/runs", 405)]
+    public async Task UnmatchedRoutesAndMethodsAnswerAProblemWithTheRequestId(string method, string path, int expected)
+    {
+        using var response = await _server.SendAsync(new HttpMethod(method), path, _tenant.ProjectToken);
+        var problem = await Json.ReadProblemAsync(response, (HttpStatusCode)expected);
+        Assert.False(string.IsNullOrEmpty(problem.GetProperty("detail").GetString()));
+    }
+
+    /// <summary>Writes raw bytes on a fresh connection; returns the whole response text, or null if closed unanswered.</summary>
+    private async Task<string?> SendRawForResponseAsync(string raw)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync(_server.Client.BaseAddress!.Host, _server.Client.BaseAddress.Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.Latin1.GetBytes(raw));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        using var received = new MemoryStream();
+        var buffer = new byte[4096];
+        try
+        {
+            int read;
+            while ((read = await stream.ReadAsync(buffer, timeout.Token)) > 0)
+            {
+                received.Write(buffer, 0, read);
+                if (Encoding.ASCII.GetString(received.ToArray()).Contains("\r\n\r\n{", StringComparison.Ordinal)
+                    && Encoding.ASCII.GetString(received.ToArray()).TrimEnd().EndsWith('}'))
+                {
+                    break;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return received.Length == 0 ? null : Encoding.ASCII.GetString(received.ToArray());
+    }
+
     /// <summary>Writes raw bytes on a fresh connection; returns the status code, or null if the server closed it.</summary>
     private async Task<int?> SendRawAsync(string raw)
     {

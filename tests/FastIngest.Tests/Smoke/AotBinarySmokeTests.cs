@@ -66,6 +66,15 @@ public sealed class AotBinarySmokeTests
         Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync(new Uri(metrics, "/v1/runs"))).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync(new Uri(binary.Address, "/v1/runs"))).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri(metrics, "/healthz"))).StatusCode);
+
+        // The Host header decides nothing: a reverse proxy's public Host reaches the API, and naming the other
+        // address in Host opens nothing on either port.
+        using var proxied = new HttpRequestMessage(HttpMethod.Get, new Uri(binary.Address, "/v1/runs")) { Headers = { Host = "ci.example.com" } };
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.SendAsync(proxied)).StatusCode);
+        using var spoofedMetrics = new HttpRequestMessage(HttpMethod.Get, new Uri(binary.Address, "/metrics")) { Headers = { Host = $"127.0.0.1:{metricsPort}" } };
+        Assert.Equal(HttpStatusCode.NotFound, (await client.SendAsync(spoofedMetrics)).StatusCode);
+        using var spoofedApi = new HttpRequestMessage(HttpMethod.Get, new Uri(metrics, "/v1/runs")) { Headers = { Host = binary.Address.Authority } };
+        Assert.Equal(HttpStatusCode.NotFound, (await client.SendAsync(spoofedApi)).StatusCode);
     }
 
     [Fact]
