@@ -43,6 +43,9 @@ public sealed class Principal
         }
     }
 
+    /// <summary>When the token was last used (to the second), for the cache's eviction order.</summary>
+    internal long LastUsedMs => Volatile.Read(ref _lastUsedMs);
+
     /// <summary>The last use not yet persisted, if any; <see cref="MarkFlushed"/> once it is.</summary>
     internal bool TryGetUnflushedUse(out long lastUsedMs)
     {

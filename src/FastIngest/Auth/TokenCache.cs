@@ -12,9 +12,17 @@ namespace FastIngest.Auth;
 /// </summary>
 public sealed class TokenCache
 {
-    private const int MaxEntries = 100_000;
     private readonly long _seed = BitConverter.ToInt64(RandomNumberGenerator.GetBytes(8));
     private readonly ConcurrentDictionary<UInt128, Principal> _entries = new();
+    private readonly int _capacity;
+    private int _evicting;
+
+    public TokenCache()
+        : this(100_000)
+    {
+    }
+
+    internal TokenCache(int capacity) => _capacity = capacity;
 
     public int Count => _entries.Count;
 
@@ -24,13 +32,38 @@ public sealed class TokenCache
 
     public void Add(UInt128 key, Principal principal)
     {
-        if (_entries.Count >= MaxEntries)
+        if (_entries.Count >= _capacity)
         {
-            // Verified tokens only get here, so this is a huge legitimate fleet; start over rather than grow.
-            _entries.Clear();
+            EvictLeastRecentlyUsed();
         }
 
         _entries[key] = principal;
+    }
+
+    /// <summary>
+    /// Verified tokens only get here, so a full cache is a huge legitimate fleet. Dropping everything (as this
+    /// once did) sent the whole fleet back through Argon2 at once; dropping the tenth least recently used costs
+    /// only those tokens a re-verification, and runs once per tenth of the capacity.
+    /// </summary>
+    private void EvictLeastRecentlyUsed()
+    {
+        if (Interlocked.Exchange(ref _evicting, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            var excess = _entries.Count - (_capacity - (_capacity / 10));
+            foreach (var (key, _) in _entries.OrderBy(static e => e.Value.LastUsedMs).Take(excess).ToList())
+            {
+                _entries.TryRemove(key, out _);
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _evicting, 0);
+        }
     }
 
     public void Remove(UInt128 key) => _entries.TryRemove(key, out _);

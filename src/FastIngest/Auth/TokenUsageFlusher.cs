@@ -65,7 +65,7 @@ public sealed class TokenUsageFlusher : BackgroundService
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // Nothing was marked flushed, so the same uses are written on the next tick.
-            _logger.LogWarning(e, "Could not record token last-used times");
+            Log.TokenUseFlushFailed(_logger, e);
         }
     }
 }

@@ -67,6 +67,14 @@ internal static partial class Log
         Message = "Run {RunId} already stored with different content; left unchanged")]
     public static partial void RunConflict(ILogger logger, string requestId, string projectId, string runId);
 
+    [LoggerMessage(EventId = 34, EventName = "checkpoint_failed", Level = LogLevel.Warning,
+        Message = "WAL checkpoint failed, retried on the next tick: {Error}")]
+    public static partial void CheckpointFailed(ILogger logger, string error);
+
+    [LoggerMessage(EventId = 35, EventName = "token_use_flush_failed", Level = LogLevel.Warning,
+        Message = "Could not record token last-used times; kept for the next flush")]
+    public static partial void TokenUseFlushFailed(ILogger logger, Exception exception);
+
     [LoggerMessage(EventId = 33, EventName = "run_failed_alone", Level = LogLevel.Error,
         Message = "Run {RunId} of project {ProjectId} broke a storage constraint and was left out of its batch (request {RequestId})")]
     public static partial void RunFailedAlone(ILogger logger, string requestId, string projectId, string runId);

@@ -72,7 +72,7 @@ public sealed class SqliteCheckpointer : BackgroundService
                 catch (SqliteException e)
                 {
                     // A busy or failing disk is reported by the writer and /readyz; retry on the next tick.
-                    _logger.LogWarning("WAL checkpoint failed: {Error}", e.Message);
+                    Log.CheckpointFailed(_logger, e.Message);
                     connection?.Dispose();
                     connection = null;
                 }
