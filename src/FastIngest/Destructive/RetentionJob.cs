@@ -6,13 +6,15 @@ namespace FastIngest.Destructive;
 /// Applies each project's <c>retention_days</c> once an hour (and a minute after start) with the same paced,
 /// batched purge as <c>POST /v1/projects/{id}/purge</c>, so it never blocks ingest for long. It also finishes
 /// deletions of projects and orgs that a stop or crash interrupted (they were already final: marked, unreadable,
-/// their tokens revoked; only their data was left on disk).
+/// their tokens revoked; only their data was left on disk), and deletes confirm tokens a day after they expired
+/// (until then a late confirm still hears "expired" rather than "unknown").
 /// </summary>
 public sealed class RetentionJob : BackgroundService
 {
     private static readonly TimeSpan s_interval = TimeSpan.FromHours(1);
     private readonly ITenantStore _tenants;
     private readonly IDataRemovalStore _removal;
+    private readonly IConfirmTokenStore _confirmTokens;
     private readonly RunPurger _purger;
     private readonly TimeProvider _clock;
     private readonly ILogger<RetentionJob> _logger;
@@ -20,8 +22,10 @@ public sealed class RetentionJob : BackgroundService
     /// <summary>Deletions begun before this process started were interrupted; later ones have a request running them.</summary>
     private readonly long _startedAtMs;
 
-    public RetentionJob(ITenantStore tenants, IDataRemovalStore removal, RunPurger purger, TimeProvider clock, ILogger<RetentionJob> logger)
+    public RetentionJob(ITenantStore tenants, IDataRemovalStore removal, IConfirmTokenStore confirmTokens, RunPurger purger, TimeProvider clock,
+        ILogger<RetentionJob> logger)
     {
+        _confirmTokens = confirmTokens;
         _removal = removal;
         _tenants = tenants;
         _purger = purger;
@@ -60,6 +64,7 @@ public sealed class RetentionJob : BackgroundService
             _removal.DeleteOrg(orgKey);
         }
 
+        _confirmTokens.PurgeExpired(now - (long)TimeSpan.FromDays(1).TotalMilliseconds);
         return deleted;
     }
 

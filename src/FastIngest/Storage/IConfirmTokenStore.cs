@@ -11,6 +11,9 @@ public interface IConfirmTokenStore
     /// says why, without spending it.
     /// </summary>
     ConfirmOutcome TryConsume(string tokenHash, string action, string target, string credentialId, long nowMs);
+
+    /// <summary>Deletes tokens that expired before <paramref name="beforeMs"/>; returns how many.</summary>
+    int PurgeExpired(long beforeMs);
 }
 
 public sealed record ConfirmTokenRecord(string TokenHash, string Action, string Target, string CredentialId, string Summary, long CreatedAtMs, long ExpiresAtMs);

@@ -68,4 +68,19 @@ public sealed class RetentionTests : IAsyncLifetime
         using var response = await PatchAsync(tenant, json);
         await Json.ReadProblemAsync(response, HttpStatusCode.BadRequest);
     }
+
+    [Fact]
+    public async Task ConfirmTokensAreDeletedADayAfterTheyExpiredAndNotBefore()
+    {
+        var store = _server.Service<FastIngest.Storage.IConfirmTokenStore>();
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var day = (long)TimeSpan.FromDays(1).TotalMilliseconds;
+        store.Insert(new FastIngest.Storage.ConfirmTokenRecord("old", "purge_runs", "project:x", "t", "s", now - (3 * day), now - (2 * day)));
+        store.Insert(new FastIngest.Storage.ConfirmTokenRecord("recent", "purge_runs", "project:x", "t", "s", now - day, now - (day / 2)));
+
+        await _server.Service<RetentionJob>().RunOnceAsync();
+
+        Assert.Equal(FastIngest.Storage.ConfirmOutcome.Unknown, store.TryConsume("old", "purge_runs", "project:x", "t", now));
+        Assert.Equal(FastIngest.Storage.ConfirmOutcome.Expired, store.TryConsume("recent", "purge_runs", "project:x", "t", now));
+    }
 }

@@ -66,4 +66,10 @@ public sealed class SqliteConfirmTokenStore : IConfirmTokenStore
 
         public long? UsedAt { get; set; }
     }
+
+    public int PurgeExpired(long beforeMs)
+    {
+        using var connection = _database.Open();
+        return connection.Execute("DELETE FROM confirm_tokens WHERE expires_at < @beforeMs;", new { beforeMs });
+    }
 }
