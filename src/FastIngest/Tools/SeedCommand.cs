@@ -66,7 +66,9 @@ public static class SeedCommand
                     DurationMs = duration,
                     TimestampMs = timestamp,
                     Branch = branch,
-                    Fingerprint = RunFingerprint.Compute(passed, duration, timestamp * TimeSpan.TicksPerMillisecond, branch, null, null),
+                    // Ingest hashes the instant as UtcTicks (since year 1), not ticks since 1970: a seeded run posted
+                    // again must be a duplicate, not a conflict.
+                    Fingerprint = RunFingerprint.Compute(passed, duration, DateTimeOffset.FromUnixTimeMilliseconds(timestamp).UtcTicks, branch, null, null),
                     ReceivedAtMs = now,
                 };
             }
