@@ -38,6 +38,13 @@ public sealed record ServerOptions
     /// </summary>
     public int UploadSlots { get; init; } = Math.Max(2, 2 * Environment.ProcessorCount);
 
+    /// <summary>
+    /// The longest an upload's body may take to arrive, however steadily it trickles; past it the connection is
+    /// closed and nothing is stored. (The minimum rate, <see cref="Http.UploadBodyLimits.MinBytesPerSecond"/>,
+    /// stops the slower ones sooner.)
+    /// </summary>
+    public TimeSpan UploadDeadline { get; init; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Test cases one run may carry, whichever way they arrive.</summary>
     public FastIngest.TestCases.TestCaseLimits TestCases { get; init; } = FastIngest.TestCases.TestCaseLimits.Default;
 

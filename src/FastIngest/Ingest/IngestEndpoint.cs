@@ -29,6 +29,7 @@ public sealed class IngestEndpoint
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
     private readonly int _maxBody;
+    private readonly TimeSpan _uploadDeadline;
     private readonly Counter.Child _created, _duplicate, _conflict, _overloaded, _uploadsBusy, _failed;
     private readonly Counter _testCasesStored;
     private readonly Counter.Child _rejectedInvalid, _rejectedTooLarge, _rejectedMediaType, _rejectedScope, _rejectedRetired,
@@ -44,6 +45,7 @@ public sealed class IngestEndpoint
         _testLimits = options.TestCases;
         _clock = clock;
         _maxBody = options.MaxIngestBodyBytes;
+        _uploadDeadline = options.UploadDeadline;
         _logger = loggers.CreateLogger("FastIngest.Ingest");
         var outcomes = metrics.IngestOutcomes;
         _created = outcomes.WithLabels("created", "");
@@ -92,32 +94,29 @@ public sealed class IngestEndpoint
             return;
         }
 
-        if (!await _uploads.TryEnterAsync(context.RequestAborted))
+        // An org's uploads share its slots; a project token always has its org.
+        using var lease = await _uploads.TryEnterAsync(principal.OrgKey ?? principal.ProjectKey!.Value, context.RequestAborted);
+        if (lease is null)
         {
             _uploadsBusy.Inc();
-            await Problems.Unavailable(context, "uploads-busy", "Every upload slot is busy; retry shortly.", 5);
+            await Problems.Unavailable(context, "uploads-busy", "Every upload slot this tenant may use is busy; retry shortly.", 5);
             return;
         }
 
-        try
+        // The slot is held until the run is committed (so at most that many large uploads are in memory), and
+        // handed on before the answer is written, so a client that reads its answer slowly holds nothing.
+        UploadBodyLimits.Apply(context, _uploadDeadline, _clock);
+        if (!junit)
         {
-            // The slot is held until the run is committed, so at most that many large uploads are in memory.
-            if (!junit)
-            {
-                await HandleJsonAsync(context, principal);
-            }
-            else if (await _junit.ReadRunAsync(context, principal.ProjectKey!.Value) is { } run)
-            {
-                await StoreAsync(context, principal, run);
-            }
+            await HandleJsonAsync(context, principal, lease);
         }
-        finally
+        else if (await _junit.ReadRunAsync(context, principal.ProjectKey!.Value) is { } run)
         {
-            _uploads.Exit();
+            await StoreAsync(context, principal, run, lease);
         }
     }
 
-    private async Task HandleJsonAsync(HttpContext context, Principal principal)
+    private async Task HandleJsonAsync(HttpContext context, Principal principal, IDisposable? lease = null)
     {
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
         {
@@ -161,10 +160,10 @@ public sealed class IngestEndpoint
             return;
         }
 
-        await StoreAsync(context, principal, run);
+        await StoreAsync(context, principal, run, lease);
     }
 
-    private async Task StoreAsync(HttpContext context, Principal principal, RunRecord run)
+    private async Task StoreAsync(HttpContext context, Principal principal, RunRecord run, IDisposable? lease)
     {
         if (principal.IsRetired)
         {
@@ -182,6 +181,7 @@ public sealed class IngestEndpoint
         }
 
         var result = await completion;
+        lease?.Dispose(); // committed (or not): the run's memory is no longer ours to bound
         if (!result.Committed)
         {
             _failed.Inc();

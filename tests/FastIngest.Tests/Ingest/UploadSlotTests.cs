@@ -54,8 +54,8 @@ public sealed class UploadSlotTests : IAsyncLifetime
     }
 
     /// <summary>
-    /// A JUnit report that keeps trickling (fast enough for Kestrel's minimum body rate, which would otherwise
-    /// drop it) until told to finish.
+    /// A JUnit report that keeps trickling (at ~160 KiB/s: fast enough for the uploads' minimum rate of 16 KiB/s,
+    /// which would otherwise drop it) until told to finish.
     /// </summary>
     private sealed class StalledReport : HttpContent
     {
@@ -70,12 +70,12 @@ public sealed class UploadSlotTests : IAsyncLifetime
             await stream.WriteAsync("<testsuite name=\"s\"><testcase name=\"a\"/>"u8.ToArray());
             await stream.FlushAsync();
             Started.SetResult();
-            var filler = Encoding.UTF8.GetBytes("<!--" + new string('.', 2048) + "-->");
+            var filler = Encoding.UTF8.GetBytes("<!--" + new string('.', 8192) + "-->");
             while (!Finish.Task.IsCompleted)
             {
                 await stream.WriteAsync(filler);
                 await stream.FlushAsync();
-                await Task.WhenAny(Finish.Task, Task.Delay(250));
+                await Task.WhenAny(Finish.Task, Task.Delay(50));
             }
 
             await stream.WriteAsync("</testsuite>"u8.ToArray());
