@@ -1,4 +1,5 @@
 using FastIngest.Configuration;
+using FastIngest.RateLimiting;
 
 namespace FastIngest.Ingest;
 
@@ -6,128 +7,8 @@ namespace FastIngest.Ingest;
 /// Admission for large ingest requests: every JUnit upload and every JSON body over
 /// <see cref="IngestEndpoint.SmallBodyBytes"/> (or of unknown length) holds a slot from before its body is read
 /// until its run is committed. The memory large uploads can hold is then bounded by the slot count, whatever
-/// the number of connections; small runs never wait here.
-/// <para>
-/// Fair share: one tenant (an org) holds at most <see cref="TenantShare"/> slots, half of them, so six slow
-/// uploads from one tenant can no longer hold every slot while another tenant's small report waits for a 503.
-/// A tenant's extra uploads wait for one of its own slots, not for everyone's.
-/// </para>
+/// the number of connections; small runs never wait here. One tenant (an org) holds at most half the slots, so
+/// six slow uploads from one tenant can no longer hold every slot while another tenant's small report waits
+/// for a 503.
 /// </summary>
-public sealed class UploadSlots : IDisposable
-{
-    private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(10);
-    private readonly SemaphoreSlim _slots;
-    private readonly int _capacity;
-    private readonly Dictionary<long, Share> _shares = [];
-
-    public UploadSlots(ServerOptions options)
-    {
-        _capacity = options.UploadSlots;
-        TenantShare = Math.Max(1, _capacity / 2);
-        _slots = new SemaphoreSlim(_capacity);
-    }
-
-    /// <summary>Slots one tenant may hold at once.</summary>
-    public int TenantShare { get; }
-
-    /// <summary>Slots held right now.</summary>
-    public int InUse => _capacity - _slots.CurrentCount;
-
-    /// <summary>
-    /// Waits up to 10 s in all for one of the tenant's slots and one of the server's; null when none freed up or
-    /// the client left (the caller answers 503). Dispose the lease as soon as the run is committed.
-    /// </summary>
-    public async Task<Lease?> TryEnterAsync(long tenantKey, CancellationToken aborted)
-    {
-        var share = Join(tenantKey);
-        var started = TimeProvider.System.GetTimestamp();
-        var tenantSlot = false;
-        try
-        {
-            if (await share.Slots.WaitAsync(s_wait, aborted))
-            {
-                tenantSlot = true;
-                var left = s_wait - TimeProvider.System.GetElapsedTime(started);
-                if (left > TimeSpan.Zero && await _slots.WaitAsync(left, aborted))
-                {
-                    return new Lease(this, tenantKey, share);
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
-        if (tenantSlot)
-        {
-            share.Slots.Release();
-        }
-
-        Leave(tenantKey, share);
-        return null;
-    }
-
-    public void Dispose() => _slots.Dispose();
-
-    private Share Join(long tenantKey)
-    {
-        lock (_shares)
-        {
-            if (!_shares.TryGetValue(tenantKey, out var share))
-            {
-                _shares[tenantKey] = share = new Share(TenantShare);
-            }
-
-            share.Users++;
-            return share;
-        }
-    }
-
-    private void Leave(long tenantKey, Share share)
-    {
-        lock (_shares)
-        {
-            if (--share.Users == 0)
-            {
-                _shares.Remove(tenantKey);
-                share.Slots.Dispose();
-            }
-        }
-    }
-
-    /// <summary>One held slot; disposing it (once, however often called) hands the slot on.</summary>
-    public sealed class Lease : IDisposable
-    {
-        private readonly UploadSlots _owner;
-        private readonly long _tenantKey;
-        private readonly Share _share;
-        private int _released;
-
-        internal Lease(UploadSlots owner, long tenantKey, Share share)
-        {
-            _owner = owner;
-            _tenantKey = tenantKey;
-            _share = share;
-        }
-
-        public void Dispose()
-        {
-            if (Interlocked.Exchange(ref _released, 1) != 0)
-            {
-                return;
-            }
-
-            _owner._slots.Release();
-            _share.Slots.Release();
-            _owner.Leave(_tenantKey, _share);
-        }
-    }
-
-    /// <summary>A tenant's slots, alive while any of its uploads holds or waits for one.</summary>
-    internal sealed class Share(int slots)
-    {
-        public SemaphoreSlim Slots { get; } = new(slots);
-
-        public int Users { get; set; }
-    }
-}
+public sealed class UploadSlots(ServerOptions options) : FairSlots(options.UploadSlots, options.UploadSlots / 2);

@@ -23,10 +23,12 @@ public sealed class TestCaseEndpoints
     private readonly ITestCaseQueries _tests;
     private readonly TimeProvider _clock;
     private readonly PagingCursors _cursors;
+    private readonly HeavyReadSlots _heavyReads;
 
     public TestCaseEndpoints(RequestAuthentication auth, ProjectResolver projects, ITestCaseQueries tests, TimeProvider clock,
-        PagingCursors cursors)
+        PagingCursors cursors, HeavyReadSlots heavyReads)
     {
+        _heavyReads = heavyReads;
         _cursors = cursors;
         _auth = auth;
         _projects = projects;
@@ -130,9 +132,15 @@ public sealed class TestCaseEndpoints
 
     public async Task FlakyAsync(HttpContext context)
     {
-        if (await ReadWindowQueryAsync(context) is { } q)
+        if (await ReadWindowQueryAsync(context) is { } q && await EnterHeavyReadAsync(context, q) is { } lease)
         {
-            await WriteWindowListAsync(context, q, _tests.FlakyTests(q.ProjectKey, q.SinceMs, q.Branch, q.Limit), static (json, test) =>
+            IReadOnlyList<FlakyTest> flaky;
+            using (lease)
+            {
+                flaky = _tests.FlakyTests(q.ProjectKey, q.SinceMs, q.Branch, q.Limit);
+            }
+
+            await WriteWindowListAsync(context, q, flaky, static (json, test) =>
             {
                 json.WriteNumber("flips"u8, test.Flips);
                 json.WriteNumber("flaky_commits"u8, test.FlakyGroups);
@@ -146,9 +154,15 @@ public sealed class TestCaseEndpoints
 
     public async Task SlowestAsync(HttpContext context)
     {
-        if (await ReadWindowQueryAsync(context) is { } q)
+        if (await ReadWindowQueryAsync(context) is { } q && await EnterHeavyReadAsync(context, q) is { } lease)
         {
-            await WriteWindowListAsync(context, q, _tests.SlowestTests(q.ProjectKey, q.SinceMs, q.Branch, q.Limit), static (json, test) =>
+            IReadOnlyList<SlowTest> slowest;
+            using (lease)
+            {
+                slowest = _tests.SlowestTests(q.ProjectKey, q.SinceMs, q.Branch, q.Limit);
+            }
+
+            await WriteWindowListAsync(context, q, slowest, static (json, test) =>
             {
                 json.WriteNumber("p95_ms"u8, test.P95Ms);
                 json.WriteNumber("max_ms"u8, test.MaxMs);
@@ -181,6 +195,18 @@ public sealed class TestCaseEndpoints
             json.WriteEndArray();
             json.WriteEndObject();
         });
+
+    /// <summary>A heavy-read slot for the project, or null after the 503 has been written.</summary>
+    private async Task<FairSlots.Lease?> EnterHeavyReadAsync(HttpContext context, WindowQuery query)
+    {
+        if (await _heavyReads.TryEnterAsync(query.ProjectKey, context.RequestAborted) is { } lease)
+        {
+            return lease;
+        }
+
+        await Problems.Unavailable(context, "reads-busy", "History reads are busy; retry shortly.", 2);
+        return null;
+    }
 
     private async Task<WindowQuery?> ReadWindowQueryAsync(HttpContext context)
     {

@@ -209,4 +209,22 @@ public sealed class TestCaseReadTests : IAsyncLifetime
 
     private static string AsJsonTime(DateTimeOffset value) =>
         DateTimeOffset.FromUnixTimeSeconds(value.ToUnixTimeSeconds()).ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task HistoryScansOfOneProjectRunOneAtATime()
+    {
+        var tenant = await _server.CreateTenantAsync("heavy-reads");
+        var key = _server.Service<FastIngest.Storage.ITenantStore>().FindProject(tenant.ProjectId)!.Key;
+        var slots = _server.Service<FastIngest.TestCases.HeavyReadSlots>();
+        var held = await slots.TryEnterAsync(key, CancellationToken.None);
+        Assert.NotNull(held);
+
+        var waiting = _server.SendAsync(HttpMethod.Get, "/v1/tests/flaky", tenant.ProjectToken);
+        await Task.Delay(200);
+        Assert.False(waiting.IsCompleted, "a second scan of the same project ran while the first held its slot");
+
+        held.Dispose();
+        using var response = await waiting;
+        await Json.ReadAsync(response, System.Net.HttpStatusCode.OK);
+    }
 }
