@@ -112,11 +112,21 @@ public sealed class TokenEndpoints
             return;
         }
 
+        if (await RefuseAtLimitAsync(context, scope, orgKey, projectKey))
+        {
+            return;
+        }
+
         if (_issuer.Issue(scope, orgKey, projectKey, name, lifetime is { } seconds ? TimeSpan.FromSeconds(seconds) : null, principal.TokenId)
             is not var (token, stored))
         {
-            // Its org or project began to be deleted, or the caller's own token was revoked, after our checks:
-            // the token was not stored.
+            // Its org or project began to be deleted, the caller's own token was revoked, or a racing request took
+            // the last place, after our checks: the token was not stored.
+            if (await RefuseAtLimitAsync(context, scope, orgKey, projectKey))
+            {
+                return;
+            }
+
             await Problems.NotFound(context, projectKey is null ? $"Organization '{orgId}'" : $"Project '{projectId}'");
             return;
         }
@@ -179,6 +189,18 @@ public sealed class TokenEndpoints
 
         _authenticator.RetireToken(tokenId);
         context.Response.StatusCode = StatusCodes.Status204NoContent;
+    }
+
+    private async Task<bool> RefuseAtLimitAsync(HttpContext context, TokenScope scope, long? orgKey, long? projectKey)
+    {
+        if (_store.CountActiveTokens(scope.ToName(), orgKey, projectKey) < TokenLimits.ActivePerOwner)
+        {
+            return false;
+        }
+
+        await Problems.Conflict(context, "token-limit",
+            $"There are already {TokenLimits.ActivePerOwner} active {scope.ToName()} tokens here; revoke unused ones first.");
+        return true;
     }
 
     internal static void WriteCreatedToken(Utf8JsonWriter json, string token, StoredToken stored, string? orgId, string? projectId)

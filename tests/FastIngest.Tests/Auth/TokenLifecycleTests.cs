@@ -152,4 +152,42 @@ public sealed class TokenLifecycleTests : IAsyncLifetime
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         Directory.Delete(dir, recursive: true);
     }
+
+    [Fact]
+    public async Task AProjectHoldsAtMostTheLimitOfActiveTokensPerScopeAndRevokingFreesAPlace()
+    {
+        var tenant = await _server.CreateTenantAsync("token-limit");
+        var key = _server.Service<FastIngest.Storage.ITenantStore>().FindProject(tenant.ProjectId)!.Key;
+        var orgKey = _server.Service<FastIngest.Storage.ITenantStore>().FindOrg(tenant.OrgId)!.Key;
+        using (var connection = _server.Service<FastIngest.Storage.Sqlite.SqliteDatabase>().Open())
+        using (var fill = connection.CreateCommand())
+        {
+            // The tenant has one ingest token; fill the project up to the limit without 999 Argon2 runs.
+            fill.CommandText = $"""
+                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {FastIngest.Storage.TokenLimits.ActivePerOwner - 1})
+                INSERT INTO api_tokens (id, secret_hash, scope, org_id, project_id, created_at)
+                SELECT printf('limit%07d', i), 'x', 'ingest', {orgKey}, {key}, 0 FROM n;
+                """;
+            fill.ExecuteNonQuery();
+        }
+
+        using (var refused = await _server.PostAsync("/v1/tokens", tenant.OrgToken, new { project_id = tenant.ProjectId }))
+        {
+            var problem = await Json.ReadProblemAsync(refused, HttpStatusCode.Conflict);
+            Assert.EndsWith("token-limit", problem.GetProperty("type").GetString(), StringComparison.Ordinal);
+        }
+
+        using (var read = await _server.PostAsync("/v1/tokens", tenant.OrgToken, new { project_id = tenant.ProjectId, scope = "read" }))
+        {
+            await Json.ReadAsync(read, HttpStatusCode.Created); // another scope has its own limit
+        }
+
+        using (var revoke = await _server.SendAsync(HttpMethod.Delete, "/v1/tokens/limit0000001", tenant.OrgToken))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, revoke.StatusCode);
+        }
+
+        using var allowed = await _server.PostAsync("/v1/tokens", tenant.OrgToken, new { project_id = tenant.ProjectId });
+        await Json.ReadAsync(allowed, HttpStatusCode.Created);
+    }
 }

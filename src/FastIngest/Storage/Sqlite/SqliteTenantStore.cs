@@ -103,9 +103,23 @@ public sealed class SqliteTenantStore : ITenantStore
             SELECT @Id, @SecretHash, @Scope, @OrgKey, @ProjectKey, @Name, @CreatedAtMs, @ExpiresAtMs
             WHERE (@OrgKey IS NULL OR EXISTS (SELECT 1 FROM orgs WHERE id = @OrgKey AND deleted_at IS NULL))
               AND (@ProjectKey IS NULL OR EXISTS (SELECT 1 FROM projects WHERE id = @ProjectKey AND deleted_at IS NULL))
-              AND (@issuedBy IS NULL OR EXISTS (SELECT 1 FROM api_tokens WHERE id = @issuedBy AND revoked_at IS NULL));
+              AND (@issuedBy IS NULL OR EXISTS (SELECT 1 FROM api_tokens WHERE id = @issuedBy AND revoked_at IS NULL))
+              AND (SELECT count(*) FROM api_tokens
+                   WHERE revoked_at IS NULL AND scope = @Scope AND org_id IS @OrgKey AND project_id IS @ProjectKey) < @limit;
             """,
-            new { token.Id, token.SecretHash, token.Scope, token.OrgKey, token.ProjectKey, token.Name, token.CreatedAtMs, token.ExpiresAtMs, issuedBy }) == 1;
+            new
+            {
+                token.Id, token.SecretHash, token.Scope, token.OrgKey, token.ProjectKey, token.Name, token.CreatedAtMs, token.ExpiresAtMs, issuedBy,
+                limit = TokenLimits.ActivePerOwner,
+            }) == 1;
+    }
+
+    public int CountActiveTokens(string scope, long? orgKey, long? projectKey)
+    {
+        using var connection = _database.Open();
+        return connection.ExecuteScalar<int>(
+            "SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL AND scope = @scope AND org_id IS @orgKey AND project_id IS @projectKey;",
+            new { scope, orgKey, projectKey });
     }
 
     public byte[] CursorKey()
