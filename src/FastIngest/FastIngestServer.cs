@@ -7,6 +7,7 @@ using FastIngest.Management;
 using FastIngest.Observability;
 using FastIngest.Storage;
 using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
 namespace FastIngest;
@@ -50,6 +51,19 @@ public static class FastIngestServer
         var app = builder.Build();
         AdminTokenBootstrap.Ensure(options, app.Services.GetRequiredService<ITenantStore>(),
             app.Services.GetRequiredService<TokenIssuer>(), console);
+
+        if (options.TrustedProxies.Count > 0)
+        {
+            var forwarded = new ForwardedHeadersOptions { ForwardedHeaders = ForwardedHeaders.XForwardedFor, ForwardLimit = null };
+            forwarded.KnownProxies.Clear();
+            forwarded.KnownIPNetworks.Clear();
+            foreach (var network in options.TrustedProxies)
+            {
+                forwarded.KnownIPNetworks.Add(network);
+            }
+
+            app.UseForwardedHeaders(forwarded); // first: everything after sees the client, not the proxy
+        }
 
         app.UseMiddleware<RequestTelemetryMiddleware>();
         app.UseRequestIds();

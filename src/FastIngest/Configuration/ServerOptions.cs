@@ -45,6 +45,12 @@ public sealed record ServerOptions
     /// </summary>
     public TimeSpan UploadDeadline { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// Reverse proxies whose <c>X-Forwarded-For</c> names the client (for logs). Empty: the header is ignored and
+    /// the client is the connection's peer, since anyone can send the header.
+    /// </summary>
+    public IReadOnlyList<System.Net.IPNetwork> TrustedProxies { get; init; } = [];
+
     /// <summary>Test cases one run may carry, whichever way they arrive.</summary>
     public FastIngest.TestCases.TestCaseLimits TestCases { get; init; } = FastIngest.TestCases.TestCaseLimits.Default;
 

@@ -33,6 +33,9 @@ public static class ServerOptionsParser
           --rate-ingest <n>           FASTINGEST_RATE_INGEST     ingest requests per token per minute (default 60000, 0 = off)
           --rate-read <n>             FASTINGEST_RATE_READ       read requests per token per minute (default 6000, 0 = off)
           --rate-manage <n>           FASTINGEST_RATE_MANAGE     org/project/token changes per token per minute (default 120)
+          --trusted-proxies <list>    FASTINGEST_TRUSTED_PROXIES reverse proxies (IPs or CIDRs, comma-separated) whose
+                                                                 X-Forwarded-For names the client (default: none, the
+                                                                 header is ignored)
                                       FASTINGEST_ADMIN_TOKEN     admin token to use instead of generating one
           --help                      show this text
           --version                   show the version
@@ -126,6 +129,11 @@ public static class ServerOptionsParser
             return false;
         }
 
+        if (!TryParseNetworks(Get("trusted-proxies", "FASTINGEST_TRUSTED_PROXIES"), out var trustedProxies, out error))
+        {
+            return false;
+        }
+
         var adminToken = environment("FASTINGEST_ADMIN_TOKEN");
         options = new ServerOptions
         {
@@ -141,6 +149,7 @@ public static class ServerOptionsParser
             TestCases = new FastIngest.TestCases.TestCaseLimits { MaxTestCases = maxTestCases },
             IngestQueueCapacity = queue,
             MaxBatchSize = batch,
+            TrustedProxies = trustedProxies,
             RateLimits = new FastIngest.RateLimiting.RateLimitOptions
             {
                 IngestPerWindow = rateIngest,
@@ -154,7 +163,32 @@ public static class ServerOptionsParser
 
     private static bool IsKnownFlag(string name) => name is "listen" or "metrics-listen" or "data" or "durability"
         or "log-level" or "max-body" or "max-junit" or "max-test-cases" or "queue" or "batch"
-        or "rate-ingest" or "rate-read" or "rate-manage";
+        or "rate-ingest" or "rate-read" or "rate-manage" or "trusted-proxies";
+
+    private static bool TryParseNetworks(string? text, out IReadOnlyList<IPNetwork> networks, out string? error)
+    {
+        var parsed = new List<IPNetwork>();
+        networks = parsed;
+        error = null;
+        foreach (var part in (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (IPNetwork.TryParse(part, out var network))
+            {
+                parsed.Add(network);
+            }
+            else if (IPAddress.TryParse(part, out var address))
+            {
+                parsed.Add(new IPNetwork(address, address.GetAddressBytes().Length * 8));
+            }
+            else
+            {
+                error = $"--trusted-proxies takes IP addresses or CIDR ranges separated by commas, e.g. 10.0.0.5,10.1.0.0/16, not '{part}'";
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     private static bool TryParseEndPoint(string text, string flag, out IPEndPoint? endPoint, out string? error)
     {

@@ -25,6 +25,15 @@ public sealed class ServerOptionsParserTests
         Assert.Equal(DurabilityMode.Normal, options.Durability);
     }
 
+    [Fact]
+    public void TrustedProxiesTakeAddressesAndRanges()
+    {
+        Assert.True(ServerOptionsParser.TryParse(["--trusted-proxies", "10.0.0.5, 10.1.0.0/16,::1"], s_noEnvironment, out var options, out var error), error);
+        Assert.Equal(["10.0.0.5/32", "10.1.0.0/16", "::1/128"], options!.TrustedProxies.Select(n => n.ToString()));
+        Assert.True(ServerOptionsParser.TryParse([], s_noEnvironment, out var none, out _));
+        Assert.Empty(none!.TrustedProxies);
+    }
+
     [Theory]
     [InlineData("--listen", "nonsense", "--listen")]
     [InlineData("--listen", "127.0.0.1", "--listen")]
@@ -32,6 +41,8 @@ public sealed class ServerOptionsParserTests
     [InlineData("--log-level", "loud", "--log-level")]
     [InlineData("--batch", "0", "--batch")]
     [InlineData("--bogus", "1", "--bogus")]
+    [InlineData("--trusted-proxies", "10.0.0.0/33", "--trusted-proxies")]
+    [InlineData("--trusted-proxies", "proxy.internal", "--trusted-proxies")]
     public void BadFlagsAreRefusedNamingTheFlag(string flag, string value, string named)
     {
         Assert.False(ServerOptionsParser.TryParse([flag, value], s_noEnvironment, out _, out var error));

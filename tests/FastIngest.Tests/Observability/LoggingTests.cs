@@ -74,4 +74,22 @@ public sealed class LoggingTests : IAsyncLifetime
     }
 
     private List<JsonElement> Lines() => _server.Logs.Lines.Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+
+    [Theory]
+    [InlineData(true, "203.0.113.9")]
+    [InlineData(false, "127.0.0.1")]
+    public async Task XForwardedForNamesTheClientOnlyWhenItComesFromATrustedProxy(bool trusted, string loggedClient)
+    {
+        await using var server = await TestServer.StartAsync(configure: o => o with
+        {
+            TrustedProxies = trusted ? [System.Net.IPNetwork.Parse("127.0.0.0/8")] : [],
+        });
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/runs");
+        request.Headers.Add("X-Forwarded-For", "203.0.113.9");
+        request.Headers.Authorization = new("Bearer", "fii_" + new string('0', 61));
+        using var response = await server.Client.SendAsync(request);
+
+        var line = server.Logs.Lines.Single(l => l.Contains("\"auth_failed\"", StringComparison.Ordinal) || l.Contains("Authentication failed", StringComparison.Ordinal));
+        Assert.True(line.Contains(loggedClient, StringComparison.Ordinal), $"expected client {loggedClient} in: {line}");
+    }
 }
