@@ -1,3 +1,4 @@
+using System.Net;
 using System.Collections.Concurrent;
 using FastIngest.Configuration;
 using FastIngest.Observability;
@@ -39,6 +40,7 @@ public sealed class Authenticator : IDisposable
     private readonly Counter.Child _cacheHits, _cacheMisses;
     private readonly ServerMetrics _metrics;
     private readonly AuthFailureTracker _failures;
+    private readonly AuthFailureTracker _networkGuesses;
     private readonly ISecretHasher _hasher;
     private readonly Lock _retirement = new();
     private long _retirements;
@@ -48,6 +50,10 @@ public sealed class Authenticator : IDisposable
     {
         _hasher = hasher;
         _failures = failures;
+        // One network may spend ten times one id's budget on wrong secrets (each an Argon2 run) across all ids,
+        // so a tenant minting tokens cannot flood the shared hash pool with guesses for its own ids.
+        _networkGuesses = new AuthFailureTracker(
+            options.RateLimits with { AuthFailuresBeforeBlock = options.RateLimits.AuthFailuresBeforeBlock * 10 }, clock);
         _store = store;
         _cache = cache;
         _clock = clock;
@@ -62,7 +68,7 @@ public sealed class Authenticator : IDisposable
 
     private long _hashVerifications;
 
-    public ValueTask<AuthResult> AuthenticateAsync(StringValues authorization)
+    public ValueTask<AuthResult> AuthenticateAsync(StringValues authorization, IPAddress? client = null)
     {
         if (!TryGetBearer(authorization, out var token))
         {
@@ -95,15 +101,17 @@ public sealed class Authenticator : IDisposable
             return Failed(negative.Failure);
         }
 
-        // A token id under a wrong-secret block gets no database read and no Argon2 until the block ends; its
-        // holder's cached token (above) keeps working.
+        // Wrong secrets for a real id are counted per (id, client network), and per network: a blocked pair or
+        // network gets no database read and no Argon2 until the block ends. A holder elsewhere is never blocked
+        // by someone guessing its id, and its cached token (above) keeps working anyway.
         var tokenId = ApiTokenFormat.IdOf(token).ToString();
-        if (_failures.BlockedSeconds(tokenId) is > 0 and var blocked)
+        var guesser = new Guesser(tokenId, ClientNetwork.Of(client));
+        if (Math.Max(_failures.BlockedSeconds(guesser.IdOnNetwork), _networkGuesses.BlockedSeconds(guesser.Network)) is > 0 and var blocked)
         {
             return new ValueTask<AuthResult>(AuthResult.Blocked(blocked));
         }
 
-        return new ValueTask<AuthResult>(VerifyOnceAsync(key, tokenId, token.ToString()));
+        return new ValueTask<AuthResult>(VerifyOnceAsync(key, guesser, token.ToString()));
     }
 
     public void Dispose() => _hashSlots.Dispose();
@@ -136,11 +144,11 @@ public sealed class Authenticator : IDisposable
         }
     }
 
-    private async Task<AuthResult> VerifyOnceAsync(UInt128 key, string tokenId, string token)
+    private async Task<AuthResult> VerifyOnceAsync(UInt128 key, Guesser guesser, string token)
     {
         // GetOrAdd may run a factory for each racing caller but stores only one value; wrapping the work in
         // a Lazy means only the stored one ever starts, so a burst of first uses costs exactly one Argon2.
-        var candidate = new Lazy<Task<AuthResult>>(() => VerifyAsync(key, tokenId, token));
+        var candidate = new Lazy<Task<AuthResult>>(() => VerifyAsync(key, guesser, token));
         var stored = _inFlight.GetOrAdd(key, candidate);
         try
         {
@@ -157,9 +165,10 @@ public sealed class Authenticator : IDisposable
         }
     }
 
-    private async Task<AuthResult> VerifyAsync(UInt128 key, string tokenId, string token)
+    private async Task<AuthResult> VerifyAsync(UInt128 key, Guesser guesser, string token)
     {
         await Task.Yield(); // the first caller returns to its own await before the I/O starts
+        var tokenId = guesser.TokenId;
         var secretVerified = false;
         for (var attempt = 0; ; attempt++)
         {
@@ -204,11 +213,13 @@ public sealed class Authenticator : IDisposable
                         return AuthResult.Fail(failure);
                     }
 
-                    _failures.RecordFailure(tokenId); // a guess that cost an Argon2 run: counted for this id
+                    // A guess that cost an Argon2 run: counted for this id from this network, and for the network.
+                    _failures.RecordFailure(guesser.IdOnNetwork);
+                    _networkGuesses.RecordFailure(guesser.Network);
                     return Remember(key, failure, nowMs);
                 }
 
-                _failures.RecordSuccess(tokenId);
+                _failures.RecordSuccess(guesser.IdOnNetwork);
                 secretVerified = true; // the secret never changes: a re-read needs no second Argon2
             }
 
@@ -254,19 +265,40 @@ public sealed class Authenticator : IDisposable
                     return AuthFailure.WrongSecret;
                 }
             }
-
-            if (_hasher.NeedsRehash(stored.SecretHash))
-            {
-                // Hashed with older parameters: store it with today's, once, so its next cold use is cheap too.
-                _store.ReplaceSecretHash(stored.Id, stored.SecretHash, _hasher.Hash(ApiTokenFormat.SecretOf(token)));
-            }
-
-            return null;
         }
         finally
         {
             _hashSlots.Release();
         }
+
+        if (_hasher.NeedsRehash(stored.SecretHash))
+        {
+            Rehash(stored, token);
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Stores a hash made with older parameters again with today's, once, so the token's next cold use is cheap.
+    /// Outside the hash pool and best effort: a busy database costs the rehash, never the caller's request.
+    /// </summary>
+    private void Rehash(StoredToken stored, string token)
+    {
+        try
+        {
+            _store.ReplaceSecretHash(stored.Id, stored.SecretHash, _hasher.Hash(ApiTokenFormat.SecretOf(token)));
+        }
+        catch (System.Data.Common.DbException)
+        {
+            // Verified with the old hash this time; the next cold use tries again.
+        }
+    }
+
+    /// <summary>Who is guessing, for the wrong-secret counters: the token id and the client's network.</summary>
+    private readonly record struct Guesser(string TokenId, string Network)
+    {
+        public string IdOnNetwork => TokenId + "|" + Network;
     }
 
     /// <summary>

@@ -45,7 +45,7 @@ public sealed class RequestAuthentication
     public async ValueTask<Principal?> AuthenticateAsync(HttpContext context, RateLimitPolicy policy)
     {
         var client = context.Connection.RemoteIpAddress;
-        var result = await _authenticator.AuthenticateAsync(context.Request.Headers.Authorization);
+        var result = await _authenticator.AuthenticateAsync(context.Request.Headers.Authorization, client);
         if (result.Principal is { } principal)
         {
             context.Features.Set(principal);

@@ -40,10 +40,13 @@ public sealed record ServerOptions
 
     /// <summary>
     /// The longest an upload's body may take to arrive, however steadily it trickles; past it the connection is
-    /// closed and nothing is stored. (The minimum rate, <see cref="Http.UploadBodyLimits.MinBytesPerSecond"/>,
+    /// closed and nothing is stored. (The minimum rate, <see cref="Http.UploadBodyWatch.MinBytesPerSecond"/>,
     /// stops the slower ones sooner.)
     /// </summary>
     public TimeSpan UploadDeadline { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long an upload may wait on its client before the minimum rate applies (over 1 s: Kestrel's heartbeat).</summary>
+    public TimeSpan UploadMinRateGrace { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// Reverse proxies whose <c>X-Forwarded-For</c> names the client (for logs). Empty: the header is ignored and

@@ -99,6 +99,13 @@ public static class ServerOptionsParser
             return false;
         }
 
+        if (metricsListen is not null && (metricsListen.Port == listen!.Port || metricsListen.Port == 0))
+        {
+            // The API and /metrics are told apart by the port a connection arrives on.
+            error = $"--metrics-listen must use its own fixed port, not {metricsListen.Port} (--listen uses {listen.Port})";
+            return false;
+        }
+
         var durabilityText = Get("durability", "FASTINGEST_DURABILITY") ?? "full";
         DurabilityMode durability;
         switch (durabilityText.ToLowerInvariant())

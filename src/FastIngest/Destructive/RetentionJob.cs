@@ -39,6 +39,7 @@ public sealed class RetentionJob : BackgroundService
     {
         long deleted = 0;
         var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+        _confirmTokens.PurgeExpired(now - (long)TimeSpan.FromDays(1).TotalMilliseconds);
         foreach (var (projectKey, days) in _tenants.ProjectsWithRetention())
         {
             try
@@ -64,7 +65,6 @@ public sealed class RetentionJob : BackgroundService
             _removal.DeleteOrg(orgKey);
         }
 
-        _confirmTokens.PurgeExpired(now - (long)TimeSpan.FromDays(1).TotalMilliseconds);
         return deleted;
     }
 

@@ -104,11 +104,16 @@ public static class Problems
         WriteAsync(context, StatusCodes.Status415UnsupportedMediaType, "unsupported-media-type", "Unsupported media type.",
             "Send the body as 'Content-Type: application/json' (or a JUnit report as 'application/xml').");
 
-    /// <summary>A body whose HTTP framing is broken (chunking, length): 400, and the connection is not reused.</summary>
+    /// <summary>
+    /// A body that could not be read: broken framing (400) or arriving too slowly (Kestrel's 408), with the status
+    /// <see cref="RequestBody.MalformedReason"/> chose. The connection is not reused.
+    /// </summary>
     public static Task MalformedBody(HttpContext context, string reason)
     {
         context.Response.Headers.Connection = "close";
-        return WriteAsync(context, StatusCodes.Status400BadRequest, "malformed-body", "The request body is malformed.", reason);
+        var status = context.Response.StatusCode is >= 400 and < 500 ? context.Response.StatusCode : StatusCodes.Status400BadRequest;
+        return WriteAsync(context, status, status == StatusCodes.Status408RequestTimeout ? "body-too-slow" : "malformed-body",
+            "The request body could not be read.", reason);
     }
 
     public static Task TooLarge(HttpContext context, long limit) =>

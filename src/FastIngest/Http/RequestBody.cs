@@ -64,9 +64,17 @@ public static class RequestBody
     }
 
     /// <summary>Why a body read failed, or null when the client went away (nobody to answer).</summary>
-    public static string? MalformedReason(HttpContext context, Exception e) => context.RequestAborted.IsCancellationRequested
-        ? null
-        : e is Microsoft.AspNetCore.Http.BadHttpRequestException bad ? bad.Message : "The request body could not be read (broken framing).";
+    public static string? MalformedReason(HttpContext context, Exception e)
+    {
+        if (context.RequestAborted.IsCancellationRequested)
+        {
+            return null;
+        }
+
+        // Kestrel's own verdict keeps its status (408 for a body that arrived too slowly); the rest is a 400.
+        context.Response.StatusCode = e is Microsoft.AspNetCore.Http.BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status400BadRequest;
+        return e is Microsoft.AspNetCore.Http.BadHttpRequestException ? e.Message : "The request body could not be read (broken framing).";
+    }
 
     public static void Release(HttpContext context, in ReadOnlySequence<byte> body) =>
         context.Request.BodyReader.AdvanceTo(body.End);

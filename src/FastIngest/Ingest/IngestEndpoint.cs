@@ -29,7 +29,7 @@ public sealed class IngestEndpoint
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
     private readonly int _maxBody;
-    private readonly TimeSpan _uploadDeadline;
+    private readonly ServerOptions _options;
     private readonly Counter.Child _created, _duplicate, _conflict, _overloaded, _uploadsBusy, _failed;
     private readonly Counter _testCasesStored;
     private readonly Counter.Child _rejectedInvalid, _rejectedTooLarge, _rejectedMediaType, _rejectedScope, _rejectedRetired,
@@ -45,7 +45,7 @@ public sealed class IngestEndpoint
         _testLimits = options.TestCases;
         _clock = clock;
         _maxBody = options.MaxIngestBodyBytes;
-        _uploadDeadline = options.UploadDeadline;
+        _options = options;
         _logger = loggers.CreateLogger("FastIngest.Ingest");
         var outcomes = metrics.IngestOutcomes;
         _created = outcomes.WithLabels("created", "");
@@ -105,18 +105,19 @@ public sealed class IngestEndpoint
 
         // The slot is held until the run is committed (so at most that many large uploads are in memory), and
         // handed on before the answer is written, so a client that reads its answer slowly holds nothing.
-        UploadBodyLimits.Apply(context, _uploadDeadline, _clock);
+        using var watch = UploadBodyWatch.Start(context, _options, _clock, streamed: junit);
         if (!junit)
         {
-            await HandleJsonAsync(context, principal, lease);
+            await HandleJsonAsync(context, principal, lease, watch);
         }
         else if (await _junit.ReadRunAsync(context, principal.ProjectKey!.Value) is { } run)
         {
+            watch.Dispose(); // the body is in
             await StoreAsync(context, principal, run, lease);
         }
     }
 
-    private async Task HandleJsonAsync(HttpContext context, Principal principal, IDisposable? lease = null)
+    private async Task HandleJsonAsync(HttpContext context, Principal principal, IDisposable? lease = null, UploadBodyWatch? bodyWatch = null)
     {
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
         {
@@ -125,6 +126,7 @@ public sealed class IngestEndpoint
         }
 
         var read = await RequestBody.ReadAsync(context, _maxBody);
+        bodyWatch?.Dispose(); // the body is in (or will never be)
         if (read.TooLarge)
         {
             _rejectedTooLarge.Inc();

@@ -193,7 +193,7 @@ public sealed class TokenEndpoints
 
     private async Task<bool> RefuseAtLimitAsync(HttpContext context, TokenScope scope, long? orgKey, long? projectKey)
     {
-        if (_store.CountActiveTokens(scope.ToName(), orgKey, projectKey) < TokenLimits.ActivePerOwner)
+        if (_store.CountActiveTokens(scope.ToName(), orgKey, projectKey, _clock.GetUtcNow().ToUnixTimeMilliseconds()) < TokenLimits.ActivePerOwner)
         {
             return false;
         }

@@ -6,12 +6,16 @@ namespace FastIngest.RateLimiting;
 /// all), after which the caller answers 503. Used for large uploads (<see cref="Ingest.UploadSlots"/>) and for
 /// reads that scan history (<see cref="TestCases.HeavyReadSlots"/>).
 /// </summary>
-public abstract class FairSlots : IDisposable
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification =
+    "A SemaphoreSlim whose AvailableWaitHandle is never touched holds nothing to dispose; disposing it at shutdown "
+    + "while an upload still holds a lease would make that lease's release throw.")]
+public abstract class FairSlots
 {
     private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(10);
     private readonly SemaphoreSlim _slots;
     private readonly int _capacity;
     private readonly Dictionary<long, Share> _shares = [];
+    private int _waiting;
 
     protected FairSlots(int capacity, int tenantShare)
     {
@@ -26,6 +30,9 @@ public abstract class FairSlots : IDisposable
     /// <summary>Slots held right now.</summary>
     public int InUse => _capacity - _slots.CurrentCount;
 
+    /// <summary>Requests waiting for a slot right now.</summary>
+    public int Waiting => Volatile.Read(ref _waiting);
+
     /// <summary>
     /// Waits up to 10 s in all for one of the tenant's slots and one of the server's; null when none freed up or
     /// the client left (the caller answers 503). Dispose the lease as soon as the expensive part is done.
@@ -35,6 +42,7 @@ public abstract class FairSlots : IDisposable
         var share = Join(tenantKey);
         var started = TimeProvider.System.GetTimestamp();
         var tenantSlot = false;
+        Interlocked.Increment(ref _waiting);
         try
         {
             if (await share.Slots.WaitAsync(s_wait, aborted))
@@ -50,6 +58,10 @@ public abstract class FairSlots : IDisposable
         catch (OperationCanceledException)
         {
         }
+        finally
+        {
+            Interlocked.Decrement(ref _waiting);
+        }
 
         if (tenantSlot)
         {
@@ -58,12 +70,6 @@ public abstract class FairSlots : IDisposable
 
         Leave(tenantKey, share);
         return null;
-    }
-
-    public void Dispose()
-    {
-        _slots.Dispose();
-        GC.SuppressFinalize(this);
     }
 
     private Share Join(long tenantKey)
@@ -86,8 +92,7 @@ public abstract class FairSlots : IDisposable
         {
             if (--share.Users == 0)
             {
-                _shares.Remove(tenantKey);
-                share.Slots.Dispose();
+                _shares.Remove(tenantKey); // a SemaphoreSlim without a wait handle holds nothing to dispose
             }
         }
     }

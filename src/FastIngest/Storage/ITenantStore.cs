@@ -22,12 +22,12 @@ public interface ITenantStore
     /// <summary>
     /// Stores a token; false (nothing stored) when its org or project is gone or being deleted, when the token
     /// <paramref name="issuedBy"/> (if any) is revoked, or when its owner already has
-    /// <see cref="TokenLimits.ActivePerOwner"/> active tokens of that scope.
+    /// <see cref="TokenLimits.ActivePerOwner"/> active (unrevoked, unexpired) tokens of that scope.
     /// </summary>
     bool InsertToken(StoredToken token, string? issuedBy = null);
 
-    /// <summary>Active (unrevoked) tokens of one scope for one owner (an org's org tokens, a project's ingest tokens, ...).</summary>
-    int CountActiveTokens(string scope, long? orgKey, long? projectKey);
+    /// <summary>Active (neither revoked nor expired) tokens of one scope for one owner (an org's org tokens, ...).</summary>
+    long CountActiveTokens(string scope, long? orgKey, long? projectKey, long nowMs);
 
     /// <summary>The server's 256-bit key for authenticating paging cursors (created by the schema).</summary>
     byte[] CursorKey();

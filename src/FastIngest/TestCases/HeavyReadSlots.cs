@@ -4,7 +4,7 @@ namespace FastIngest.TestCases;
 
 /// <summary>
 /// Reads that scan a window's executions (flaky, slowest) cost up to seconds of CPU each over millions of
-/// executions; at most one per two cores runs at once, one per project, so one tenant polling its own history
+/// executions; at most one per two cores runs at once, one per org, so one tenant polling its own history
 /// cannot take the CPU that everyone's ingest and reads need. Others wait (10 s at most, then 503).
 /// </summary>
 public sealed class HeavyReadSlots() : FairSlots(Math.Max(1, Environment.ProcessorCount / 2), 1);

@@ -199,7 +199,7 @@ public sealed class TestCaseEndpoints
     /// <summary>A heavy-read slot for the project, or null after the 503 has been written.</summary>
     private async Task<FairSlots.Lease?> EnterHeavyReadAsync(HttpContext context, WindowQuery query)
     {
-        if (await _heavyReads.TryEnterAsync(query.ProjectKey, context.RequestAborted) is { } lease)
+        if (await _heavyReads.TryEnterAsync(query.TenantKey, context.RequestAborted) is { } lease)
         {
             return lease;
         }
@@ -236,7 +236,7 @@ public sealed class TestCaseEndpoints
         }
 
         var since = _clock.GetUtcNow() - length;
-        return new WindowQuery(projectKey, projectId, window, since.ToUnixTimeMilliseconds(), branch, limit);
+        return new WindowQuery(projectKey, projectId, window, since.ToUnixTimeMilliseconds(), branch, limit, principal.OrgKey ?? projectKey);
     }
 
     internal static bool TryParseWindow(string text, out TimeSpan length)
@@ -258,5 +258,6 @@ public sealed class TestCaseEndpoints
         return length > TimeSpan.Zero && length <= TimeSpan.FromDays(365);
     }
 
-    private sealed record WindowQuery(long ProjectKey, string ProjectId, string Window, long SinceMs, string? Branch, int Limit);
+    /// <summary>A window read; <c>TenantKey</c> is whose share of the heavy-read slots it uses: the caller's org (an admin: the project).</summary>
+    private sealed record WindowQuery(long ProjectKey, string ProjectId, string Window, long SinceMs, string? Branch, int Limit, long TenantKey);
 }

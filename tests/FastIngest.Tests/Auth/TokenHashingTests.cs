@@ -57,7 +57,9 @@ public sealed class TokenHashingTests
             }
         }
 
-        await using (var restarted = await TestServer.StartAsync(dir, admin, o => o with { RateLimits = limits }))
+        // 5 s for a verification slot (2 s by default), so a loaded CI machine running other tests at the same time
+        // does not decide the outcome; password-grade parameters (~70 ms each) still need over 10 s for 300 here.
+        await using (var restarted = await TestServer.StartAsync(dir, admin, o => o with { RateLimits = limits, HashQueueTimeout = TimeSpan.FromSeconds(5) }))
         {
             foreach (var token in tokens)
             {

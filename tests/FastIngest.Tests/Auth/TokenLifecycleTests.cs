@@ -162,11 +162,14 @@ public sealed class TokenLifecycleTests : IAsyncLifetime
         using (var connection = _server.Service<FastIngest.Storage.Sqlite.SqliteDatabase>().Open())
         using (var fill = connection.CreateCommand())
         {
-            // The tenant has one ingest token; fill the project up to the limit without 999 Argon2 runs.
+            // The tenant has one ingest token; fill the project up to the limit without 999 Argon2 runs (plus an
+            // expired one, which does not count).
             fill.CommandText = $"""
                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {FastIngest.Storage.TokenLimits.ActivePerOwner - 1})
                 INSERT INTO api_tokens (id, secret_hash, scope, org_id, project_id, created_at)
                 SELECT printf('limit%07d', i), 'x', 'ingest', {orgKey}, {key}, 0 FROM n;
+                INSERT INTO api_tokens (id, secret_hash, scope, org_id, project_id, created_at, expires_at)
+                VALUES ('expired00001', 'x', 'ingest', {orgKey}, {key}, 0, 1);
                 """;
             fill.ExecuteNonQuery();
         }

@@ -42,6 +42,8 @@ public sealed class ServerOptionsParserTests
     [InlineData("--batch", "0", "--batch")]
     [InlineData("--bogus", "1", "--bogus")]
     [InlineData("--trusted-proxies", "10.0.0.0/33", "--trusted-proxies")]
+    [InlineData("--metrics-listen", "127.0.0.1:8080", "--metrics-listen")]
+    [InlineData("--metrics-listen", "127.0.0.1:0", "--metrics-listen")]
     [InlineData("--trusted-proxies", "proxy.internal", "--trusted-proxies")]
     public void BadFlagsAreRefusedNamingTheFlag(string flag, string value, string named)
     {

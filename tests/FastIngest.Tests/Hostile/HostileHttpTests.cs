@@ -111,9 +111,9 @@ public sealed class HostileHttpTests : IAsyncLifetime
             var raw = "POST /v1/ingest?run_id=broken HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" +
                 $"Content-Type: {contentType}\r\nAuthorization: Bearer {_tenant.ProjectToken}\r\n\r\n" + chunks;
             var response = await SendRawForResponseAsync(raw);
-            Assert.True(response is null || response.StartsWith("HTTP/1.1 400 ", StringComparison.Ordinal),
-                $"{name} ({contentType}): {response}");
-            Assert.True(response is null || response.Contains("application/problem+json", StringComparison.Ordinal), $"{name} ({contentType}): {response}");
+            Assert.True(response is not null && response.StartsWith("HTTP/1.1 400 ", StringComparison.Ordinal),
+                $"{name} ({contentType}): {response ?? "closed without an answer"}");
+            Assert.True(response!.Contains("application/problem+json", StringComparison.Ordinal), $"{name} ({contentType}): {response}");
         }
     }
 

@@ -126,6 +126,38 @@ public sealed partial class RateLimitEndpointTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Created, neighbour.StatusCode);
     }
 
+    [Fact]
+    public async Task SomeoneGuessingATokensIdFromElsewhereNeverBlocksItsHoldersFirstUse()
+    {
+        // Behind a trusted proxy the client network comes from X-Forwarded-For: two networks over one socket.
+        await using var server = await TestServer.StartAsync(configure: o => o with
+        {
+            TrustedProxies = [System.Net.IPNetwork.Parse("127.0.0.0/8")],
+            RateLimits = new RateLimitOptions { AuthFailuresBeforeBlock = 10 },
+        });
+        var tenant = await server.CreateTenantAsync("guessed-elsewhere");
+        async Task<HttpStatusCode> IngestFrom(string client, string token, string runId)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/ingest")
+            {
+                Content = new StringContent(TestServer.Run(runId), System.Text.Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Authorization = new("Bearer", token);
+            request.Headers.Add("X-Forwarded-For", client);
+            using var response = await server.Client.SendAsync(request);
+            return response.StatusCode;
+        }
+
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, await IngestFrom("203.0.113.50", ForgedTokens.WithOtherSecret(tenant.ProjectToken, i), "guess"));
+        }
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, await IngestFrom("203.0.113.51", ForgedTokens.WithOtherSecret(tenant.ProjectToken, 99), "guess"));
+        // The holder, on another network, uses the token for the first time (nothing cached): not blocked.
+        Assert.Equal(HttpStatusCode.Created, await IngestFrom("198.51.100.7", tenant.ProjectToken, "holder"));
+    }
+
     [GeneratedRegex("^\"(ingest|read|management|confirm)\";q=[0-9]+;w=[0-9]+$")]
     private static partial Regex PolicyHeader();
 

@@ -211,17 +211,22 @@ public sealed class TestCaseReadTests : IAsyncLifetime
         DateTimeOffset.FromUnixTimeSeconds(value.ToUnixTimeSeconds()).ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture);
 
     [Fact]
-    public async Task HistoryScansOfOneProjectRunOneAtATime()
+    public async Task HistoryScansOfOneTenantRunOneAtATime()
     {
         var tenant = await _server.CreateTenantAsync("heavy-reads");
-        var key = _server.Service<FastIngest.Storage.ITenantStore>().FindProject(tenant.ProjectId)!.Key;
         var slots = _server.Service<FastIngest.TestCases.HeavyReadSlots>();
-        var held = await slots.TryEnterAsync(key, CancellationToken.None);
+        var orgKey = _server.Service<FastIngest.Storage.ITenantStore>().FindOrg(tenant.OrgId)!.Key;
+        var held = await slots.TryEnterAsync(orgKey, CancellationToken.None);
         Assert.NotNull(held);
 
         var waiting = _server.SendAsync(HttpMethod.Get, "/v1/tests/flaky", tenant.ProjectToken);
-        await Task.Delay(200);
-        Assert.False(waiting.IsCompleted, "a second scan of the same project ran while the first held its slot");
+        for (var i = 0; i < 500 && slots.Waiting == 0; i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(slots.Waiting == 1, $"the second scan is not waiting for the slot ({slots.Waiting} waiting)");
+        Assert.False(waiting.IsCompleted, "a second scan of the same tenant ran while the first held its slot");
 
         held.Dispose();
         using var response = await waiting;

@@ -105,7 +105,8 @@ public sealed class SqliteTenantStore : ITenantStore
               AND (@ProjectKey IS NULL OR EXISTS (SELECT 1 FROM projects WHERE id = @ProjectKey AND deleted_at IS NULL))
               AND (@issuedBy IS NULL OR EXISTS (SELECT 1 FROM api_tokens WHERE id = @issuedBy AND revoked_at IS NULL))
               AND (SELECT count(*) FROM api_tokens
-                   WHERE revoked_at IS NULL AND scope = @Scope AND org_id IS @OrgKey AND project_id IS @ProjectKey) < @limit;
+                   WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > @CreatedAtMs)
+                     AND scope = @Scope AND org_id IS @OrgKey AND project_id IS @ProjectKey) < @limit;
             """,
             new
             {
@@ -114,12 +115,16 @@ public sealed class SqliteTenantStore : ITenantStore
             }) == 1;
     }
 
-    public int CountActiveTokens(string scope, long? orgKey, long? projectKey)
+    public long CountActiveTokens(string scope, long? orgKey, long? projectKey, long nowMs)
     {
         using var connection = _database.Open();
-        return connection.ExecuteScalar<int>(
-            "SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL AND scope = @scope AND org_id IS @orgKey AND project_id IS @projectKey;",
-            new { scope, orgKey, projectKey });
+        return connection.ExecuteScalar<long>(
+            """
+            SELECT count(*) FROM api_tokens
+            WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > @nowMs)
+              AND scope = @scope AND org_id IS @orgKey AND project_id IS @projectKey;
+            """,
+            new { scope, orgKey, projectKey, nowMs });
     }
 
     public byte[] CursorKey()
