@@ -129,7 +129,7 @@ public sealed class TenantIsolationTests : IAsyncLifetime
         body.Headers.ContentType = new MediaTypeHeaderValue("application/xml");
         var upload = _server.Client.SendAsync(request);
         await body.HeadSent;
-        await WaitUntilAsync(() => _server.Service<FastIngest.Ingest.UploadSlots>().InUse == 1, "the upload to hold its slot");
+        await Eventually.TrueAsync(() => _server.Service<FastIngest.Ingest.UploadSlots>().InUse == 1, "the upload to hold its slot");
 
         using (var deleted = await _server.SendConfirmedAsync(HttpMethod.Delete, $"/v1/projects/{attacker.ProjectId}", attacker.OrgToken))
         {
@@ -170,7 +170,7 @@ public sealed class TenantIsolationTests : IAsyncLifetime
         var hitsBefore = hits.Value;
         var mint = _server.Client.SendAsync(request);
         await body.HeadSent;
-        await WaitUntilAsync(() => hits.Value > hitsBefore, "the server to authenticate the request before its body is complete");
+        await Eventually.TrueAsync(() => hits.Value > hitsBefore, "the server to authenticate the request before its body is complete");
 
         using (var revoke = await _server.SendAsync(HttpMethod.Delete, $"/v1/tokens/{secondJson.GetProperty("id").GetString()}", _server.AdminToken))
         {
@@ -237,15 +237,5 @@ public sealed class TenantIsolationTests : IAsyncLifetime
     {
         var body = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.Unauthorized, $"{what}: expected 401, got {(int)response.StatusCode}: {body}");
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        for (var i = 0; i < 500 && !condition(); i++)
-        {
-            await Task.Delay(10);
-        }
-
-        Assert.True(condition(), $"timed out waiting for {what}");
     }
 }

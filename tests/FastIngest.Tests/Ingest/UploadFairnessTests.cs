@@ -26,7 +26,7 @@ public sealed class UploadFairnessTests : IAsyncLifetime
         var other = await _server.CreateTenantAsync("upload-other");
         var slots = _server.Service<UploadSlots>();
         var held = Enumerable.Range(0, 6).Select(i => StartHeldUpload(_server, hog.ProjectToken, $"hog-{i}")).ToList();
-        await WaitUntilAsync(() => slots.InUse == slots.TenantShare, $"the hog to hold its {slots.TenantShare} slots");
+        await Eventually.TrueAsync(() => slots.InUse == slots.TenantShare, $"the hog to hold its {slots.TenantShare} slots");
 
         using (var response = await TestCases.JUnitUploads.PostAsync(_server, other.ProjectToken,
             Encoding.UTF8.GetBytes("<testsuite><testcase name=\"t\"/></testsuite>"), "run_id=other-1"))
@@ -59,11 +59,11 @@ public sealed class UploadFairnessTests : IAsyncLifetime
         var tenant = await server.CreateTenantAsync($"upload-stalled-{json}");
         var slots = server.Service<UploadSlots>();
         var (body, upload) = StartHeldUpload(server, tenant.ProjectToken, "stalled", json);
-        await WaitUntilAsync(() => slots.InUse == 1, "the upload to hold a slot");
+        await Eventually.TrueAsync(() => slots.InUse == 1, "the upload to hold a slot");
 
         // The minimum rate is enforced after the grace (by Kestrel on the JSON path, by MinRateReadStream on the
         // JUnit one); Kestrel's clock cannot be injected, so this waits on the real one.
-        await WaitUntilAsync(() => slots.InUse == 0, "the stalled upload to lose its slot", TimeSpan.FromSeconds(40));
+        await Eventually.TrueAsync(() => slots.InUse == 0, "the stalled upload to lose its slot", TimeSpan.FromSeconds(40));
         body.SendTail(); // too late: the connection is gone or the answer is an error
         var outcome = await Record.ExceptionAsync(async () =>
         {
@@ -82,16 +82,5 @@ public sealed class UploadFairnessTests : IAsyncLifetime
         var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/ingest?run_id={runId}") { Content = body };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return (body, server.Client.SendAsync(request));
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, string what, TimeSpan? limit = null)
-    {
-        var until = DateTime.UtcNow + (limit ?? TimeSpan.FromSeconds(10));
-        while (!condition() && DateTime.UtcNow < until)
-        {
-            await Task.Delay(20);
-        }
-
-        Assert.True(condition(), $"timed out waiting for {what}");
     }
 }
