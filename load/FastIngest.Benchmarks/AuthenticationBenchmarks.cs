@@ -67,5 +67,5 @@ public class AuthenticationBenchmarks
     public Principal? ColdValid() => NewAuthenticator().AuthenticateAsync(_valid).AsTask().GetAwaiter().GetResult().Principal;
 
     private Authenticator NewAuthenticator() =>
-        new(_store, new TokenCache(), TimeProvider.System, _options, new ServerMetrics(), new AuthFailureTracker(_options.RateLimits, TimeProvider.System), new SecretHasher());
+        new(_store, new TokenCache(), TimeProvider.System, _options, new ServerMetrics(), new AuthFailureTracker(_options.RateLimits, TimeProvider.System), new SecretHasher(), new HashSlots(_options));
 }

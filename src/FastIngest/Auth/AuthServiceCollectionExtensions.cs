@@ -9,7 +9,9 @@ public static class AuthServiceCollectionExtensions
         services.AddSingleton<FastIngest.RateLimiting.CredentialRateLimiter>();
         services.AddSingleton<ISecretHasher, SecretHasher>();
         services.AddSingleton<TokenCache>();
-        services.AddSingleton<TokenIssuer>();
+        services.AddSingleton<HashSlots>();
+        services.AddSingleton(static sp => new TokenIssuer(sp.GetRequiredService<FastIngest.Storage.ITenantStore>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ISecretHasher>(), sp.GetRequiredService<HashSlots>()));
         services.AddSingleton<Authenticator>();
         services.AddSingleton<RequestAuthentication>();
         services.AddSingleton<TokenUsageFlusher>();

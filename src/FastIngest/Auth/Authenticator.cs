@@ -22,7 +22,7 @@ namespace FastIngest.Auth;
 /// revocation that lands while Argon2 runs can never leave a stale principal cached.
 /// </para>
 /// </summary>
-public sealed class Authenticator : IDisposable
+public sealed class Authenticator
 {
     private static readonly TimeSpan s_negativeTtl = TimeSpan.FromSeconds(10);
     private const int MaxNegativeEntries = 100_000;
@@ -33,8 +33,7 @@ public sealed class Authenticator : IDisposable
     private readonly ITenantStore _store;
     private readonly TokenCache _cache;
     private readonly TimeProvider _clock;
-    private readonly SemaphoreSlim _hashSlots = new(Environment.ProcessorCount, Environment.ProcessorCount);
-    private readonly TimeSpan _hashQueueTimeout;
+    private readonly HashSlots _hashSlots;
     private readonly ConcurrentDictionary<UInt128, Lazy<Task<AuthResult>>> _inFlight = new();
     private readonly ConcurrentDictionary<UInt128, (AuthFailure Failure, long UntilMs)> _negative = new();
     private readonly Counter.Child _cacheHits, _cacheMisses;
@@ -46,8 +45,9 @@ public sealed class Authenticator : IDisposable
     private long _retirements;
 
     public Authenticator(ITenantStore store, TokenCache cache, TimeProvider clock, ServerOptions options, ServerMetrics metrics,
-        AuthFailureTracker failures, ISecretHasher hasher)
+        AuthFailureTracker failures, ISecretHasher hasher, HashSlots hashSlots)
     {
+        _hashSlots = hashSlots;
         _hasher = hasher;
         _failures = failures;
         // One network may spend ten times one id's budget on wrong secrets (each an Argon2 run) across all ids,
@@ -57,7 +57,6 @@ public sealed class Authenticator : IDisposable
         _store = store;
         _cache = cache;
         _clock = clock;
-        _hashQueueTimeout = options.HashQueueTimeout;
         _metrics = metrics;
         _cacheHits = metrics.TokenCacheLookups.WithLabels("hit");
         _cacheMisses = metrics.TokenCacheLookups.WithLabels("miss");
@@ -113,8 +112,6 @@ public sealed class Authenticator : IDisposable
 
         return new ValueTask<AuthResult>(VerifyOnceAsync(key, guesser, token.ToString()));
     }
-
-    public void Dispose() => _hashSlots.Dispose();
 
     /// <summary>Call after the token's revocation is committed: no request authenticates with it from now on.</summary>
     public void RetireToken(string tokenId) => Retire(principal => principal.TokenId == tokenId);
@@ -250,7 +247,7 @@ public sealed class Authenticator : IDisposable
     /// <summary>Argon2id in the bounded pool; null when the secret matches.</summary>
     private async ValueTask<AuthFailure?> VerifySecretAsync(StoredToken stored, string token)
     {
-        if (!await _hashSlots.WaitAsync(_hashQueueTimeout))
+        if (!await _hashSlots.TryEnterAsync())
         {
             return AuthFailure.Overloaded;
         }
@@ -268,7 +265,7 @@ public sealed class Authenticator : IDisposable
         }
         finally
         {
-            _hashSlots.Release();
+            _hashSlots.Exit();
         }
 
         if (_hasher.NeedsRehash(stored.SecretHash))

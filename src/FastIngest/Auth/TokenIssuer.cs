@@ -8,12 +8,41 @@ public sealed class TokenIssuer
     private readonly ITenantStore _store;
     private readonly TimeProvider _clock;
     private readonly ISecretHasher _hasher;
+    private readonly HashSlots? _hashSlots;
 
-    public TokenIssuer(ITenantStore store, TimeProvider clock, ISecretHasher hasher)
+    public TokenIssuer(ITenantStore store, TimeProvider clock, ISecretHasher hasher, HashSlots? hashSlots = null)
     {
         _store = store;
         _clock = clock;
         _hasher = hasher;
+        _hashSlots = hashSlots;
+    }
+
+    /// <summary>
+    /// <see cref="Issue"/> for request paths: the hash runs in one of the <see cref="HashSlots"/>, beside the
+    /// verifications. <see cref="IssueAttempt.Busy"/> when no slot freed up in time (answer 503).
+    /// </summary>
+    public async Task<IssueAttempt> IssueAsync(TokenScope scope, long? orgKey, long? projectKey, string? name, TimeSpan? lifetime,
+        string? issuedBy)
+    {
+        if (_hashSlots is null)
+        {
+            return new IssueAttempt(false, Issue(scope, orgKey, projectKey, name, lifetime, issuedBy));
+        }
+
+        if (!await _hashSlots.TryEnterAsync())
+        {
+            return new IssueAttempt(true, null);
+        }
+
+        try
+        {
+            return new IssueAttempt(false, Issue(scope, orgKey, projectKey, name, lifetime, issuedBy));
+        }
+        finally
+        {
+            _hashSlots.Exit();
+        }
     }
 
     /// <summary>
@@ -48,3 +77,6 @@ public sealed class TokenIssuer
         return _store.InsertToken(stored, issuedBy) ? stored : null;
     }
 }
+
+/// <summary>What a pooled issue came to: busy (no hash slot in time), or <see cref="Issued"/> (null: not stored).</summary>
+public readonly record struct IssueAttempt(bool Busy, (string Token, StoredToken Stored)? Issued);

@@ -62,7 +62,15 @@ public sealed class OrgEndpoints
             return;
         }
 
-        if (_issuer.Issue(TokenScope.Org, org!.Key, null, "org token (created with the org)", null, principal.TokenId) is not var (token, stored))
+        var attempt = await _issuer.IssueAsync(TokenScope.Org, org!.Key, null, "org token (created with the org)", null, principal.TokenId);
+        if (attempt.Busy)
+        {
+            // The org exists without its first token; another org token can be created for it with POST /v1/tokens.
+            await Problems.Unavailable(context, "hashing-busy", "The organization was created but its token could not be hashed in time; create one with POST /v1/tokens.");
+            return;
+        }
+
+        if (attempt.Issued is not var (token, stored))
         {
             // Deleted by another request between our insert and this one.
             await Problems.NotFound(context, $"Organization '{org.Id}'");

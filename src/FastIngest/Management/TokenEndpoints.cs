@@ -117,8 +117,15 @@ public sealed class TokenEndpoints
             return;
         }
 
-        if (_issuer.Issue(scope, orgKey, projectKey, name, lifetime is { } seconds ? TimeSpan.FromSeconds(seconds) : null, principal.TokenId)
-            is not var (token, stored))
+        var attempt = await _issuer.IssueAsync(scope, orgKey, projectKey, name, lifetime is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
+            principal.TokenId);
+        if (attempt.Busy)
+        {
+            await Problems.Unavailable(context, "hashing-busy", "Token hashing is saturated; retry shortly.");
+            return;
+        }
+
+        if (attempt.Issued is not var (token, stored))
         {
             // Its org or project began to be deleted, the caller's own token was revoked, or a racing request took
             // the last place, after our checks: the token was not stored.

@@ -193,4 +193,31 @@ public sealed class TokenLifecycleTests : IAsyncLifetime
         using var allowed = await _server.PostAsync("/v1/tokens", tenant.OrgToken, new { project_id = tenant.ProjectId });
         await Json.ReadAsync(allowed, HttpStatusCode.Created);
     }
+
+    [Fact]
+    public async Task MintingHashesInTheSameBoundedSlotsAsVerificationAndSaysBusyWhenTheyAreFull()
+    {
+        await using var server = await TestServer.StartAsync(configure: o => o with { HashQueueTimeout = TimeSpan.FromMilliseconds(300) });
+        var tenant = await server.CreateTenantAsync("mint-slots");
+        var slots = server.Service<HashSlots>();
+        var held = 0;
+        while (await slots.TryEnterAsync())
+        {
+            held++; // every slot, as a burst of other tenants' first uses would
+        }
+
+        using (var busy = await server.PostAsync("/v1/tokens", tenant.OrgToken, new { project_id = tenant.ProjectId }))
+        {
+            await Json.ReadProblemAsync(busy, HttpStatusCode.ServiceUnavailable);
+            Assert.NotNull(busy.Headers.RetryAfter);
+        }
+
+        for (var i = 0; i < held; i++)
+        {
+            slots.Exit();
+        }
+
+        using var created = await server.PostAsync("/v1/tokens", tenant.OrgToken, new { project_id = tenant.ProjectId });
+        await Json.ReadAsync(created, HttpStatusCode.Created);
+    }
 }
