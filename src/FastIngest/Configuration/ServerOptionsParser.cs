@@ -33,6 +33,8 @@ public static class ServerOptionsParser
           --rate-ingest <n>           FASTINGEST_RATE_INGEST     ingest requests per token per minute (default 60000, 0 = off)
           --rate-read <n>             FASTINGEST_RATE_READ       read requests per token per minute (default 6000, 0 = off)
           --rate-manage <n>           FASTINGEST_RATE_MANAGE     org/project/token changes per token per minute (default 120)
+          --quota-rows <n>            FASTINGEST_QUOTA_ROWS      runs plus test cases one org may store per UTC day
+                                                                 (default 0 = no quota); past it ingest answers 429
           --trusted-proxies <list>    FASTINGEST_TRUSTED_PROXIES reverse proxies (IPs or CIDRs, comma-separated) whose
                                                                  X-Forwarded-For names the client (default: none, the
                                                                  header is ignored)
@@ -131,7 +133,8 @@ public static class ServerOptionsParser
             || !TryParseInt(Get("batch", "FASTINGEST_BATCH"), "--batch", 1, 10_000, 512, out var batch, out error)
             || !TryParseInt(Get("rate-ingest", "FASTINGEST_RATE_INGEST"), "--rate-ingest", 0, int.MaxValue, 60_000, out var rateIngest, out error)
             || !TryParseInt(Get("rate-read", "FASTINGEST_RATE_READ"), "--rate-read", 0, int.MaxValue, 6_000, out var rateRead, out error)
-            || !TryParseInt(Get("rate-manage", "FASTINGEST_RATE_MANAGE"), "--rate-manage", 0, int.MaxValue, 120, out var rateManage, out error))
+            || !TryParseInt(Get("rate-manage", "FASTINGEST_RATE_MANAGE"), "--rate-manage", 0, int.MaxValue, 120, out var rateManage, out error)
+            || !TryParseInt(Get("quota-rows", "FASTINGEST_QUOTA_ROWS"), "--quota-rows", 0, int.MaxValue, 0, out var quotaRows, out error))
         {
             return false;
         }
@@ -157,6 +160,7 @@ public static class ServerOptionsParser
             IngestQueueCapacity = queue,
             MaxBatchSize = batch,
             TrustedProxies = trustedProxies,
+            RowsPerOrgPerDay = quotaRows,
             RateLimits = new FastIngest.RateLimiting.RateLimitOptions
             {
                 IngestPerWindow = rateIngest,
@@ -170,7 +174,7 @@ public static class ServerOptionsParser
 
     private static bool IsKnownFlag(string name) => name is "listen" or "metrics-listen" or "data" or "durability"
         or "log-level" or "max-body" or "max-junit" or "max-test-cases" or "queue" or "batch"
-        or "rate-ingest" or "rate-read" or "rate-manage" or "trusted-proxies";
+        or "rate-ingest" or "rate-read" or "rate-manage" or "trusted-proxies" or "quota-rows";
 
     private static bool TryParseNetworks(string? text, out IReadOnlyList<IPNetwork> networks, out string? error)
     {

@@ -33,11 +33,13 @@ public sealed class IngestEndpoint
     private readonly Counter.Child _created, _duplicate, _conflict, _overloaded, _uploadsBusy, _failed;
     private readonly Counter _testCasesStored;
     private readonly Counter.Child _rejectedInvalid, _rejectedTooLarge, _rejectedMediaType, _rejectedScope, _rejectedRetired,
-        _rejectedProjectGone, _failedAlone;
+        _rejectedProjectGone, _failedAlone, _rejectedQuota;
+    private readonly DailyRowQuota _quota;
 
     public IngestEndpoint(RequestAuthentication auth, RunBatchWriter queue, JUnitUpload junit, UploadSlots uploads, TimeProvider clock,
-        ServerOptions options, ServerMetrics metrics, ILoggerFactory loggers)
+        ServerOptions options, ServerMetrics metrics, ILoggerFactory loggers, DailyRowQuota quota)
     {
+        _quota = quota;
         _uploads = uploads;
         _auth = auth;
         _queue = queue;
@@ -62,6 +64,7 @@ public sealed class IngestEndpoint
         _rejectedRetired = outcomes.WithLabels("rejected", "token_retired");
         _rejectedProjectGone = outcomes.WithLabels("rejected", "project_gone");
         _failedAlone = outcomes.WithLabels("failed", "run_constraint");
+        _rejectedQuota = outcomes.WithLabels("rejected", "daily_quota");
     }
 
     public async Task HandleAsync(HttpContext context)
@@ -175,8 +178,19 @@ public sealed class IngestEndpoint
             return;
         }
 
+        // Over the org's daily quota a run is only looked up: a retry of a stored run is still a duplicate.
+        var orgKey = principal.OrgKey ?? principal.ProjectKey!.Value;
+        var rows = 1L + (run.Tests?.Count ?? 0);
+        var resetSeconds = _quota.TryReserve(orgKey, rows);
+        if (resetSeconds is not null)
+        {
+            run = run.AsLookupOnly();
+            rows = 0;
+        }
+
         if (!_queue.TryPublish(run, out var completion))
         {
+            _quota.Release(orgKey, rows);
             _overloaded.Inc();
             await Problems.Unavailable(context, "overloaded", "The ingest queue is full; retry after a moment.");
             return;
@@ -184,6 +198,11 @@ public sealed class IngestEndpoint
 
         var result = await completion;
         lease?.Dispose(); // committed (or not): the run's memory is no longer ours to bound
+        if (!result.Committed || result.Outcome != RunWriteOutcome.Created)
+        {
+            _quota.Release(orgKey, rows); // only newly stored rows count
+        }
+
         if (!result.Committed)
         {
             _failed.Inc();
@@ -207,6 +226,11 @@ public sealed class IngestEndpoint
                 Log.RunConflict(_logger, context.TraceIdentifier, principal.ProjectId!, run.RunId);
                 await Problems.Conflict(context, "run-conflict",
                     $"Run '{run.RunId}' is already stored with different content; the stored run was not changed.");
+                break;
+            case RunWriteOutcome.OverQuota:
+                _rejectedQuota.Inc();
+                await Problems.TooManyRequests(context,
+                    "This organization has stored its daily quota of runs and test cases; it resets at 00:00 UTC.", resetSeconds ?? 1);
                 break;
             case RunWriteOutcome.ProjectGone:
                 // Deleted while the run was on its way: a retry can never succeed, so no 503.

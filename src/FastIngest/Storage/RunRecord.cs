@@ -27,4 +27,26 @@ public sealed class RunRecord
     public required UInt128 Fingerprint { get; init; }
 
     public required long ReceivedAtMs { get; init; }
+
+    /// <summary>
+    /// Over its org's daily quota: the writer only answers whether it is already stored (a retry is still a
+    /// duplicate, a changed one still a conflict) and stores nothing new (<see cref="RunWriteOutcome.OverQuota"/>).
+    /// </summary>
+    public bool LookupOnly { get; init; }
+
+    public RunRecord AsLookupOnly() => new()
+    {
+        ProjectKey = ProjectKey,
+        RunId = RunId,
+        Passed = Passed,
+        DurationMs = DurationMs,
+        TimestampMs = TimestampMs,
+        Branch = Branch,
+        CommitSha = CommitSha,
+        Counts = Counts,
+        Tests = Tests,
+        Fingerprint = Fingerprint,
+        ReceivedAtMs = ReceivedAtMs,
+        LookupOnly = true,
+    };
 }

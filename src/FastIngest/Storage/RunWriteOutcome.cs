@@ -19,4 +19,7 @@ public enum RunWriteOutcome : byte
     /// stored, and the other runs of its batch were committed without it.
     /// </summary>
     Failed,
+
+    /// <summary>A lookup-only run (its org is over its daily quota) that is not stored yet: nothing was stored.</summary>
+    OverQuota,
 }

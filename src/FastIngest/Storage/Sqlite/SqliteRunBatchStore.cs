@@ -194,6 +194,17 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
                     }
 
                     WriteFingerprint(run.Fingerprint, fingerprint);
+                    if (run.LookupOnly)
+                    {
+                        outcomes[i] = StoredFingerprintMatches(run, fingerprint) switch
+                        {
+                            true => RunWriteOutcome.Duplicate,
+                            false => RunWriteOutcome.Conflict,
+                            null => RunWriteOutcome.OverQuota,
+                        };
+                        continue;
+                    }
+
                     if (!isolateRuns)
                     {
                         outcomes[i] = WriteRun(run, fingerprint);
@@ -245,7 +256,12 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             }
 
             // Ignored: the key exists, possibly from earlier in this very batch. Same content is a retry.
-            return StoredFingerprintEquals(run, fingerprint) ? RunWriteOutcome.Duplicate : RunWriteOutcome.Conflict;
+            return StoredFingerprintMatches(run, fingerprint) switch
+            {
+                true => RunWriteOutcome.Duplicate,
+                false => RunWriteOutcome.Conflict,
+                null => throw new SqliteException("A run the insert ignored has no stored row.", raw.SQLITE_CORRUPT),
+            };
         }
 
         private bool IsProjectLive(long projectKey)
@@ -353,7 +369,8 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             _ => "error"u8,
         };
 
-        private bool StoredFingerprintEquals(RunRecord run, ReadOnlySpan<byte> fingerprint)
+        /// <summary>Whether the stored run with this key has this content; null when no run has the key.</summary>
+        private bool? StoredFingerprintMatches(RunRecord run, ReadOnlySpan<byte> fingerprint)
         {
             var q = _fingerprint;
             raw.sqlite3_bind_int64(q, 1, run.ProjectKey);
@@ -361,9 +378,14 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             try
             {
                 var rc = raw.sqlite3_step(q);
+                if (rc == raw.SQLITE_DONE)
+                {
+                    return null;
+                }
+
                 if (rc != raw.SQLITE_ROW)
                 {
-                    Check(rc == raw.SQLITE_DONE ? raw.SQLITE_CORRUPT : rc);
+                    Check(rc);
                 }
 
                 return raw.sqlite3_column_blob(q, 0).SequenceEqual(fingerprint);
