@@ -39,7 +39,6 @@ public sealed class Authenticator
     private readonly Counter.Child _cacheHits, _cacheMisses;
     private readonly ServerMetrics _metrics;
     private readonly AuthFailureTracker _failures;
-    private readonly AuthFailureTracker _networkGuesses;
     private readonly ISecretHasher _hasher;
     private readonly Lock _retirement = new();
     private long _retirements;
@@ -50,10 +49,7 @@ public sealed class Authenticator
         _hashSlots = hashSlots;
         _hasher = hasher;
         _failures = failures;
-        // One network may spend ten times one id's budget on wrong secrets (each an Argon2 run) across all ids,
-        // so a tenant minting tokens cannot flood the shared hash pool with guesses for its own ids.
-        _networkGuesses = new AuthFailureTracker(
-            options.RateLimits with { AuthFailuresBeforeBlock = options.RateLimits.AuthFailuresBeforeBlock * 10 }, clock);
+
         _store = store;
         _cache = cache;
         _clock = clock;
@@ -100,12 +96,13 @@ public sealed class Authenticator
             return Failed(negative.Failure);
         }
 
-        // Wrong secrets for a real id are counted per (id, client network), and per network: a blocked pair or
-        // network gets no database read and no Argon2 until the block ends. A holder elsewhere is never blocked
-        // by someone guessing its id, and its cached token (above) keeps working anyway.
+        // Wrong secrets for a real id are counted per (id, client network): a blocked pair gets no database read
+        // and no Argon2 until the block ends. A holder elsewhere is never blocked by someone guessing its id, and
+        // its cached token (above) keeps working anyway. Nothing is counted per network alone: a tenant guessing
+        // its own ids behind a NAT could then lock out every neighbour's first use (found by probing: it did).
         var tokenId = ApiTokenFormat.IdOf(token).ToString();
         var guesser = new Guesser(tokenId, ClientNetwork.Of(client));
-        if (Math.Max(_failures.BlockedSeconds(guesser.IdOnNetwork), _networkGuesses.BlockedSeconds(guesser.Network)) is > 0 and var blocked)
+        if (_failures.BlockedSeconds(guesser.IdOnNetwork) is > 0 and var blocked)
         {
             return new ValueTask<AuthResult>(AuthResult.Blocked(blocked));
         }
@@ -210,9 +207,8 @@ public sealed class Authenticator
                         return AuthResult.Fail(failure);
                     }
 
-                    // A guess that cost an Argon2 run: counted for this id from this network, and for the network.
+                    // A guess that cost an Argon2 run: counted for this id from this network.
                     _failures.RecordFailure(guesser.IdOnNetwork);
-                    _networkGuesses.RecordFailure(guesser.Network);
                     return Remember(key, failure, nowMs);
                 }
 

@@ -91,6 +91,11 @@ public sealed class IngestEndpoint
             return;
         }
 
+        if (!junit && await RefuseJsonExtrasAsync(context))
+        {
+            return;
+        }
+
         if (!junit && context.Request.ContentLength <= SmallBodyBytes)
         {
             await HandleJsonAsync(context, principal);
@@ -118,6 +123,33 @@ public sealed class IngestEndpoint
             watch.Dispose(); // the body is in
             await StoreAsync(context, principal, run, lease);
         }
+    }
+
+    /// <summary>
+    /// A JSON run carries all its fields in the body, uncompressed: a query parameter (say, another project's
+    /// <c>project_id</c>) or a <c>Content-Encoding</c> would otherwise be ignored in silence and answered 201.
+    /// </summary>
+    private async Task<bool> RefuseJsonExtrasAsync(HttpContext context)
+    {
+        var encoding = context.Request.Headers.ContentEncoding;
+        if (encoding.Count > 0 && !(encoding.Count == 1 && string.Equals(encoding[0], "identity", StringComparison.OrdinalIgnoreCase)))
+        {
+            _rejectedMediaType.Inc();
+            await Problems.WriteAsync(context, StatusCodes.Status415UnsupportedMediaType, "unsupported-encoding", "Unsupported content encoding.",
+                $"JSON runs are sent uncompressed, not as '{encoding}' (JUnit XML may be gzip).");
+            return true;
+        }
+
+        if (context.Request.Query.Count == 0)
+        {
+            return false;
+        }
+
+        _rejectedInvalid.Inc();
+        await Problems.Validation(context, context.Request.Query.Keys
+            .Select(static key => new FieldError(key, "is not a known query parameter; a JSON run carries its fields in the body"))
+            .ToList());
+        return true;
     }
 
     private async Task HandleJsonAsync(HttpContext context, Principal principal, IDisposable? lease = null, UploadBodyWatch? bodyWatch = null)

@@ -217,4 +217,30 @@ public sealed class IngestEndpointTests : IAsyncLifetime
             return false;
         }
     }
+
+    [Fact]
+    public async Task AJsonRunWithQueryParametersOrAContentEncodingIsRefusedNotStoredInSilence()
+    {
+        var tenant = await _server.CreateTenantAsync("json-extras");
+        var other = await _server.CreateTenantAsync("json-extras-other");
+        using (var named = await _server.SendAsync(HttpMethod.Post, $"/v1/ingest?project_id={other.ProjectId}", tenant.ProjectToken, TestServer.Run("q-extra")))
+        {
+            Assert.Contains("project_id", Json.ErrorFields(await Json.ReadProblemAsync(named, HttpStatusCode.BadRequest)));
+        }
+
+        foreach (var encoding in new[] { "gzip", "br", "x-bogus" })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/ingest")
+            {
+                Content = new StringContent(TestServer.Run("e-extra"), System.Text.Encoding.UTF8, "application/json"),
+            };
+            request.Content.Headers.ContentEncoding.Add(encoding);
+            request.Headers.Authorization = new("Bearer", tenant.ProjectToken);
+            using var response = await _server.Client.SendAsync(request);
+            await Json.ReadProblemAsync(response, HttpStatusCode.UnsupportedMediaType);
+        }
+
+        using var stored = await _server.SendAsync(HttpMethod.Get, "/v1/runs", tenant.ProjectToken);
+        Assert.Equal(0, (await Json.ReadAsync(stored, HttpStatusCode.OK)).GetProperty("runs").GetArrayLength());
+    }
 }

@@ -127,6 +127,31 @@ public sealed partial class RateLimitEndpointTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ATenantGuessingItsOwnIdsBehindOneNatNeverBlocksItsNeighboursFirstUse()
+    {
+        var guesser = await _server.CreateTenantAsync("nat-guesser");
+        var neighbour = await _server.CreateTenantAsync("nat-victim");
+        var ids = new List<string> { guesser.ProjectToken };
+        for (var i = 0; i < 11; i++)
+        {
+            using var created = await _server.PostAsync("/v1/tokens", guesser.OrgToken, new { project_id = guesser.ProjectId });
+            ids.Add((await Json.ReadAsync(created, HttpStatusCode.Created)).GetProperty("token").GetString()!);
+        }
+
+        // 12 ids x 11 wrong secrets from the one address every test client shares (127.0.0.1).
+        foreach (var token in ids)
+        {
+            for (var i = 0; i < 11; i++)
+            {
+                (await _server.IngestAsync(ForgedTokens.WithOtherSecret(token, i), TestServer.Run("guess"))).Dispose();
+            }
+        }
+
+        using var firstUse = await _server.IngestAsync(neighbour.ProjectToken, TestServer.Run("neighbour-first-use"));
+        await Json.ReadAsync(firstUse, HttpStatusCode.Created);
+    }
+
+    [Fact]
     public async Task SomeoneGuessingATokensIdFromElsewhereNeverBlocksItsHoldersFirstUse()
     {
         // Behind a trusted proxy the client network comes from X-Forwarded-For: two networks over one socket.
