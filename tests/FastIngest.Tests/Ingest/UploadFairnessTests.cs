@@ -79,7 +79,8 @@ public sealed class UploadFairnessTests : IAsyncLifetime
             ? new HeldBody(Encoding.UTF8.GetBytes("{\"run_id\":\"x\","), Encoding.UTF8.GetBytes("}"))
             : new HeldBody(Encoding.UTF8.GetBytes("<testsuite name=\"s\"><testcase name=\"a\"/>"), Encoding.UTF8.GetBytes("</testsuite>"));
         body.Headers.ContentType = new MediaTypeHeaderValue(json ? "application/json" : "application/xml");
-        var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/ingest?run_id={runId}") { Content = body };
+        // A JSON run names itself in its body; only a JUnit upload takes run_id in the query.
+        var request = new HttpRequestMessage(HttpMethod.Post, json ? "/v1/ingest" : $"/v1/ingest?run_id={runId}") { Content = body };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return (body, server.Client.SendAsync(request));
     }
