@@ -101,7 +101,7 @@ public sealed class Authenticator
         // its cached token (above) keeps working anyway. Nothing is counted per network alone: a tenant guessing
         // its own ids behind a NAT could then lock out every neighbour's first use (found by probing: it did).
         var tokenId = ApiTokenFormat.IdOf(token).ToString();
-        var guesser = new Guesser(tokenId, ClientNetwork.Of(client));
+        var guesser = new Guesser(tokenId, tokenId + "|" + ClientNetwork.Of(client));
         if (_failures.BlockedSeconds(guesser.IdOnNetwork) is > 0 and var blocked)
         {
             return new ValueTask<AuthResult>(AuthResult.Blocked(blocked));
@@ -288,11 +288,8 @@ public sealed class Authenticator
         }
     }
 
-    /// <summary>Who is guessing, for the wrong-secret counters: the token id and the client's network.</summary>
-    private readonly record struct Guesser(string TokenId, string Network)
-    {
-        public string IdOnNetwork => TokenId + "|" + Network;
-    }
+    /// <summary>Who is guessing: the token id, and the key its wrong secrets are counted under (id and client network).</summary>
+    private readonly record struct Guesser(string TokenId, string IdOnNetwork);
 
     /// <summary>
     /// Caches a failure for this exact token text briefly, so replaying one bad token costs no database read

@@ -41,13 +41,12 @@ public sealed class UploadBodyWatch : IDisposable
         _abortAtDeadline = _deadline.Token.Register(static state => ((HttpContext)state!).Abort(), context);
     }
 
-    /// <summary>Starts watching; <c>streamed</c> means the body is read as a stream (JUnit), not the pipe (JSON).</summary>
-    public static UploadBodyWatch Start(HttpContext context, ServerOptions options, TimeProvider clock, bool streamed)
-    {
-        var watch = new UploadBodyWatch(context, options, clock, streamed);
-        context.Response.RegisterForDispose(watch); // in case a path returns before it disarms the watch
-        return watch;
-    }
+    /// <summary>
+    /// Starts watching; <c>streamed</c> means the body is read as a stream (JUnit), not the pipe (JSON). The caller
+    /// disposes it (<c>using</c>) and may dispose it earlier, once the body is in.
+    /// </summary>
+    public static UploadBodyWatch Start(HttpContext context, ServerOptions options, TimeProvider clock, bool streamed) =>
+        new(context, options, clock, streamed);
 
     /// <summary>The body is in (or the request is over): stop watching the client.</summary>
     public void Dispose()

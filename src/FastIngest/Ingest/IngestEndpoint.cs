@@ -216,7 +216,7 @@ public sealed class IngestEndpoint
         var resetSeconds = _quota.TryReserve(orgKey, rows);
         if (resetSeconds is not null)
         {
-            run = run.AsLookupOnly();
+            run = run with { LookupOnly = true };
             rows = 0;
         }
 

@@ -1,7 +1,7 @@
 namespace FastIngest.Storage;
 
 /// <summary>A validated test run, ready to be written. Immutable once parsed.</summary>
-public sealed class RunRecord
+public sealed record RunRecord
 {
     public required long ProjectKey { get; init; }
 
@@ -33,20 +33,4 @@ public sealed class RunRecord
     /// duplicate, a changed one still a conflict) and stores nothing new (<see cref="RunWriteOutcome.OverQuota"/>).
     /// </summary>
     public bool LookupOnly { get; init; }
-
-    public RunRecord AsLookupOnly() => new()
-    {
-        ProjectKey = ProjectKey,
-        RunId = RunId,
-        Passed = Passed,
-        DurationMs = DurationMs,
-        TimestampMs = TimestampMs,
-        Branch = Branch,
-        CommitSha = CommitSha,
-        Counts = Counts,
-        Tests = Tests,
-        Fingerprint = Fingerprint,
-        ReceivedAtMs = ReceivedAtMs,
-        LookupOnly = true,
-    };
 }
