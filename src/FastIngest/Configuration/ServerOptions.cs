@@ -33,10 +33,19 @@ public sealed record ServerOptions
     public long MaxJUnitXmlBytes { get; init; } = 512L * 1024 * 1024;
 
     /// <summary>
-    /// Large ingest requests (JUnit uploads, JSON bodies over 64 KiB) handled at once; more wait up to 10 s, then
-    /// get 503. Bounds the memory uploads hold.
+    /// Large ingest requests (JUnit uploads, JSON bodies over 64 KiB) parsed and committed at once, once their
+    /// bodies are in; more wait (<see cref="UploadSlotWait"/>), then get 503. Bounds the memory and CPU uploads take.
     /// </summary>
     public int UploadSlots { get; init; } = Math.Max(2, 2 * Environment.ProcessorCount);
+
+    /// <summary>How long a received upload waits for a slot before it is answered 503.</summary>
+    public TimeSpan UploadSlotWait { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Large upload bodies one org may have arriving at once (each spooled to disk up to its route's limit); the
+    /// next is answered 503 at once. Bounds the spool's disk use per tenant.
+    /// </summary>
+    public int UploadsReceivingPerOrg { get; init; } = 64;
 
     /// <summary>
     /// The longest an upload's body may take to arrive, however steadily it trickles; past it the connection is

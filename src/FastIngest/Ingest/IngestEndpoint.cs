@@ -1,3 +1,4 @@
+using System.Buffers;
 using FastIngest.Auth;
 using FastIngest.Configuration;
 using FastIngest.Http;
@@ -25,6 +26,7 @@ public sealed class IngestEndpoint
     private readonly RunBatchWriter _queue;
     private readonly JUnitUpload _junit;
     private readonly UploadSlots _uploads;
+    private readonly UploadSpool _spool;
     private readonly TestCaseLimits _testLimits;
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
@@ -36,9 +38,10 @@ public sealed class IngestEndpoint
         _rejectedProjectGone, _failedAlone, _rejectedQuota;
     private readonly DailyRowQuota _quota;
 
-    public IngestEndpoint(RequestAuthentication auth, RunBatchWriter queue, JUnitUpload junit, UploadSlots uploads, TimeProvider clock,
-        ServerOptions options, ServerMetrics metrics, ILoggerFactory loggers, DailyRowQuota quota)
+    public IngestEndpoint(RequestAuthentication auth, RunBatchWriter queue, JUnitUpload junit, UploadSlots uploads, UploadSpool spool,
+        TimeProvider clock, ServerOptions options, ServerMetrics metrics, ILoggerFactory loggers, DailyRowQuota quota)
     {
+        _spool = spool;
         _quota = quota;
         _uploads = uploads;
         _auth = auth;
@@ -102,8 +105,62 @@ public sealed class IngestEndpoint
             return;
         }
 
-        // An org's uploads share its slots; a project token always has its org.
-        using var lease = await _uploads.TryEnterAsync(principal.OrgKey ?? principal.ProjectKey!.Value, context.RequestAborted);
+        await HandleLargeAsync(context, principal, junit);
+    }
+
+    /// <summary>
+    /// A JUnit upload or a large JSON body: received in full into the spool (watched for a minimum rate and a
+    /// deadline, holding no slot), then parsed and committed under one of the org's upload slots, which is handed
+    /// on before the answer is written, so neither a slow sender nor a slow reader holds anything others need.
+    /// </summary>
+    private async Task HandleLargeAsync(HttpContext context, Principal principal, bool junit)
+    {
+        JUnitUpload.JUnitRequest? report = null;
+        if (junit && (report = await _junit.ReadRequestAsync(context)) is null)
+        {
+            return;
+        }
+
+        // An org's uploads share its spool places and slots; a project token always has its org.
+        var tenantKey = principal.OrgKey ?? principal.ProjectKey!.Value;
+        using var reservation = _spool.TryReserve(tenantKey);
+        if (reservation is null)
+        {
+            _uploadsBusy.Inc();
+            await Problems.Unavailable(context, "uploads-busy",
+                $"This tenant already has {_options.UploadsReceivingPerOrg} uploads arriving; retry shortly.", 5);
+            return;
+        }
+
+        if (!junit && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
+        {
+            // Our own limit answers first with a problem body; Kestrel's (for the other routes) must not cut in.
+            bodyLimit.MaxRequestBodySize = _maxBody + 1L;
+        }
+
+        UploadSpool.Received received;
+        using (UploadBodyWatch.Start(context, _options, _clock, streamed: junit))
+        {
+            received = await _spool.ReceiveAsync(context, junit ? _junit.MaxUploadBytes : _maxBody);
+        }
+
+        await using var body = received.Body;
+        if (body is null)
+        {
+            if (received.TooLarge)
+            {
+                await (junit ? _junit.RefuseTooLargeAsync(context) : RefuseTooLargeAsync(context));
+            }
+            else if (received.Malformed is { } reason)
+            {
+                _rejectedInvalid.Inc();
+                await Problems.MalformedBody(context, reason);
+            }
+
+            return;
+        }
+
+        using var lease = await _uploads.TryEnterAsync(tenantKey, context.RequestAborted);
         if (lease is null)
         {
             _uploadsBusy.Inc();
@@ -111,18 +168,34 @@ public sealed class IngestEndpoint
             return;
         }
 
-        // The slot is held until the run is committed (so at most that many large uploads are in memory), and
-        // handed on before the answer is written, so a client that reads its answer slowly holds nothing.
-        using var watch = UploadBodyWatch.Start(context, _options, _clock, streamed: junit);
-        if (!junit)
+        var run = junit
+            ? await _junit.ParseAsync(context, report!, body, principal.ProjectKey!.Value)
+            : await ParseSpooledJsonAsync(context, principal, body);
+        if (run is not null)
         {
-            await HandleJsonAsync(context, principal, lease, watch);
-        }
-        else if (await _junit.ReadRunAsync(context, principal.ProjectKey!.Value) is { } run)
-        {
-            watch.Dispose(); // the body is in
             await StoreAsync(context, principal, run, lease);
         }
+    }
+
+    private async Task<RunRecord?> ParseSpooledJsonAsync(HttpContext context, Principal principal, SpooledBody body)
+    {
+        var length = (int)body.Length; // at most _maxBody
+        var bytes = ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
+        try
+        {
+            await body.Content.ReadExactlyAsync(bytes.AsMemory(0, length), context.RequestAborted);
+            return await ParseJsonAsync(context, principal, new ReadOnlySequence<byte>(bytes, 0, length));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(bytes);
+        }
+    }
+
+    private Task RefuseTooLargeAsync(HttpContext context)
+    {
+        _rejectedTooLarge.Inc();
+        return Problems.TooLarge(context, _maxBody);
     }
 
     /// <summary>
@@ -152,7 +225,7 @@ public sealed class IngestEndpoint
         return true;
     }
 
-    private async Task HandleJsonAsync(HttpContext context, Principal principal, IDisposable? lease = null, UploadBodyWatch? bodyWatch = null)
+    private async Task HandleJsonAsync(HttpContext context, Principal principal)
     {
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
         {
@@ -161,11 +234,9 @@ public sealed class IngestEndpoint
         }
 
         var read = await RequestBody.ReadAsync(context, _maxBody);
-        bodyWatch?.Dispose(); // the body is in (or will never be)
         if (read.TooLarge)
         {
-            _rejectedTooLarge.Inc();
-            await Problems.TooLarge(context, _maxBody);
+            await RefuseTooLargeAsync(context);
             return;
         }
 
@@ -180,27 +251,35 @@ public sealed class IngestEndpoint
         }
 
         RunRecord? run;
-        List<FieldError>? errors;
         try
         {
-            IngestBodyParser.TryParse(read.Body, principal.ProjectKey!.Value, _clock.GetUtcNow().ToUnixTimeMilliseconds(), out run, out errors, _testLimits);
+            run = await ParseJsonAsync(context, principal, read.Body);
         }
         finally
         {
             RequestBody.Release(context, read.Body);
         }
 
-        if (run is null)
+        if (run is not null)
         {
-            _rejectedInvalid.Inc();
-            await Problems.Validation(context, errors!);
-            return;
+            await StoreAsync(context, principal, run, lease: null);
         }
-
-        await StoreAsync(context, principal, run, lease);
     }
 
-    private async Task StoreAsync(HttpContext context, Principal principal, RunRecord run, IDisposable? lease)
+    /// <summary>The run a JSON body describes, or null once the validation problem is written.</summary>
+    private async ValueTask<RunRecord?> ParseJsonAsync(HttpContext context, Principal principal, ReadOnlySequence<byte> body)
+    {
+        if (IngestBodyParser.TryParse(body, principal.ProjectKey!.Value, _clock.GetUtcNow().ToUnixTimeMilliseconds(), out var run, out var errors, _testLimits))
+        {
+            return run;
+        }
+
+        _rejectedInvalid.Inc();
+        await Problems.Validation(context, errors!);
+        return null;
+    }
+
+    private async Task StoreAsync(HttpContext context, Principal principal, RunRecord run, FairSlots.Lease? lease)
     {
         if (principal.IsRetired)
         {

@@ -6,6 +6,7 @@ public static class IngestServiceCollectionExtensions
     {
         services.AddSingleton<RunBatchWriter>();
         services.AddSingleton<UploadSlots>();
+        services.AddSingleton<UploadSpool>();
         services.AddSingleton<TestCases.HeavyReadSlots>();
         services.AddSingleton<TestCases.JUnitUpload>();
         services.AddSingleton<IngestEndpoint>();

@@ -129,7 +129,7 @@ public sealed class TenantIsolationTests : IAsyncLifetime
         body.Headers.ContentType = new MediaTypeHeaderValue("application/xml");
         var upload = _server.Client.SendAsync(request);
         await body.HeadSent;
-        await Eventually.TrueAsync(() => _server.Service<FastIngest.Ingest.UploadSlots>().InUse == 1, "the upload to hold its slot");
+        await Eventually.TrueAsync(() => _server.Service<FastIngest.Ingest.UploadSpool>().Receiving == 1, "the upload to be arriving");
 
         using (var deleted = await _server.SendConfirmedAsync(HttpMethod.Delete, $"/v1/projects/{attacker.ProjectId}", attacker.OrgToken))
         {

@@ -10,23 +10,26 @@ public sealed class UploadFairnessTests : IAsyncLifetime
 {
     private TestServer _server = null!;
 
-    // A long grace: the hog's uploads stall on purpose and must keep their slots until the test lets them go.
+    // A long grace: the hogs' uploads stall on purpose and must keep arriving until the test lets them go.
     public async Task InitializeAsync() => _server = await TestServer.StartAsync(configure: o => o with
     {
-        UploadSlots = 4,
+        UploadSlots = 2,
         UploadMinRateGrace = TimeSpan.FromMinutes(2),
     });
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
     [Fact]
-    public async Task OneTenantsStalledUploadsHoldOnlyItsShareAndAnotherTenantsUploadGoesThrough()
+    public async Task SlowUploadsOfColludingTenantsHoldNoSlotAndAThirdTenantsUploadGoesThrough()
     {
-        var hog = await _server.CreateTenantAsync("upload-hog");
+        // Measured abuse: six trickling uploads held every slot. Now bodies arrive into the spool first, so two
+        // tenants trickling six uploads each hold connections and spool places, not the slots parsing needs.
+        var hogs = new[] { await _server.CreateTenantAsync("upload-hog-1"), await _server.CreateTenantAsync("upload-hog-2") };
         var other = await _server.CreateTenantAsync("upload-other");
         var slots = _server.Service<UploadSlots>();
-        var held = Enumerable.Range(0, 6).Select(i => StartHeldUpload(_server, hog.ProjectToken, $"hog-{i}")).ToList();
-        await Eventually.TrueAsync(() => slots.InUse == slots.TenantShare, $"the hog to hold its {slots.TenantShare} slots");
+        var spool = _server.Service<UploadSpool>();
+        var held = hogs.SelectMany(hog => Enumerable.Range(0, 6).Select(i => StartHeldUpload(_server, hog.ProjectToken, $"hog-{i}"))).ToList();
+        await Eventually.TrueAsync(() => spool.Receiving == 12, "the hogs' twelve uploads to be arriving");
 
         using (var response = await TestCases.JUnitUploads.PostAsync(_server, other.ProjectToken,
             Encoding.UTF8.GetBytes("<testsuite><testcase name=\"t\"/></testsuite>"), "run_id=other-1"))
@@ -34,7 +37,7 @@ public sealed class UploadFairnessTests : IAsyncLifetime
             await Json.ReadAsync(response, HttpStatusCode.Created);
         }
 
-        Assert.True(slots.InUse == slots.TenantShare, $"the hog holds {slots.InUse} slots; its share is {slots.TenantShare}");
+        Assert.True(slots.InUse == 0, $"trickling uploads hold {slots.InUse} slots");
         foreach (var (body, _) in held)
         {
             body.SendTail();
@@ -43,27 +46,92 @@ public sealed class UploadFairnessTests : IAsyncLifetime
         foreach (var (_, upload) in held)
         {
             using var response = await upload;
-            await Json.ReadAsync(response, HttpStatusCode.Created); // the hog's waiting uploads got its slots in turn
+            await Json.ReadAsync(response, HttpStatusCode.Created); // each got a slot once its body was in
         }
 
         Assert.Equal(0, slots.InUse);
+        Assert.Equal(0, spool.Receiving);
+    }
+
+    [Fact]
+    public async Task ATenantWithItsMostUploadsArrivingGets503AtOnceWhileOthersAreServed()
+    {
+        await using var server = await TestServer.StartAsync(configure: o => o with
+        {
+            UploadsReceivingPerOrg = 2,
+            UploadMinRateGrace = TimeSpan.FromMinutes(2),
+        });
+        var hog = await server.CreateTenantAsync("spool-hog");
+        var other = await server.CreateTenantAsync("spool-other");
+        var held = Enumerable.Range(0, 2).Select(i => StartHeldUpload(server, hog.ProjectToken, $"spool-hog-{i}")).ToList();
+        var spool = server.Service<UploadSpool>();
+        await Eventually.TrueAsync(() => spool.Receiving == 2, "the hog's two uploads to be arriving");
+
+        using (var refused = await TestCases.JUnitUploads.PostAsync(server, hog.ProjectToken,
+            Encoding.UTF8.GetBytes("<testsuite><testcase name=\"t\"/></testsuite>"), "run_id=spool-hog-3"))
+        {
+            var problem = await Json.ReadProblemAsync(refused, HttpStatusCode.ServiceUnavailable);
+            Assert.Contains("2 uploads arriving", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+            Assert.NotNull(refused.Headers.RetryAfter);
+        }
+
+        using (var served = await TestCases.JUnitUploads.PostAsync(server, other.ProjectToken,
+            Encoding.UTF8.GetBytes("<testsuite><testcase name=\"t\"/></testsuite>"), "run_id=spool-other"))
+        {
+            await Json.ReadAsync(served, HttpStatusCode.Created);
+        }
+
+        foreach (var (body, upload) in held)
+        {
+            body.SendTail();
+            using var response = await upload;
+            await Json.ReadAsync(response, HttpStatusCode.Created);
+        }
+    }
+
+    [Fact]
+    public async Task SpoolFilesAreGoneAfterTheirRequestsAndLeftoversAreDeletedAtStart()
+    {
+        var directory = Directory.CreateTempSubdirectory("fastingest-spool-").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(directory, "spool"));
+            var leftover = Path.Combine(directory, "spool", "ASPNETCORE_left-by-kill-9.tmp");
+            await File.WriteAllBytesAsync(leftover, new byte[1024]);
+            await using var server = await TestServer.StartAsync(dataDirectory: directory);
+            Assert.False(File.Exists(leftover), "a spool file from before the start survived it");
+
+            var tenant = await server.CreateTenantAsync("spool-files");
+            var report = "<testsuite name=\"s\">" + string.Concat(Enumerable.Range(0, 3000).Select(i => $"<testcase name=\"t{i}\"/>")) + "</testsuite>";
+            Assert.True(report.Length > 64 * 1024, "the report must be large enough to leave memory for the spool file");
+            using (var response = await TestCases.JUnitUploads.PostAsync(server, tenant.ProjectToken, Encoding.UTF8.GetBytes(report), "run_id=spooled"))
+            {
+                await Json.ReadAsync(response, HttpStatusCode.Created);
+            }
+
+            Assert.Empty(Directory.EnumerateFiles(Path.Combine(directory, "spool")));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public async Task AnUploadThatStopsSendingLosesItsSlot(bool json)
+    public async Task AnUploadThatStopsSendingIsDropped(bool json)
     {
         // Kestrel requires a grace longer than its 1 s heartbeat.
         await using var server = await TestServer.StartAsync(configure: o => o with { UploadMinRateGrace = TimeSpan.FromSeconds(2) });
         var tenant = await server.CreateTenantAsync($"upload-stalled-{json}");
-        var slots = server.Service<UploadSlots>();
+        var spool = server.Service<UploadSpool>();
         var (body, upload) = StartHeldUpload(server, tenant.ProjectToken, "stalled", json);
-        await Eventually.TrueAsync(() => slots.InUse == 1, "the upload to hold a slot");
+        await Eventually.TrueAsync(() => spool.Receiving == 1, "the upload to be arriving");
 
         // The minimum rate is enforced after the grace (by Kestrel on the JSON path, by MinRateReadStream on the
         // JUnit one); Kestrel's clock cannot be injected, so this waits on the real one.
-        await Eventually.TrueAsync(() => slots.InUse == 0, "the stalled upload to lose its slot", TimeSpan.FromSeconds(40));
+        await Eventually.TrueAsync(() => spool.Receiving == 0, "the stalled upload to be dropped", TimeSpan.FromSeconds(40));
         body.SendTail(); // too late: the connection is gone or the answer is an error
         var outcome = await Record.ExceptionAsync(async () =>
         {

@@ -203,6 +203,41 @@ public sealed class JUnitUploadTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task GzipThatInflatesFarBeyondRealReportsIsStoppedAt64MiBWhateverTheDecompressedLimit()
+    {
+        // The CPU budget: past 64 MiB a gzip body may inflate 128 times its size at most (real reports: 19-112x).
+        await using var server = await TestServer.StartAsync();
+        var tenant = await server.CreateTenantAsync("inflation");
+        var bomb = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(bomb, System.IO.Compression.CompressionLevel.SmallestSize, leaveOpen: true))
+        {
+            gzip.Write("<testsuite name=\"s\"><!--"u8);
+            var spaces = new byte[1024 * 1024];
+            spaces.AsSpan().Fill((byte)' ');
+            for (var i = 0; i < 80; i++)
+            {
+                gzip.Write(spaces);
+            }
+
+            gzip.Write("--></testsuite>"u8);
+        }
+
+        Assert.True(bomb.Length * 128 < 64 * 1024 * 1024, $"the bomb is {bomb.Length} bytes");
+        using var response = await JUnitUploads.PostAsync(server, tenant.ProjectToken, bomb.ToArray(), "run_id=bomb", contentEncoding: "gzip");
+
+        var problem = await Json.ReadProblemAsync(response, HttpStatusCode.RequestEntityTooLarge);
+        Assert.Contains($"decompressed report exceeds the limit of {64 * 1024 * 1024} bytes", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(100_000L, 64L * 1024 * 1024)]
+    [InlineData(1024L * 1024, 128L * 1024 * 1024)]
+    [InlineData(3L * 1024 * 1024, 384L * 1024 * 1024)]
+    [InlineData(100L * 1024 * 1024, 512L * 1024 * 1024)]
+    public void InflationLimitIs64MiBThen128TimesTheBodyUpToTheDecompressedLimit(long compressed, long expected) =>
+        Assert.Equal(expected, FastIngest.TestCases.JUnitUpload.InflationLimit(compressed, 512L * 1024 * 1024));
+
+    [Fact]
     public async Task BodyThatIsNotGzipButSaysSoGets400()
     {
         using var response = await JUnitUploads.PostAsync(_server, _tenant.ProjectToken, JUnitUploads.Report("jest.xml"), "run_id=not-gzip",
