@@ -90,16 +90,18 @@ def quiet_load(seconds):
             status, _ = call("POST", f"/v1/ingest?run_id=qj-{n}", quiet["ingest"], report, {"Content-Type": "application/xml"})
         else:
             status, _ = call("GET", "/v1/runs?limit=20", quiet["read"])
-        latencies.append((time.monotonic() - t0) * 1000)
+        latencies.append(((time.monotonic() - t0) * 1000, kind))
         statuses[status] = statuses.get(status, 0) + 1
         time.sleep(0.02)
     return statuses, latencies
 
-def summary(statuses, latencies):
-    latencies = sorted(latencies)
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    return (", ".join(f"{v} x {k}" for k, v in sorted(statuses.items())),
-            f"{statistics.median(latencies):.0f} / {p99:.0f} / {latencies[-1]:.0f}")
+def summary(statuses, timed):
+    def p50_p99_max(values):
+        values = sorted(values)
+        return f"{statistics.median(values):.0f} / {values[min(len(values) - 1, int(len(values) * 0.99))]:.0f} / {values[-1]:.0f}"
+    per_kind = "; ".join(f"{label} {p50_p99_max([ms for ms, k in timed if k == kind])}"
+                         for kind, label in ((0, "json"), (1, "junit"), (2, "read")))
+    return (", ".join(f"{v} x {k}" for k, v in sorted(statuses.items())), p50_p99_max([ms for ms, _ in timed]) + f" ({per_kind})")
 
 # --- abusers ---------------------------------------------------------------------------------------------
 def trickle(stop, outcomes):

@@ -7,4 +7,13 @@ namespace FastIngest.TestCases;
 /// executions; at most one per two cores runs at once, one per org, so one tenant polling its own history
 /// cannot take the CPU that everyone's ingest and reads need. Others wait (10 s at most, then 503).
 /// </summary>
-public sealed class HeavyReadSlots() : FairSlots(Math.Max(1, Environment.ProcessorCount / 2), 1);
+public sealed class HeavyReadSlots() : FairSlots(Math.Max(1, Environment.ProcessorCount / 2), 1)
+{
+    /// <summary>
+    /// Runs a blocking scan on a thread of its own, not a thread-pool worker: on one core the pool has one worker,
+    /// and a scan holding it for seconds stalled every other request until the pool grew (400 ms seen in
+    /// <c>load/noisy_neighbours.sh</c>).
+    /// </summary>
+    public static Task<T> RunAsync<T>(Func<T> scan) =>
+        Task.Factory.StartNew(scan, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+}

@@ -137,7 +137,7 @@ public sealed class TestCaseEndpoints
             IReadOnlyList<FlakyTest> flaky;
             using (lease)
             {
-                flaky = _tests.FlakyTests(q.ProjectKey, q.SinceMs, q.Branch, q.Limit);
+                flaky = await HeavyReadSlots.RunAsync(() => _tests.FlakyTests(q.ProjectKey, q.SinceMs, q.Branch, q.Limit));
             }
 
             await WriteWindowListAsync(context, q, flaky, static (json, test) =>
@@ -159,7 +159,7 @@ public sealed class TestCaseEndpoints
             IReadOnlyList<SlowTest> slowest;
             using (lease)
             {
-                slowest = _tests.SlowestTests(q.ProjectKey, q.SinceMs, q.Branch, q.Limit);
+                slowest = await HeavyReadSlots.RunAsync(() => _tests.SlowestTests(q.ProjectKey, q.SinceMs, q.Branch, q.Limit));
             }
 
             await WriteWindowListAsync(context, q, slowest, static (json, test) =>
