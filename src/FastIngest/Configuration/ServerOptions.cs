@@ -66,6 +66,9 @@ public sealed record ServerOptions
     /// </summary>
     public IReadOnlyList<System.Net.IPNetwork> TrustedProxies { get; init; } = [];
 
+    /// <summary>How tests are classified (flaky, broken, new, fixed) and which runs are infrastructure failures.</summary>
+    public TestAnalytics.TestStateRules TestStates { get; init; } = new();
+
     /// <summary>Test cases one run may carry, whichever way they arrive.</summary>
     public FastIngest.TestCases.TestCaseLimits TestCases { get; init; } = FastIngest.TestCases.TestCaseLimits.Default;
 

@@ -19,6 +19,7 @@ public static class ApiRoutes
         var runs = services.GetRequiredService<RunEndpoints>();
         var stats = services.GetRequiredService<StatsEndpoint>();
         var tests = services.GetRequiredService<TestCaseEndpoints>();
+        var analytics = services.GetRequiredService<TestAnalytics.TestEndpoints>();
         var destructive = services.GetRequiredService<Destructive.DestructiveEndpoints>();
         var orgs = services.GetRequiredService<OrgEndpoints>();
         var projects = services.GetRequiredService<ProjectEndpoints>();
@@ -43,8 +44,13 @@ public static class ApiRoutes
             api.MapGet(prefix + "/runs", runs.ListAsync);
             api.MapGet(prefix + "/runs/{**run_id}", context =>
                 TestCaseEndpoints.IsTestListPath(context) ? tests.ListForRunAsync(context) : runs.GetAsync(context));
-            api.MapGet(prefix + "/tests/flaky", tests.FlakyAsync);
-            api.MapGet(prefix + "/tests/slowest", tests.SlowestAsync);
+            api.MapGet(prefix + "/tests", analytics.ListAsync);
+            api.MapGet(prefix + "/tests/flaky", analytics.FlakyAsync);
+            api.MapGet(prefix + "/tests/slowest", analytics.SlowestAsync);
+            api.MapGet(prefix + "/tests/{test_id}", analytics.GetAsync);
+            api.MapGet(prefix + "/tests/{test_id}/executions", analytics.ExecutionsAsync);
+            api.MapPost(prefix + "/tests/{test_id}/reset-flaky", analytics.ResetFlakyAsync);
+            api.MapGet(prefix + "/failures", analytics.FailuresAsync);
             api.MapGet(prefix + "/stats", stats.GetAsync);
             api.MapDelete(prefix + "/projects/{id}", destructive.DeleteProjectAsync);
             api.MapPatch(prefix + "/projects/{id}", destructive.SetRetentionAsync);

@@ -15,6 +15,7 @@ public static class IngestServiceCollectionExtensions
         services.AddSingleton<Reading.RunEndpoints>();
         services.AddSingleton<Reading.StatsEndpoint>();
         services.AddSingleton<TestCases.TestCaseEndpoints>();
+        services.AddSingleton<TestAnalytics.TestEndpoints>();
         return services;
     }
 }

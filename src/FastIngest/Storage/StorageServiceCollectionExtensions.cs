@@ -13,9 +13,9 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton(database);
         services.AddSingleton<IStorageStatistics>(database);
         services.AddSingleton<ITenantStore>(static sp => new SqliteTenantStore(sp.GetRequiredService<SqliteDatabase>()));
-        services.AddSingleton(static sp => new SqliteRollupFolder(sp.GetRequiredService<SqliteDatabase>()));
+        services.AddSingleton(static sp => new SqliteRollupFolder(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<ServerOptions>().TestStates));
         services.AddSingleton<IRunQueries>(static sp => new SqliteRunQueries(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<SqliteRollupFolder>()));
-        services.AddSingleton<ITestCaseQueries>(static sp => new SqliteTestCaseQueries(sp.GetRequiredService<SqliteDatabase>()));
+        services.AddSingleton<ITestQueries>(static sp => new SqliteTestQueries(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<SqliteRollupFolder>()));
         services.AddSingleton<IRunBatchStore>(static sp => new SqliteRunBatchStore(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<ServerOptions>().Durability));
         services.AddSingleton<IConfirmTokenStore>(static sp => new SqliteConfirmTokenStore(sp.GetRequiredService<SqliteDatabase>()));
         services.AddSingleton<IDataRemovalStore>(static sp => new SqliteDataRemovalStore(sp.GetRequiredService<SqliteDatabase>()));

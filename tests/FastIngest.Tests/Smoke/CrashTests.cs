@@ -127,7 +127,7 @@ public sealed class CrashTests
 
         var runs = new Dictionary<string, long>(StringComparer.Ordinal);
         using var query = connection.CreateCommand();
-        query.CommandText = "SELECT run_id, (SELECT count(*) FROM test_cases WHERE run_key = test_runs.id) FROM test_runs;";
+        query.CommandText = "SELECT run_id, (SELECT count(*) FROM executions WHERE run_key = test_runs.id) FROM test_runs;";
         using var reader = query.ExecuteReader();
         while (reader.Read())
         {

@@ -12,11 +12,22 @@ public sealed class MigrationTests : IDisposable
         "SELECT id, public_id, org_id, name, created_at, retention_days FROM projects ORDER BY id",
         "SELECT id, secret_hash, scope, org_id, project_id, name, created_at, expires_at, last_used_at, revoked_at FROM api_tokens ORDER BY id",
         "SELECT * FROM test_runs ORDER BY id",
-        "SELECT * FROM test_cases ORDER BY run_key, seq",
         "SELECT * FROM run_daily_stats ORDER BY project_id, day, branch",
         "SELECT * FROM rollup_state",
         "SELECT * FROM confirm_tokens ORDER BY token_hash",
     ];
+
+    /// <summary>Every test case as schema 6 stored it, and the same read back from schema 8's executions.</summary>
+    private const string CasesBefore = """
+        SELECT run_key, suite, name, status, duration_ms, attempt, failure_message FROM test_cases ORDER BY run_key, suite, name, attempt
+        """;
+
+    private const string CasesAfter = """
+        SELECT e.run_key, t.suite, t.name, CASE e.status WHEN 0 THEN 'passed' WHEN 1 THEN 'failed' WHEN 2 THEN 'skipped' ELSE 'error' END,
+               e.duration_ms, e.attempt, m.message
+        FROM executions AS e JOIN tests AS t ON t.id = e.test_id LEFT JOIN failure_messages AS m ON m.id = e.message_id
+        ORDER BY e.run_key, t.suite, t.name, e.attempt
+        """;
 
     private readonly string _directory = Directory.CreateTempSubdirectory("fastingest-migrate-").FullName;
 
@@ -65,9 +76,21 @@ public sealed class MigrationTests : IDisposable
         }
 
         var before = Dump(database);
+        var casesBefore = Rows(database, CasesBefore);
+        Assert.Equal(4, casesBefore.Count);
         database.Migrate();
 
         Assert.Equal(before, Dump(database));
+        Assert.Equal(casesBefore, Rows(database, CasesAfter));
+        Assert.Equal(0L, Scalar(database.Open(), "SELECT count(*) FROM sqlite_master WHERE name = 'test_cases';"));
+
+        // The per-test roll-ups are folded after the upgrade (both runs of project 1 are on day 1): run 2 retried
+        // 'first' from a failure to a pass, and 'second' was skipped.
+        new SqliteRollupFolder(database, new FastIngest.TestAnalytics.TestStateRules()).FoldAll();
+        Assert.Equal(["1|first|2|0|0|1", "1|second|0|0|1|0"], Rows(database, """
+            SELECT d.day, t.name, d.executions, d.failures, d.skipped, d.retry_passes FROM test_days AS d JOIN tests AS t ON t.id = d.test_id
+            WHERE d.branch = '' ORDER BY t.name, d.day
+            """).Select(r => r.Replace(" | ", "|", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList());
         using var migrated = database.Open();
         Assert.Equal(SqliteMigrations.LatestVersion, (int)Scalar(migrated, "PRAGMA user_version;"));
         Assert.Equal(1L, Scalar(migrated, "PRAGMA foreign_keys;"));
@@ -97,6 +120,23 @@ public sealed class MigrationTests : IDisposable
                 reader.GetValues(values);
                 rows.Add(sql[..20] + ": " + string.Join(" | ", values.Select(v => v is byte[] b ? Convert.ToHexString(b) : v?.ToString())));
             }
+        }
+
+        return rows;
+    }
+
+    private static List<string> Rows(SqliteDatabase database, string sql)
+    {
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        using var reader = command.ExecuteReader();
+        var rows = new List<string>();
+        while (reader.Read())
+        {
+            var values = new object[reader.FieldCount];
+            reader.GetValues(values);
+            rows.Add(string.Join(" | ", values.Select(v => v?.ToString())));
         }
 
         return rows;

@@ -121,14 +121,15 @@ public sealed class TenantIsolationStorageTests : IDisposable
         var broken = new TestCase("s", null!, null, TestCaseStatus.Passed, 1, 1, null); // name is NOT NULL
 
         using var store = new SqliteRunBatchStore(_database, DurabilityMode.Normal);
-        RunRecord[] runs = [Run(project.Key, "before", [good]), Run(project.Key, "broken", [good, broken]), Run(project.Key, "after", [good, good])];
+        RunRecord[] runs = [Run(project.Key, "before", [good]), Run(project.Key, "broken", [good, broken]), Run(project.Key, "after", [good, good with { Attempt = 2 }])];
         var outcomes = new RunWriteOutcome[runs.Length];
         store.Commit(runs, outcomes);
 
         Assert.Equal([RunWriteOutcome.Created, RunWriteOutcome.Failed, RunWriteOutcome.Created], outcomes);
         Assert.Equal(2L, Scalar("SELECT count(*) FROM test_runs;"));
         Assert.Equal(0L, Scalar("SELECT count(*) FROM test_runs WHERE run_id = 'broken';"));
-        Assert.Equal(3L, Scalar("SELECT count(*) FROM test_cases;"));
+        Assert.Equal(3L, Scalar("SELECT count(*) FROM executions;"));
+        Assert.Equal(1L, Scalar("SELECT count(*) FROM tests;")); // the broken run's tests left no trace
     }
 
     [Fact]
@@ -141,7 +142,7 @@ public sealed class TenantIsolationStorageTests : IDisposable
         var day = 20_000L * 24 * 60 * 60 * 1000;
         RunRecord[] first = [Run(project.Key, "r1", timestampMs: day + 3000), Run(project.Key, "r2", timestampMs: day + 2000), Run(project.Key, "r3", timestampMs: day + 1000)];
         store.Commit(first, new RunWriteOutcome[first.Length]);
-        var folder = new SqliteRollupFolder(_database);
+        var folder = new SqliteRollupFolder(_database, new FastIngest.TestAnalytics.TestStateRules());
         folder.FoldAll();
         var watermark = Scalar("SELECT last_run_id FROM rollup_state;");
 

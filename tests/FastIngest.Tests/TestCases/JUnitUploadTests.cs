@@ -339,7 +339,7 @@ public sealed class JUnitUploadTests : IAsyncLifetime
         using var connection = new SqliteConnection($"Data Source={_server.Options.DatabasePath};Mode=ReadOnly");
         connection.Open();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT count(*) FROM test_cases;";
+        command.CommandText = "SELECT count(*) FROM executions;";
         return (long)command.ExecuteScalar()!;
     }
 

@@ -6,7 +6,7 @@ namespace FastIngest.Storage.Sqlite;
 /// </summary>
 internal sealed class DailyRollups
 {
-    private const long MsPerDay = 24L * 60 * 60 * 1000;
+    public const long MsPerDay = 24L * 60 * 60 * 1000;
 
     public Dictionary<(long Project, long Day, string Branch), Group> Groups { get; } = [];
 

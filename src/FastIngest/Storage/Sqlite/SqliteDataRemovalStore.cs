@@ -42,8 +42,8 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
             return beforeMs is { } before
                 ? connection.Execute(
                     """
-                    DELETE FROM test_cases WHERE (run_key, seq) IN (
-                        SELECT run_key, seq FROM test_cases WHERE run_key IN (
+                    DELETE FROM executions WHERE (run_key, test_id, attempt) IN (
+                        SELECT run_key, test_id, attempt FROM executions WHERE run_key IN (
                             SELECT id FROM test_runs WHERE project_id = @projectKey AND timestamp_ms < @before
                             ORDER BY timestamp_ms LIMIT @batchSize)
                         LIMIT @maxRows);
@@ -51,8 +51,8 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
                     new { projectKey, before, batchSize, maxRows })
                 : connection.Execute(
                     """
-                    DELETE FROM test_cases WHERE (run_key, seq) IN (
-                        SELECT run_key, seq FROM test_cases WHERE run_key IN (
+                    DELETE FROM executions WHERE (run_key, test_id, attempt) IN (
+                        SELECT run_key, test_id, attempt FROM executions WHERE run_key IN (
                             SELECT id FROM test_runs WHERE project_id = @projectKey LIMIT @batchSize)
                         LIMIT @maxRows);
                     """,
@@ -105,6 +105,10 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
         }
 
         connection.Execute("DELETE FROM run_daily_stats WHERE project_id = @projectKey AND day <= @cutDay;", new { projectKey, cutDay }, transaction);
+
+        // Per-test roll-ups are kept by whole days: the days before the cut go; the day it falls in stays whole.
+        connection.Execute("DELETE FROM test_days WHERE project_id = @projectKey AND day < @cutDay;", new { projectKey, cutDay }, transaction);
+        connection.Execute("DELETE FROM failure_days WHERE project_id = @projectKey AND day < @cutDay;", new { projectKey, cutDay }, transaction);
         var dayStart = cutDay * 24L * 60 * 60 * 1000;
         var dayEnd = dayStart + (24L * 60 * 60 * 1000);
         var rollups = new DailyRollups();
@@ -177,6 +181,11 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
         using var connection = _database.Open();
         using var transaction = connection.BeginTransaction(deferred: false);
         connection.Execute("DELETE FROM run_daily_stats WHERE project_id = @projectKey;", new { projectKey }, transaction);
+        connection.Execute("DELETE FROM test_days WHERE project_id = @projectKey;", new { projectKey }, transaction);
+        connection.Execute("DELETE FROM failure_days WHERE project_id = @projectKey;", new { projectKey }, transaction);
+        connection.Execute("DELETE FROM failure_messages WHERE project_id = @projectKey;", new { projectKey }, transaction);
+        connection.Execute("DELETE FROM failure_groups WHERE project_id = @projectKey;", new { projectKey }, transaction);
+        connection.Execute("DELETE FROM tests WHERE project_id = @projectKey;", new { projectKey }, transaction);
         connection.Execute("DELETE FROM api_tokens WHERE project_id = @projectKey;", new { projectKey }, transaction);
         connection.Execute("DELETE FROM projects WHERE id = @projectKey;", new { projectKey }, transaction);
         transaction.Commit();

@@ -14,6 +14,7 @@ internal static class SqliteMigrations
         static (c, t) => Execute(c, t, "ALTER TABLE projects ADD COLUMN retention_days INTEGER;"), // 5: per-project retention
         static (c, t) => Execute(c, t, V6TestCases),
         static (c, t) => NeverReuseKeys(c, t),
+        static (c, t) => TestsFirstClass(c, t),
     ];
 
     /// <summary>Steps that rebuild tables, so they run with foreign keys off (SQLite's documented procedure).</summary>
@@ -101,6 +102,136 @@ internal static class SqliteMigrations
         secret.CommandText = "INSERT INTO server_secrets (name, value) VALUES ('cursor', $key);";
         secret.Parameters.AddWithValue("$key", System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
         secret.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// 8: tests are first-class. A test is (project, suite, name) with a compact id; an execution row is (run,
+    /// test, attempt) -> status, duration, message id, a few bytes instead of the names repeated per execution
+    /// (216 bytes each before). Failure messages are stored once per project, each in the failure group of its
+    /// <see cref="TestAnalytics.FailurePattern"/>. <c>test_days</c> and <c>failure_days</c> are per-test and
+    /// per-group daily roll-ups, folded in the background behind their own watermark (which starts at 0, so
+    /// existing runs are folded after the upgrade, not inside it). Existing test cases are moved over in run order.
+    /// </summary>
+    private const string V8Tables = """
+        CREATE TABLE tests (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            project_id      INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            suite           TEXT    NOT NULL,
+            name            TEXT    NOT NULL,
+            file            TEXT,
+            first_seen_ms   INTEGER NOT NULL,
+            flaky_reset_ms  INTEGER,
+            flaky_reset_by  TEXT,
+            UNIQUE (project_id, suite, name)
+        );
+        CREATE TABLE failure_groups (
+            id           INTEGER PRIMARY KEY AUTOINCREMENT,
+            project_id   INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            fingerprint  INTEGER NOT NULL,
+            pattern      TEXT    NOT NULL,
+            UNIQUE (project_id, fingerprint)
+        );
+        CREATE TABLE failure_messages (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            project_id  INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            hash        INTEGER NOT NULL,
+            group_id    INTEGER NOT NULL,
+            message     TEXT    NOT NULL,
+            UNIQUE (project_id, hash)
+        );
+        CREATE INDEX failure_messages_by_group ON failure_messages (group_id);
+        CREATE TABLE executions (
+            run_key      INTEGER NOT NULL REFERENCES test_runs(id) ON DELETE CASCADE,
+            test_id      INTEGER NOT NULL,
+            attempt      INTEGER NOT NULL,
+            status       INTEGER NOT NULL,
+            duration_ms  INTEGER NOT NULL,
+            message_id   INTEGER,
+            PRIMARY KEY (run_key, test_id, attempt)
+        ) WITHOUT ROWID;
+        CREATE TABLE test_days (
+            project_id      INTEGER NOT NULL,
+            branch          TEXT    NOT NULL,
+            day             INTEGER NOT NULL,
+            test_id         INTEGER NOT NULL,
+            executions      INTEGER NOT NULL,
+            failures        INTEGER NOT NULL,
+            skipped         INTEGER NOT NULL,
+            infra           INTEGER NOT NULL,
+            retry_passes    INTEGER NOT NULL,
+            flaky_commits   INTEGER NOT NULL,
+            last_ms         INTEGER NOT NULL,
+            last_failed_ms  INTEGER,
+            last_flaky_ms   INTEGER,
+            duration_sum    INTEGER NOT NULL,
+            duration_max    INTEGER NOT NULL,
+            histogram       BLOB    NOT NULL,
+            PRIMARY KEY (project_id, branch, day, test_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX test_days_by_test ON test_days (test_id, branch, day);
+        CREATE TABLE failure_days (
+            project_id   INTEGER NOT NULL,
+            day          INTEGER NOT NULL,
+            group_id     INTEGER NOT NULL,
+            test_id      INTEGER NOT NULL,
+            occurrences  INTEGER NOT NULL,
+            first_ms     INTEGER NOT NULL,
+            last_ms      INTEGER NOT NULL,
+            PRIMARY KEY (project_id, day, group_id, test_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE test_rollup_state (
+            id           INTEGER PRIMARY KEY CHECK (id = 1),
+            last_run_id  INTEGER NOT NULL
+        );
+        INSERT INTO test_rollup_state (id, last_run_id) VALUES (1, 0);
+        CREATE INDEX test_runs_by_commit ON test_runs (project_id, commit_sha, id) WHERE commit_sha IS NOT NULL;
+        """;
+
+    private static void TestsFirstClass(SqliteConnection connection, SqliteTransaction transaction)
+    {
+        Execute(connection, transaction, V8Tables);
+        using var executions = new ExecutionWriter(connection.Handle!);
+        executions.BeginTransaction();
+        using var read = connection.CreateCommand();
+        read.Transaction = transaction;
+        read.CommandText = """
+            SELECT tc.run_key, r.project_id, r.timestamp_ms, tc.suite, tc.name, tc.file, tc.status, tc.duration_ms,
+                   tc.attempt, tc.failure_message
+            FROM test_cases AS tc JOIN test_runs AS r ON r.id = tc.run_key ORDER BY tc.run_key, tc.seq;
+            """;
+        var cases = new List<TestCase>();
+        long runKey = -1, projectKey = 0, timestampMs = 0;
+        using (var reader = read.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                if (reader.GetInt64(0) != runKey)
+                {
+                    if (cases.Count > 0)
+                    {
+                        executions.Write(runKey, projectKey, timestampMs, cases);
+                        cases.Clear();
+                    }
+
+                    (runKey, projectKey, timestampMs) = (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
+                }
+
+                if (!TestCaseStatuses.TryParse(reader.GetString(6), out var status))
+                {
+                    throw new InvalidDataException($"test_cases holds an unknown status '{reader.GetString(6)}'.");
+                }
+
+                cases.Add(new TestCase(reader.GetString(3), reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetString(5), status,
+                    reader.GetInt64(7), reader.GetInt32(8), reader.IsDBNull(9) ? null : reader.GetString(9)));
+            }
+        }
+
+        if (cases.Count > 0)
+        {
+            executions.Write(runKey, projectKey, timestampMs, cases);
+        }
+
+        Execute(connection, transaction, "DROP TABLE test_cases;");
     }
 
     /// <summary>

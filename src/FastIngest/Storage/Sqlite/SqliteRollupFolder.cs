@@ -13,49 +13,58 @@ public sealed class SqliteRollupFolder
 {
     private const int Chunk = 20_000;
     private readonly SqliteDatabase _database;
+    private readonly TestAnalytics.TestStateRules _rules;
 
-    public SqliteRollupFolder(SqliteDatabase database) => _database = database;
+    public SqliteRollupFolder(SqliteDatabase database, TestAnalytics.TestStateRules rules)
+    {
+        _database = database;
+        _rules = rules;
+    }
 
-    /// <summary>Folds everything committed so far; returns how many runs were folded.</summary>
+    /// <summary>Folds everything committed so far into the run and the per-test roll-ups; returns how many runs were folded.</summary>
     public long FoldAll()
     {
         // Roll-ups are derived data and the watermark commits with them: a fold lost to a power cut is simply
         // folded again, so these commits need no fsync of their own (and must not stall ingest with one).
         using var connection = _database.OpenUnsynced();
+        var total = FoldWhilePending(connection, "rollup_state", static (c, t, _) => FoldChunk(c, t));
+        FoldWhilePending(connection, "test_rollup_state", TestRollupFolder.FoldChunk);
+        return total;
+    }
 
-        if (!HasPending(connection))
-        {
-            return 0;
-        }
-
+    /// <summary>Folds chunk after chunk, each in its own short write transaction, until nothing is pending.</summary>
+    private long FoldWhilePending(SqliteConnection connection, string state,
+        Func<SqliteConnection, SqliteTransaction, TestAnalytics.TestStateRules, int> foldChunk)
+    {
         long total = 0;
-        int folded;
-        do
+        while (HasPending(connection, state))
         {
             _database.WriteGate.Wait();
             try
             {
                 using var transaction = connection.BeginTransaction(deferred: false);
-                folded = FoldChunk(connection, transaction);
+                var folded = foldChunk(connection, transaction, _rules);
                 transaction.Commit();
+                total += folded;
+                if (folded == 0)
+                {
+                    break;
+                }
             }
             finally
             {
                 _database.WriteGate.Release();
             }
-
-            total += folded;
         }
-        while (folded == Chunk);
 
         return total;
     }
 
     /// <summary>A read-only look, so an idle server's folds take no write lock at all.</summary>
-    private static bool HasPending(SqliteConnection connection)
+    private static bool HasPending(SqliteConnection connection, string state)
     {
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT EXISTS (SELECT 1 FROM test_runs WHERE id > (SELECT last_run_id FROM rollup_state WHERE id = 1));";
+        command.CommandText = $"SELECT EXISTS (SELECT 1 FROM test_runs WHERE id > (SELECT last_run_id FROM {state} WHERE id = 1));";
         return (long)command.ExecuteScalar()! != 0;
     }
 

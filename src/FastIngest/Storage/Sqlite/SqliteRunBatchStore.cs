@@ -108,11 +108,6 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13);
             """;
 
-        private const string InsertTestSql = """
-            INSERT INTO test_cases (run_key, seq, suite, name, file, status, duration_ms, attempt, failure_message)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9);
-            """;
-
         private const string FingerprintSql = "SELECT fingerprint FROM test_runs WHERE project_id = ?1 AND run_id = ?2;";
 
         /// <summary>
@@ -128,7 +123,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
         private readonly SqliteConnection _connection;
         private readonly sqlite3 _db;
         private readonly sqlite3_stmt _insert;
-        private readonly sqlite3_stmt _insertTest;
+        private readonly ExecutionWriter _executions;
         private readonly sqlite3_stmt _fingerprint;
         private readonly sqlite3_stmt _begin;
         private readonly sqlite3_stmt _commit;
@@ -146,7 +141,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             _connection = connection;
             _db = connection.Handle!;
             _insert = Prepare(InsertSql);
-            _insertTest = Prepare(InsertTestSql);
+            _executions = new ExecutionWriter(_db);
             _fingerprint = Prepare(FingerprintSql);
             _begin = Prepare("BEGIN IMMEDIATE;");
             _commit = Prepare("COMMIT;");
@@ -181,6 +176,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
         {
             _projects.Clear();
             Step(_begin);
+            _executions.BeginTransaction();
             try
             {
                 Span<byte> fingerprint = stackalloc byte[16];
@@ -212,6 +208,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
                     }
 
                     Step(_savepoint);
+                    var mark = _executions.Mark;
                     try
                     {
                         outcomes[i] = WriteRun(run, fingerprint);
@@ -219,6 +216,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
                     catch (SqliteException e) when (IsRunLevel(e))
                     {
                         Step(_rollbackToSavepoint);
+                        _executions.RolledBack(mark);
                         outcomes[i] = RunWriteOutcome.Failed;
                     }
 
@@ -236,6 +234,8 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
                     raw.sqlite3_reset(_rollback);
                 }
 
+                _executions.RolledBack();
+
                 throw;
             }
         }
@@ -249,7 +249,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
                 if (run.Tests is { Count: > 0 } tests)
                 {
                     // Only a new run gets its cases: a duplicate's are already stored, a conflict's never are.
-                    InsertTests(raw.sqlite3_last_insert_rowid(_db), tests);
+                    _executions.Write(raw.sqlite3_last_insert_rowid(_db), run.ProjectKey, run.TimestampMs, tests);
                 }
 
                 return RunWriteOutcome.Created;
@@ -295,7 +295,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
         public void Dispose()
         {
             _insert.Dispose();
-            _insertTest.Dispose();
+            _executions.Dispose();
             _fingerprint.Dispose();
             _begin.Dispose();
             _commit.Dispose();
@@ -341,33 +341,6 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             raw.sqlite3_bind_blob(s, 12, fingerprint);
             raw.sqlite3_bind_int64(s, 13, run.ReceivedAtMs);
         }
-
-        private void InsertTests(long runKey, IReadOnlyList<TestCase> tests)
-        {
-            var s = _insertTest;
-            for (var seq = 0; seq < tests.Count; seq++)
-            {
-                var test = tests[seq];
-                raw.sqlite3_bind_int64(s, 1, runKey);
-                raw.sqlite3_bind_int64(s, 2, seq);
-                BindText(s, 3, test.Suite);
-                BindText(s, 4, test.Name);
-                BindText(s, 5, test.File);
-                raw.sqlite3_bind_text(s, 6, StatusText(test.Status));
-                raw.sqlite3_bind_int64(s, 7, test.DurationMs);
-                raw.sqlite3_bind_int64(s, 8, test.Attempt);
-                BindText(s, 9, test.FailureMessage);
-                Step(s);
-            }
-        }
-
-        private static ReadOnlySpan<byte> StatusText(TestCaseStatus status) => status switch
-        {
-            TestCaseStatus.Passed => "passed"u8,
-            TestCaseStatus.Failed => "failed"u8,
-            TestCaseStatus.Skipped => "skipped"u8,
-            _ => "error"u8,
-        };
 
         /// <summary>Whether the stored run with this key has this content; null when no run has the key.</summary>
         private bool? StoredFingerprintMatches(RunRecord run, ReadOnlySpan<byte> fingerprint)

@@ -1,0 +1,88 @@
+namespace FastIngest.Storage;
+
+/// <summary>
+/// The read side of per-test data. Window reads return roll-up rows (one per test and day), never executions;
+/// classification happens above storage (<see cref="TestAnalytics.TestWindow"/>). Reads use their own connections.
+/// </summary>
+public interface ITestQueries
+{
+    /// <summary>Folds runs committed since the last fold into the roll-ups, so a read right after an upload sees it.</summary>
+    void FoldPending();
+
+    /// <summary>
+    /// A run's executions in (test, attempt) order after <paramref name="afterPosition"/> (see
+    /// <see cref="RunExecution.Position"/>), optionally of one status; null when the project has no such run.
+    /// </summary>
+    IReadOnlyList<RunExecution>? ListRunExecutions(long projectKey, string runId, TestCaseStatus? status, long afterPosition, int limit);
+
+    /// <summary>Every roll-up row of the project for <paramref name="branch"/> ('' = all branches) from <paramref name="sinceDay"/> on.</summary>
+    IReadOnlyList<TestDayRow> WindowRows(long projectKey, string branch, long sinceDay);
+
+    /// <summary>When each of the project's tests was first seen and last reset (no names: those are read per page).</summary>
+    IReadOnlyDictionary<long, TestMarks> TestMarks(long projectKey);
+
+    /// <summary>The named tests of the project (ids of other projects are left out).</summary>
+    IReadOnlyDictionary<long, TestInfo> Tests(long projectKey, IReadOnlyCollection<long> testIds);
+
+    /// <summary>One test's roll-up rows for <paramref name="branch"/> from <paramref name="sinceDay"/> on.</summary>
+    IReadOnlyList<TestDayRow> TestDays(long testId, string branch, long sinceDay);
+
+    /// <summary>
+    /// One test's executions, newest run first, in runs before <paramref name="before"/> (a (timestamp, run key)
+    /// position; null: from the newest). <paramref name="nextPage"/> is where the next page starts, null at the end.
+    /// </summary>
+    IReadOnlyList<TestExecution> TestExecutions(long projectKey, long testId, RunPosition? before, int limit, out RunPosition? nextPage);
+
+    /// <summary>Failure-group occurrences per (group, test) over the project's days from <paramref name="sinceDay"/> on.</summary>
+    IReadOnlyList<FailureOccurrence> FailureOccurrences(long projectKey, long sinceDay);
+
+    /// <summary>The groups' patterns and one example message each.</summary>
+    IReadOnlyDictionary<long, FailureGroupInfo> FailureGroups(long projectKey, IReadOnlyCollection<long> groupIds);
+
+    /// <summary>Records a reset of the test's flaky state; false when the project has no such test.</summary>
+    bool ResetFlaky(long projectKey, long testId, long nowMs, string resetBy);
+}
+
+/// <summary>A test: (project, suite, name), a compact id, and the file its reports last named.</summary>
+public sealed record TestInfo(long Id, string Suite, string Name, string? File, long FirstSeenMs, long? FlakyResetMs, string? FlakyResetBy);
+
+public readonly record struct TestMarks(long FirstSeenMs, long? FlakyResetMs);
+
+/// <summary>One test's roll-up for one day (and branch): counts, last times, durations.</summary>
+public sealed record TestDayRow(
+    long TestId,
+    long Day,
+    long Executions,
+    long Failures,
+    long Skipped,
+    long Infra,
+    long RetryPasses,
+    long FlakyCommits,
+    long LastMs,
+    long? LastFailedMs,
+    long? LastFlakyMs,
+    long DurationSum,
+    long DurationMax,
+    byte[] Histogram);
+
+/// <summary>An execution in a run's listing; <see cref="Position"/> (test id and attempt) orders and pages them.</summary>
+public sealed record RunExecution(long TestId, TestCase Case)
+{
+    public long Position => (TestId << 7) | (long)Case.Attempt;
+}
+
+public readonly record struct RunPosition(long TimestampMs, long RunKey);
+
+public sealed record TestExecution(
+    string RunId,
+    long RunTimestampMs,
+    string? Branch,
+    string? CommitSha,
+    TestCaseStatus Status,
+    long DurationMs,
+    int Attempt,
+    string? FailureMessage);
+
+public readonly record struct FailureOccurrence(long GroupId, long TestId, long Occurrences, long FirstMs, long LastMs);
+
+public sealed record FailureGroupInfo(long Id, string Pattern, string Example);

@@ -1,0 +1,305 @@
+using Microsoft.Data.Sqlite;
+
+namespace FastIngest.Storage.Sqlite;
+
+/// <summary>
+/// Per-test reads. Window reads scan roll-up rows by their primary key prefix (project, branch, day), so their
+/// cost is tests x days in the window whatever the number of executions; one test's history goes through
+/// <c>test_days_by_test</c> to the days it ran, then to those days' runs by the runs' time index and to its
+/// executions by primary key (run, test).
+/// </summary>
+public sealed class SqliteTestQueries : ITestQueries
+{
+    /// <summary>Runs one executions page may look into; a page that hits it ends early with a cursor.</summary>
+    private const int MaxRunsPerPage = 5_000;
+
+    private readonly SqliteDatabase _database;
+    private readonly SqliteRollupFolder _folder;
+
+    public SqliteTestQueries(SqliteDatabase database, SqliteRollupFolder folder)
+    {
+        _database = database;
+        _folder = folder;
+    }
+
+    public void FoldPending() => _folder.FoldAll();
+
+    public IReadOnlyList<RunExecution>? ListRunExecutions(long projectKey, string runId, TestCaseStatus? status, long afterPosition, int limit)
+    {
+        using var connection = _database.Open();
+        using var find = connection.CreateCommand();
+        find.CommandText = "SELECT id FROM test_runs WHERE project_id = $project AND run_id = $run;";
+        find.Parameters.AddWithValue("$project", projectKey);
+        find.Parameters.AddWithValue("$run", runId);
+        if (find.ExecuteScalar() is not long runKey)
+        {
+            return null;
+        }
+
+        using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT e.test_id, e.attempt, e.status, e.duration_ms, t.suite, t.name, t.file, m.message
+            FROM executions AS e
+            JOIN tests AS t ON t.id = e.test_id
+            LEFT JOIN failure_messages AS m ON m.id = e.message_id
+            WHERE e.run_key = $run AND (e.test_id, e.attempt) > ($afterTest, $afterAttempt)
+              {(status is null ? "" : "AND e.status = $status")}
+            ORDER BY e.test_id, e.attempt LIMIT $limit;
+            """;
+        command.Parameters.AddWithValue("$run", runKey);
+        command.Parameters.AddWithValue("$afterTest", afterPosition >> 7);
+        command.Parameters.AddWithValue("$afterAttempt", afterPosition & 0x7F);
+        command.Parameters.AddWithValue("$limit", limit);
+        if (status is { } wanted)
+        {
+            command.Parameters.AddWithValue("$status", (int)wanted);
+        }
+
+        var executions = new List<RunExecution>(Math.Min(limit, 1024));
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            executions.Add(new RunExecution(reader.GetInt64(0), new TestCase(
+                reader.GetString(4), reader.GetString(5), reader.IsDBNull(6) ? null : reader.GetString(6), Status(reader.GetInt32(2)),
+                reader.GetInt64(3), reader.GetInt32(1), reader.IsDBNull(7) ? null : reader.GetString(7))));
+        }
+
+        return executions;
+    }
+
+    public IReadOnlyList<TestDayRow> WindowRows(long projectKey, string branch, long sinceDay)
+    {
+        using var connection = _database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT {DayColumns} FROM test_days WHERE project_id = $project AND branch = $branch AND day >= $since;
+            """;
+        command.Parameters.AddWithValue("$project", projectKey);
+        command.Parameters.AddWithValue("$branch", branch);
+        command.Parameters.AddWithValue("$since", sinceDay);
+        return ReadDays(command);
+    }
+
+    public IReadOnlyList<TestDayRow> TestDays(long testId, string branch, long sinceDay)
+    {
+        using var connection = _database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT {DayColumns} FROM test_days INDEXED BY test_days_by_test
+            WHERE test_id = $test AND branch = $branch AND day >= $since ORDER BY day;
+            """;
+        command.Parameters.AddWithValue("$test", testId);
+        command.Parameters.AddWithValue("$branch", branch);
+        command.Parameters.AddWithValue("$since", sinceDay);
+        return ReadDays(command);
+    }
+
+    public IReadOnlyDictionary<long, TestMarks> TestMarks(long projectKey)
+    {
+        using var connection = _database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT id, first_seen_ms, flaky_reset_ms FROM tests WHERE project_id = $project;";
+        command.Parameters.AddWithValue("$project", projectKey);
+        var marks = new Dictionary<long, TestMarks>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            marks[reader.GetInt64(0)] = new TestMarks(reader.GetInt64(1), reader.IsDBNull(2) ? null : reader.GetInt64(2));
+        }
+
+        return marks;
+    }
+
+    public IReadOnlyDictionary<long, TestInfo> Tests(long projectKey, IReadOnlyCollection<long> testIds)
+    {
+        var tests = new Dictionary<long, TestInfo>(testIds.Count);
+        if (testIds.Count == 0)
+        {
+            return tests;
+        }
+
+        using var connection = _database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT id, suite, name, file, first_seen_ms, flaky_reset_ms, flaky_reset_by FROM tests WHERE id = $id AND project_id = $project;
+            """;
+        command.Parameters.AddWithValue("$project", projectKey);
+        var id = command.Parameters.Add("$id", SqliteType.Integer);
+        foreach (var testId in testIds)
+        {
+            id.Value = testId;
+            using var reader = command.ExecuteReader();
+            if (reader.Read())
+            {
+                tests[testId] = new TestInfo(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.IsDBNull(3) ? null : reader.GetString(3),
+                    reader.GetInt64(4), reader.IsDBNull(5) ? null : reader.GetInt64(5), reader.IsDBNull(6) ? null : reader.GetString(6));
+            }
+        }
+
+        return tests;
+    }
+
+    public IReadOnlyList<TestExecution> TestExecutions(long projectKey, long testId, RunPosition? before, int limit, out RunPosition? nextPage)
+    {
+        nextPage = null;
+        var found = new List<TestExecution>(Math.Min(limit, 256));
+        using var connection = _database.Open();
+
+        // The days it ran, newest first: runs of other days are never looked at.
+        using var days = connection.CreateCommand();
+        days.CommandText = """
+            SELECT day FROM test_days INDEXED BY test_days_by_test
+            WHERE test_id = $test AND branch = '' AND day <= $until ORDER BY day DESC;
+            """;
+        days.Parameters.AddWithValue("$test", testId);
+        days.Parameters.AddWithValue("$until", before is { } b ? DailyRollups.DayOf(b.TimestampMs) : long.MaxValue);
+        var dayList = new List<long>();
+        using (var reader = days.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                dayList.Add(reader.GetInt64(0));
+            }
+        }
+
+        using var runs = connection.CreateCommand();
+        runs.CommandText = """
+            SELECT id, run_id, timestamp_ms, branch, commit_sha FROM test_runs INDEXED BY test_runs_by_time
+            WHERE project_id = $project AND timestamp_ms >= $dayStart
+              AND (timestamp_ms, id) < ($beforeTs, $beforeKey)
+            ORDER BY timestamp_ms DESC, id DESC;
+            """;
+        runs.Parameters.AddWithValue("$project", projectKey);
+        var dayStart = runs.Parameters.Add("$dayStart", SqliteType.Integer);
+        var beforeTs = runs.Parameters.Add("$beforeTs", SqliteType.Integer);
+        var beforeKey = runs.Parameters.Add("$beforeKey", SqliteType.Integer);
+
+        using var executions = connection.CreateCommand();
+        executions.CommandText = """
+            SELECT e.attempt, e.status, e.duration_ms, m.message
+            FROM executions AS e LEFT JOIN failure_messages AS m ON m.id = e.message_id
+            WHERE e.run_key = $run AND e.test_id = $test ORDER BY e.attempt DESC;
+            """;
+        var run = executions.Parameters.Add("$run", SqliteType.Integer);
+        executions.Parameters.AddWithValue("$test", testId);
+
+        var position = before ?? new RunPosition(long.MaxValue, long.MaxValue);
+        var examined = 0;
+        foreach (var day in dayList)
+        {
+            dayStart.Value = day * DailyRollups.MsPerDay;
+            var dayEnd = (day + 1) * DailyRollups.MsPerDay;
+            (beforeTs.Value, beforeKey.Value) = position.TimestampMs < dayEnd ? (position.TimestampMs, position.RunKey) : (dayEnd, long.MinValue);
+            using var runReader = runs.ExecuteReader();
+            while (runReader.Read())
+            {
+                var current = new RunPosition(runReader.GetInt64(2), runReader.GetInt64(0));
+                if (found.Count >= limit || ++examined > MaxRunsPerPage)
+                {
+                    nextPage = position;
+                    return found;
+                }
+
+                position = current;
+                run.Value = current.RunKey;
+                using var reader = executions.ExecuteReader();
+                while (reader.Read())
+                {
+                    found.Add(new TestExecution(runReader.GetString(1), current.TimestampMs, runReader.IsDBNull(3) ? null : runReader.GetString(3),
+                        runReader.IsDBNull(4) ? null : runReader.GetString(4), Status(reader.GetInt32(1)), reader.GetInt64(2), reader.GetInt32(0),
+                        reader.IsDBNull(3) ? null : reader.GetString(3)));
+                }
+            }
+        }
+
+        return found;
+    }
+
+    public IReadOnlyList<FailureOccurrence> FailureOccurrences(long projectKey, long sinceDay)
+    {
+        using var connection = _database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT group_id, test_id, sum(occurrences), min(first_ms), max(last_ms)
+            FROM failure_days WHERE project_id = $project AND day >= $since GROUP BY group_id, test_id;
+            """;
+        command.Parameters.AddWithValue("$project", projectKey);
+        command.Parameters.AddWithValue("$since", sinceDay);
+        var rows = new List<FailureOccurrence>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            rows.Add(new FailureOccurrence(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4)));
+        }
+
+        return rows;
+    }
+
+    public IReadOnlyDictionary<long, FailureGroupInfo> FailureGroups(long projectKey, IReadOnlyCollection<long> groupIds)
+    {
+        var groups = new Dictionary<long, FailureGroupInfo>(groupIds.Count);
+        using var connection = _database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT g.id, g.pattern, (SELECT m.message FROM failure_messages AS m INDEXED BY failure_messages_by_group
+                                     WHERE m.group_id = g.id ORDER BY m.id DESC LIMIT 1)
+            FROM failure_groups AS g WHERE g.id = $id AND g.project_id = $project;
+            """;
+        command.Parameters.AddWithValue("$project", projectKey);
+        var id = command.Parameters.Add("$id", SqliteType.Integer);
+        foreach (var groupId in groupIds)
+        {
+            id.Value = groupId;
+            using var reader = command.ExecuteReader();
+            if (reader.Read())
+            {
+                groups[groupId] = new FailureGroupInfo(groupId, reader.GetString(1), reader.IsDBNull(2) ? "" : reader.GetString(2));
+            }
+        }
+
+        return groups;
+    }
+
+    public bool ResetFlaky(long projectKey, long testId, long nowMs, string resetBy)
+    {
+        using var connection = _database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "UPDATE tests SET flaky_reset_ms = $now, flaky_reset_by = $by WHERE id = $id AND project_id = $project;";
+        command.Parameters.AddWithValue("$now", nowMs);
+        command.Parameters.AddWithValue("$by", resetBy);
+        command.Parameters.AddWithValue("$id", testId);
+        command.Parameters.AddWithValue("$project", projectKey);
+        _database.WriteGate.Wait();
+        try
+        {
+            return command.ExecuteNonQuery() == 1;
+        }
+        finally
+        {
+            _database.WriteGate.Release();
+        }
+    }
+
+    private const string DayColumns = """
+        test_id, day, executions, failures, skipped, infra, retry_passes, flaky_commits, last_ms, last_failed_ms, last_flaky_ms,
+        duration_sum, duration_max, histogram
+        """;
+
+    private static List<TestDayRow> ReadDays(SqliteCommand command)
+    {
+        var rows = new List<TestDayRow>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            rows.Add(new TestDayRow(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4),
+                reader.GetInt64(5), reader.GetInt64(6), reader.GetInt64(7), reader.GetInt64(8), reader.IsDBNull(9) ? null : reader.GetInt64(9),
+                reader.IsDBNull(10) ? null : reader.GetInt64(10), reader.GetInt64(11), reader.GetInt64(12), (byte[])reader.GetValue(13)));
+        }
+
+        return rows;
+    }
+
+    private static TestCaseStatus Status(int stored) => stored is >= 0 and <= 3
+        ? (TestCaseStatus)stored
+        : throw new InvalidDataException($"executions holds an unknown status {stored}.");
+}
