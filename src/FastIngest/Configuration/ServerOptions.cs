@@ -47,6 +47,15 @@ public sealed record ServerOptions
     /// </summary>
     public int UploadsReceivingPerOrg { get; init; } = 64;
 
+    /// <summary>Bytes of upload bodies one org may have in the spool at once (memory and disk).</summary>
+    public long SpoolBytesPerOrg { get; init; } = 1L << 30;
+
+    /// <summary>Bytes of upload bodies the spool may hold at once, over all orgs.</summary>
+    public long SpoolBytesTotal { get; init; } = 4L << 30;
+
+    /// <summary>Free space the spool leaves on the data directory's disk (which the database needs more).</summary>
+    public long SpoolMinFreeBytes { get; init; } = 1L << 30;
+
     /// <summary>
     /// The longest an upload's body may take to arrive, however steadily it trickles; past it the connection is
     /// closed and nothing is stored. (The minimum rate, <see cref="Http.UploadBodyWatch.MinBytesPerSecond"/>,

@@ -32,7 +32,7 @@ public sealed class IngestEndpoint
     private readonly ILogger _logger;
     private readonly int _maxBody;
     private readonly ServerOptions _options;
-    private readonly Counter.Child _created, _duplicate, _conflict, _overloaded, _uploadsBusy, _failed;
+    private readonly Counter.Child _created, _duplicate, _conflict, _overloaded, _uploadsBusy, _spoolFull, _failed;
     private readonly Counter _testCasesStored;
     private readonly Counter.Child _rejectedInvalid, _rejectedTooLarge, _rejectedMediaType, _rejectedScope, _rejectedRetired,
         _rejectedProjectGone, _failedAlone, _rejectedQuota;
@@ -58,6 +58,7 @@ public sealed class IngestEndpoint
         _conflict = outcomes.WithLabels("conflict", "");
         _overloaded = outcomes.WithLabels("overloaded", "queue_full");
         _uploadsBusy = outcomes.WithLabels("overloaded", "upload_slots");
+        _spoolFull = outcomes.WithLabels("overloaded", "upload_spool");
         _testCasesStored = metrics.TestCasesStored;
         _failed = outcomes.WithLabels("failed", "commit_failed");
         _rejectedInvalid = outcomes.WithLabels("rejected", "invalid_body");
@@ -139,32 +140,27 @@ public sealed class IngestEndpoint
         }
 
         UploadSpool.Received received;
-        using (UploadBodyWatch.Start(context, _options, _clock, streamed: junit))
+        using (UploadBodyWatch.Start(context, _options, _clock, streamed: true))
         {
-            received = await _spool.ReceiveAsync(context, junit ? _junit.MaxUploadBytes : _maxBody);
+            received = await _spool.ReceiveAsync(context, reservation, junit ? _junit.MaxUploadBytes : _maxBody);
         }
 
         await using var body = received.Body;
         if (body is null)
         {
-            if (received.TooLarge)
-            {
-                await (junit ? _junit.RefuseTooLargeAsync(context) : RefuseTooLargeAsync(context));
-            }
-            else if (received.Malformed is { } reason)
-            {
-                _rejectedInvalid.Inc();
-                await Problems.MalformedBody(context, reason);
-            }
-
+            await RefuseUnreceivedAsync(context, received, junit);
             return;
         }
 
         using var lease = await _uploads.TryEnterAsync(tenantKey, context.RequestAborted);
         if (lease is null)
         {
-            _uploadsBusy.Inc();
-            await Problems.Unavailable(context, "uploads-busy", "Every upload slot this tenant may use is busy; retry shortly.", 5);
+            if (!context.RequestAborted.IsCancellationRequested)
+            {
+                _uploadsBusy.Inc();
+                await Problems.Unavailable(context, "uploads-busy", "Every upload slot this tenant may use is busy; retry shortly.", 5);
+            }
+
             return;
         }
 
@@ -183,12 +179,34 @@ public sealed class IngestEndpoint
         var bytes = ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
         try
         {
-            await body.Content.ReadExactlyAsync(bytes.AsMemory(0, length), context.RequestAborted);
+            // A local file or memory: nothing to wait for, and a client leaving now changes nothing.
+            await body.Content.ReadExactlyAsync(bytes.AsMemory(0, length), CancellationToken.None);
             return await ParseJsonAsync(context, principal, new ReadOnlySequence<byte>(bytes, 0, length));
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(bytes);
+        }
+    }
+
+    private Task RefuseUnreceivedAsync(HttpContext context, UploadSpool.Received received, bool junit)
+    {
+        switch (received.Failure)
+        {
+            case UploadSpool.ReceiveFailure.TooLarge:
+                return junit ? _junit.RefuseTooLargeAsync(context) : RefuseTooLargeAsync(context);
+            case UploadSpool.ReceiveFailure.SpoolFull:
+                _spoolFull.Inc();
+                return Problems.Unavailable(context, "uploads-busy",
+                    "The server cannot hold this upload right now (this tenant's or the server's upload space is in use, or its disk is nearly full); retry shortly.", 30);
+            default:
+                if (received.Malformed is { } reason)
+                {
+                    _rejectedInvalid.Inc();
+                    return Problems.MalformedBody(context, reason);
+                }
+
+                return Task.CompletedTask; // the client went away: nobody to answer
         }
     }
 

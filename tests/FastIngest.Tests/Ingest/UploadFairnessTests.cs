@@ -50,7 +50,7 @@ public sealed class UploadFairnessTests : IAsyncLifetime
         }
 
         Assert.Equal(0, slots.InUse);
-        Assert.Equal(0, spool.Receiving);
+        await Eventually.TrueAsync(() => spool.Receiving == 0, "every spool place to be given back"); // after the answers
     }
 
     [Fact]
@@ -90,31 +90,79 @@ public sealed class UploadFairnessTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task SpoolFilesAreGoneAfterTheirRequestsAndLeftoversAreDeletedAtStart()
+    public async Task ALargeBodyArrivesIntoAPrivateSpoolFileThatIsGoneAfterItsRequestAndLeftoversGoAtStart()
     {
         var directory = Directory.CreateTempSubdirectory("fastingest-spool-").FullName;
         try
         {
             Directory.CreateDirectory(Path.Combine(directory, "spool"));
-            var leftover = Path.Combine(directory, "spool", "ASPNETCORE_left-by-kill-9.tmp");
+            var leftover = Path.Combine(directory, "spool", "left-by-kill-9.tmp");
             await File.WriteAllBytesAsync(leftover, new byte[1024]);
-            await using var server = await TestServer.StartAsync(dataDirectory: directory);
+            await using var server = await TestServer.StartAsync(dataDirectory: directory,
+                configure: o => o with { UploadMinRateGrace = TimeSpan.FromMinutes(2) });
             Assert.False(File.Exists(leftover), "a spool file from before the start survived it");
 
             var tenant = await server.CreateTenantAsync("spool-files");
-            var report = "<testsuite name=\"s\">" + string.Concat(Enumerable.Range(0, 3000).Select(i => $"<testcase name=\"t{i}\"/>")) + "</testsuite>";
-            Assert.True(report.Length > 64 * 1024, "the report must be large enough to leave memory for the spool file");
-            using (var response = await TestCases.JUnitUploads.PostAsync(server, tenant.ProjectToken, Encoding.UTF8.GetBytes(report), "run_id=spooled"))
+            var head = "<testsuite name=\"s\">" + string.Concat(Enumerable.Range(0, 3000).Select(i => $"<testcase name=\"t{i}\"/>"));
+            Assert.True(head.Length > 64 * 1024, "the report must be large enough to leave memory for the spool file");
+            var (body, upload) = StartHeldUpload(server, tenant.ProjectToken, "spooled", head: head);
+            var spoolDirectory = Path.Combine(directory, "spool");
+            await Eventually.TrueAsync(() => Directory.EnumerateFiles(spoolDirectory).Any(), "the body to reach a spool file");
+            if (!OperatingSystem.IsWindows())
+            {
+                var mode = File.GetUnixFileMode(Directory.EnumerateFiles(spoolDirectory).Single());
+                Assert.True(mode == (UnixFileMode.UserRead | UnixFileMode.UserWrite), $"a spool file has mode {mode}");
+            }
+
+            body.SendTail();
+            using (var response = await upload)
             {
                 await Json.ReadAsync(response, HttpStatusCode.Created);
             }
 
-            Assert.Empty(Directory.EnumerateFiles(Path.Combine(directory, "spool")));
+            await Eventually.TrueAsync(() => !Directory.EnumerateFiles(spoolDirectory).Any(), "the spool file to be deleted");
         }
         finally
         {
             Directory.Delete(directory, recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task AnOrgOverItsSpoolBudgetGets503WhileAnotherOrgsUploadIsStored()
+    {
+        await using var server = await TestServer.StartAsync(configure: o => o with { SpoolBytesPerOrg = 128 * 1024 });
+        var big = await server.CreateTenantAsync("spool-budget-big");
+        var other = await server.CreateTenantAsync("spool-budget-other");
+        static byte[] Report(int cases) => Encoding.UTF8.GetBytes(
+            "<testsuite name=\"s\">" + string.Concat(Enumerable.Range(0, cases).Select(i => $"<testcase name=\"t{i}\"/>")) + "</testsuite>");
+
+        var tooBig = Report(10_000);
+        Assert.True(tooBig.Length > 128 * 1024);
+        using (var refused = await TestCases.JUnitUploads.PostAsync(server, big.ProjectToken, tooBig, "run_id=over-budget"))
+        {
+            await Json.ReadProblemAsync(refused, HttpStatusCode.ServiceUnavailable);
+            Assert.NotNull(refused.Headers.RetryAfter);
+        }
+
+        using (var stored = await TestCases.JUnitUploads.PostAsync(server, other.ProjectToken, Report(3_000), "run_id=within-budget"))
+        {
+            await Json.ReadAsync(stored, HttpStatusCode.Created);
+        }
+
+        await Eventually.TrueAsync(() => server.Service<UploadSpool>().Bytes == 0, "the spool's bytes to be given back");
+    }
+
+    [Fact]
+    public async Task AChunkedReportOverTheUploadLimitGets413ThroughTheSpool()
+    {
+        await using var server = await TestServer.StartAsync(configure: o => o with { MaxJUnitUploadBytes = 100 * 1024 });
+        var tenant = await server.CreateTenantAsync("spool-413");
+        var (body, upload) = StartHeldUpload(server, tenant.ProjectToken, "too-large",
+            head: "<testsuite name=\"s\">" + string.Concat(Enumerable.Range(0, 6000).Select(i => $"<testcase name=\"t{i}\"/>")));
+        body.SendTail();
+        using var response = await upload;
+        await Json.ReadProblemAsync(response, HttpStatusCode.RequestEntityTooLarge);
     }
 
     [Theory]
@@ -131,7 +179,8 @@ public sealed class UploadFairnessTests : IAsyncLifetime
 
         // The minimum rate is enforced after the grace (by Kestrel on the JSON path, by MinRateReadStream on the
         // JUnit one); Kestrel's clock cannot be injected, so this waits on the real one.
-        await Eventually.TrueAsync(() => spool.Receiving == 0, "the stalled upload to be dropped", TimeSpan.FromSeconds(40));
+        // Well before HeldBody gives up by itself (30 s): only the server's minimum rate can have dropped it.
+        await Eventually.TrueAsync(() => spool.Receiving == 0, "the stalled upload to be dropped", TimeSpan.FromSeconds(15));
         body.SendTail(); // too late: the connection is gone or the answer is an error
         var outcome = await Record.ExceptionAsync(async () =>
         {
@@ -141,11 +190,12 @@ public sealed class UploadFairnessTests : IAsyncLifetime
         Assert.True(outcome is null or HttpRequestException or IOException or TaskCanceledException or TimeoutException, $"{outcome}");
     }
 
-    private static (HeldBody Body, Task<HttpResponseMessage> Upload) StartHeldUpload(TestServer server, string token, string runId, bool json = false)
+    private static (HeldBody Body, Task<HttpResponseMessage> Upload) StartHeldUpload(TestServer server, string token, string runId, bool json = false,
+        string? head = null)
     {
         var body = json
             ? new HeldBody(Encoding.UTF8.GetBytes("{\"run_id\":\"x\","), Encoding.UTF8.GetBytes("}"))
-            : new HeldBody(Encoding.UTF8.GetBytes("<testsuite name=\"s\"><testcase name=\"a\"/>"), Encoding.UTF8.GetBytes("</testsuite>"));
+            : new HeldBody(Encoding.UTF8.GetBytes(head ?? "<testsuite name=\"s\"><testcase name=\"a\"/>"), Encoding.UTF8.GetBytes("</testsuite>"));
         body.Headers.ContentType = new MediaTypeHeaderValue(json ? "application/json" : "application/xml");
         // A JSON run names itself in its body; only a JUnit upload takes run_id in the query.
         var request = new HttpRequestMessage(HttpMethod.Post, json ? "/v1/ingest" : $"/v1/ingest?run_id={runId}") { Content = body };
