@@ -38,6 +38,13 @@ public static class ServerOptionsParser
           --trusted-proxies <list>    FASTINGEST_TRUSTED_PROXIES reverse proxies (IPs or CIDRs, comma-separated) whose
                                                                  X-Forwarded-For names the client (default: none, the
                                                                  header is ignored)
+          --infra-failure-percent <n> FASTINGEST_INFRA_FAILURE_PERCENT  a run where more than n% of its tests failed
+                                                                 (at least 10 ran) is an infrastructure failure, left
+                                                                 out of flaky, broken and failure rates (default 50)
+          --broken-min-executions <n> FASTINGEST_BROKEN_MIN_EXECUTIONS  executions, all failing, that make a test
+                                                                 broken (default 3)
+          --fixed-after-days <n>      FASTINGEST_FIXED_AFTER_DAYS  days without a flake that make a flaky test
+                                                                 fixed (default 7)
                                       FASTINGEST_ADMIN_TOKEN     admin token to use instead of generating one
           --help                      show this text
           --version                   show the version
@@ -134,7 +141,12 @@ public static class ServerOptionsParser
             || !TryParseInt(Get("rate-ingest", "FASTINGEST_RATE_INGEST"), "--rate-ingest", 0, int.MaxValue, 60_000, out var rateIngest, out error)
             || !TryParseInt(Get("rate-read", "FASTINGEST_RATE_READ"), "--rate-read", 0, int.MaxValue, 6_000, out var rateRead, out error)
             || !TryParseInt(Get("rate-manage", "FASTINGEST_RATE_MANAGE"), "--rate-manage", 0, int.MaxValue, 120, out var rateManage, out error)
-            || !TryParseInt(Get("quota-rows", "FASTINGEST_QUOTA_ROWS"), "--quota-rows", 0, int.MaxValue, 0, out var quotaRows, out error))
+            || !TryParseInt(Get("quota-rows", "FASTINGEST_QUOTA_ROWS"), "--quota-rows", 0, int.MaxValue, 0, out var quotaRows, out error)
+            || !TryParseInt(Get("infra-failure-percent", "FASTINGEST_INFRA_FAILURE_PERCENT"), "--infra-failure-percent", 1, 100, 50,
+                out var infraPercent, out error)
+            || !TryParseInt(Get("broken-min-executions", "FASTINGEST_BROKEN_MIN_EXECUTIONS"), "--broken-min-executions", 1, 1000, 3,
+                out var brokenMin, out error)
+            || !TryParseInt(Get("fixed-after-days", "FASTINGEST_FIXED_AFTER_DAYS"), "--fixed-after-days", 1, 365, 7, out var fixedDays, out error))
         {
             return false;
         }
@@ -161,6 +173,12 @@ public static class ServerOptionsParser
             MaxBatchSize = batch,
             TrustedProxies = trustedProxies,
             RowsPerOrgPerDay = quotaRows,
+            TestStates = new FastIngest.TestAnalytics.TestStateRules
+            {
+                InfraFailureShare = infraPercent / 100.0,
+                BrokenMinExecutions = brokenMin,
+                FixedAfterDays = fixedDays,
+            },
             RateLimits = new FastIngest.RateLimiting.RateLimitOptions
             {
                 IngestPerWindow = rateIngest,
@@ -174,7 +192,8 @@ public static class ServerOptionsParser
 
     private static bool IsKnownFlag(string name) => name is "listen" or "metrics-listen" or "data" or "durability"
         or "log-level" or "max-body" or "max-junit" or "max-test-cases" or "queue" or "batch"
-        or "rate-ingest" or "rate-read" or "rate-manage" or "trusted-proxies" or "quota-rows";
+        or "rate-ingest" or "rate-read" or "rate-manage" or "trusted-proxies" or "quota-rows" or "infra-failure-percent"
+        or "broken-min-executions" or "fixed-after-days";
 
     private static bool TryParseNetworks(string? text, out IReadOnlyList<IPNetwork> networks, out string? error)
     {

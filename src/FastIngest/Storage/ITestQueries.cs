@@ -15,11 +15,17 @@ public interface ITestQueries
     /// </summary>
     IReadOnlyList<RunExecution>? ListRunExecutions(long projectKey, string runId, TestCaseStatus? status, long afterPosition, int limit);
 
-    /// <summary>Every roll-up row of the project for <paramref name="branch"/> ('' = all branches) from <paramref name="sinceDay"/> on.</summary>
-    IReadOnlyList<TestDayRow> WindowRows(long projectKey, string branch, long sinceDay);
+    /// <summary>
+    /// Each test's roll-ups for <paramref name="branch"/> ('' = all branches) from <paramref name="sinceDay"/> on,
+    /// summed per test (by SQLite: tens of thousands of day rows become one row per test).
+    /// </summary>
+    IReadOnlyList<TestTotals> WindowTotals(long projectKey, string branch, long sinceDay);
 
-    /// <summary>When each of the project's tests was first seen and last reset (no names: those are read per page).</summary>
-    IReadOnlyDictionary<long, TestMarks> TestMarks(long projectKey);
+    /// <summary>
+    /// Duration percentiles over the window for the given tests, or for every test of the project when
+    /// <paramref name="testIds"/> is null.
+    /// </summary>
+    IReadOnlyDictionary<long, Durations> WindowDurations(long projectKey, string branch, long sinceDay, IReadOnlyCollection<long>? testIds);
 
     /// <summary>The named tests of the project (ids of other projects are left out).</summary>
     IReadOnlyDictionary<long, TestInfo> Tests(long projectKey, IReadOnlyCollection<long> testIds);
@@ -46,7 +52,33 @@ public interface ITestQueries
 /// <summary>A test: (project, suite, name), a compact id, and the file its reports last named.</summary>
 public sealed record TestInfo(long Id, string Suite, string Name, string? File, long FirstSeenMs, long? FlakyResetMs, string? FlakyResetBy);
 
-public readonly record struct TestMarks(long FirstSeenMs, long? FlakyResetMs);
+/// <summary>
+/// A test's roll-ups summed over a window. <see cref="Flakes"/> and <see cref="LastFlakyMs"/> count only days whose
+/// last flake came after the test's last reset; <see cref="LastFlakyAnyMs"/> ignores resets.
+/// </summary>
+public sealed record TestTotals(
+    long TestId,
+    long Executions,
+    long Failures,
+    long Skipped,
+    long Infra,
+    long RetryPasses,
+    long FlakyCommits,
+    long Flakes,
+    long LastMs,
+    long? LastFailedMs,
+    long? LastFlakyMs,
+    long? LastFlakyAnyMs,
+    long DurationSum,
+    long DurationMax,
+    long FirstSeenMs,
+    long? FlakyResetMs);
+
+/// <summary>
+/// Nearest-rank duration percentiles (to within the histogram's 5% buckets) over <see cref="Samples"/> attempts,
+/// with their largest and their sum.
+/// </summary>
+public readonly record struct Durations(long P50Ms, long P95Ms, long Samples, long MaxMs, long SumMs);
 
 /// <summary>One test's roll-up for one day (and branch): counts, last times, durations.</summary>
 public sealed record TestDayRow(

@@ -8,7 +8,7 @@ namespace FastIngest.Storage;
 /// </summary>
 public sealed class SparseHistogram
 {
-    private readonly SortedDictionary<int, long> _counts = [];
+    private readonly Dictionary<int, long> _counts = [];
 
     public long Total { get; private set; }
 
@@ -41,7 +41,7 @@ public sealed class SparseHistogram
         Span<byte> scratch = stackalloc byte[20];
         var output = new List<byte>(_counts.Count * 3);
         var previous = 0;
-        foreach (var (bucket, count) in _counts)
+        foreach (var (bucket, count) in Sorted())
         {
             var length = WriteVarint(scratch, (ulong)(bucket - previous));
             length += WriteVarint(scratch[length..], (ulong)count);
@@ -62,7 +62,7 @@ public sealed class SparseHistogram
 
         var rank = Math.Clamp((long)Math.Ceiling(percentile / 100 * Total), 1, Total);
         long seen = 0;
-        foreach (var (bucket, count) in _counts)
+        foreach (var (bucket, count) in Sorted())
         {
             seen += count;
             if (seen >= rank)
@@ -75,6 +75,13 @@ public sealed class SparseHistogram
         return maxMs;
     }
 
+    private List<KeyValuePair<int, long>> Sorted()
+    {
+        var sorted = _counts.ToList();
+        sorted.Sort(static (a, b) => a.Key.CompareTo(b.Key));
+        return sorted;
+    }
+
     private void Add(int bucket, long count)
     {
         if (count <= 0)
@@ -82,7 +89,7 @@ public sealed class SparseHistogram
             return;
         }
 
-        _counts[bucket] = _counts.GetValueOrDefault(bucket) + count;
+        System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_counts, bucket, out _) += count;
         Total += count;
     }
 
@@ -99,7 +106,7 @@ public sealed class SparseHistogram
         return i;
     }
 
-    private static long ReadVarint(ref ReadOnlySpan<byte> source)
+    internal static long ReadVarint(ref ReadOnlySpan<byte> source)
     {
         ulong value = 0;
         var shift = 0;
@@ -120,5 +127,51 @@ public sealed class SparseHistogram
 
             shift += 7;
         }
+    }
+}
+
+/// <summary>
+/// Merges encoded <see cref="SparseHistogram"/>s of one test into a dense scratch array (reused from test to test)
+/// and reads its percentiles: merging a window's days for thousands of tests allocates nothing per test.
+/// </summary>
+public sealed class DurationPercentiles
+{
+    private readonly byte[] _dense = new byte[DurationHistogram.BlobLength];
+    private long _total;
+    private long _max;
+    private long _sum;
+
+    /// <summary>Adds one day's encoded histogram, its largest duration and their sum.</summary>
+    public void Add(ReadOnlySpan<byte> encoded, long maxMs, long sumMs)
+    {
+        _max = Math.Max(_max, maxMs);
+        _sum += sumMs;
+        var bucket = 0;
+        while (!encoded.IsEmpty)
+        {
+            bucket += (int)SparseHistogram.ReadVarint(ref encoded);
+            var count = SparseHistogram.ReadVarint(ref encoded);
+            if (bucket >= DurationHistogram.BucketCount)
+            {
+                throw new InvalidDataException("A stored duration histogram names a bucket past the largest duration.");
+            }
+
+            var slot = _dense.AsSpan(bucket * sizeof(uint), sizeof(uint));
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(slot,
+                (uint)(System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(slot) + count));
+            _total += count;
+        }
+    }
+
+    /// <summary>The percentiles of what was added since the last call, which starts the next test afresh.</summary>
+    public Durations TakeResult()
+    {
+        var result = new Durations(
+            DurationHistogram.Percentile(_dense, _total, 50, _max), DurationHistogram.Percentile(_dense, _total, 95, _max), _total, _max, _sum);
+        Array.Clear(_dense);
+        _total = 0;
+        _max = 0;
+        _sum = 0;
+        return result;
     }
 }

@@ -98,8 +98,10 @@ public sealed class TestEndpoints
         var selected = TestWindow.Select(tests, state);
         var page = selected.Skip((int)Math.Min(offset, int.MaxValue)).Take(q.Limit).ToList();
         var next = offset + page.Count < selected.Count ? _cursors.Encode(offset + page.Count, 0, filters) : null;
-        var names = _tests.Tests(q.ProjectKey, page.ConvertAll(static t => t.TestId));
-        await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (q, page, names, next, state, total: selected.Count), static (json, s) =>
+        var ids = page.ConvertAll(static t => t.TestId);
+        var names = _tests.Tests(q.ProjectKey, ids);
+        var durations = _tests.WindowDurations(q.ProjectKey, q.Branch ?? "", q.SinceDay, ids);
+        await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (q, page, names, durations, next, state, total: selected.Count), static (json, s) =>
         {
             WriteWindowHeader(json, s.q);
             json.WriteString("state"u8, s.state == TestStates.None ? null : StateName(s.state));
@@ -108,7 +110,7 @@ public sealed class TestEndpoints
             foreach (var test in s.page)
             {
                 json.WriteStartObject();
-                WriteTest(json, test, s.names.GetValueOrDefault(test.TestId));
+                WriteTest(json, test, s.names.GetValueOrDefault(test.TestId), s.durations.GetValueOrDefault(test.TestId));
                 json.WriteEndObject();
             }
 
@@ -130,8 +132,8 @@ public sealed class TestEndpoints
         await WriteLegacyListAsync(context, q, flaky, static (json, test) =>
         {
             json.WriteNumber("flips"u8, test.Flakes);
-            json.WriteNumber("flaky_commits"u8, test.FlakyCommits);
-            json.WriteNumber("retry_passes"u8, test.RetryPasses);
+            json.WriteNumber("flaky_commits"u8, test.Totals.FlakyCommits);
+            json.WriteNumber("retry_passes"u8, test.Totals.RetryPasses);
             json.WriteNumber("executions"u8, test.Executions);
             json.WriteNumber("failures"u8, test.Failures);
             json.WriteTimestamp("last_flaky_at"u8, test.LastFlakyMs);
@@ -139,21 +141,56 @@ public sealed class TestEndpoints
         });
     }
 
-    /// <summary><c>GET /v1/tests/slowest</c>: tests by p95 duration.</summary>
+    /// <summary><c>GET /v1/tests/slowest</c>: tests by p95 duration (one pass over the window's duration histograms).</summary>
     public async Task SlowestAsync(HttpContext context)
     {
-        if (await ReadWindowAsync(context) is not { } q || await SummarizeAsync(context, q) is not { } tests)
+        if (await ReadWindowAsync(context) is not { } q)
         {
             return;
         }
 
-        var slowest = TestWindow.Slowest(tests).Take(q.Limit).ToList();
-        await WriteLegacyListAsync(context, q, slowest, static (json, test) =>
+        if (await _windowReads.TryEnterAsync(q.TenantKey, context.RequestAborted) is not { } lease)
         {
-            json.WriteNumber("p95_ms"u8, test.P95Ms);
-            json.WriteNumber("max_ms"u8, test.DurationMax);
-            json.WriteNumber("mean_ms"u8, Math.Round((double)test.DurationSum / Math.Max(1, test.Histogram.Total), 1));
-            json.WriteNumber("executions"u8, test.Histogram.Total);
+            await Problems.Unavailable(context, "reads-busy", "History reads are busy; retry shortly.", 2);
+            return;
+        }
+
+        IReadOnlyDictionary<long, Durations> durations;
+        using (lease)
+        {
+            durations = await HeavyReadSlots.RunAsync(() =>
+            {
+                _tests.FoldPending();
+                return _tests.WindowDurations(q.ProjectKey, q.Branch ?? "", q.SinceDay, testIds: null);
+            });
+        }
+
+        var slowest = durations.Where(static d => d.Value.Samples > 0).ToList();
+        slowest.Sort(static (a, b) => a.Value.P95Ms != b.Value.P95Ms ? b.Value.P95Ms.CompareTo(a.Value.P95Ms)
+            : a.Value.MaxMs != b.Value.MaxMs ? b.Value.MaxMs.CompareTo(a.Value.MaxMs)
+            : a.Key.CompareTo(b.Key));
+        var page = slowest.Take(q.Limit).ToList();
+        var names = _tests.Tests(q.ProjectKey, page.ConvertAll(static p => p.Key));
+        await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (q, page, names), static (json, s) =>
+        {
+            WriteWindowHeader(json, s.q);
+            json.WriteStartArray("tests"u8);
+            foreach (var (testId, d) in s.page)
+            {
+                var name = s.names.GetValueOrDefault(testId);
+                json.WriteStartObject();
+                json.WriteString("test_id"u8, TestIds.Format(testId));
+                json.WriteString("suite"u8, name?.Suite);
+                json.WriteString("name"u8, name?.Name);
+                json.WriteNumber("p95_ms"u8, d.P95Ms);
+                json.WriteNumber("max_ms"u8, d.MaxMs);
+                json.WriteNumber("mean_ms"u8, Math.Round((double)d.SumMs / d.Samples, 1));
+                json.WriteNumber("executions"u8, d.Samples);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
         });
     }
 
@@ -166,24 +203,30 @@ public sealed class TestEndpoints
         }
 
         var days = _tests.TestDays(test.Id, q.Branch ?? "", q.SinceDay);
-        var marks = new Dictionary<long, TestMarks> { [test.Id] = new(test.FirstSeenMs, test.FlakyResetMs) };
-        var summary = TestWindow.Summarize(days, marks, q.SinceMs, q.NowMs, _rules).FirstOrDefault()
-            ?? new TestSummary(test.Id, test.FirstSeenMs, test.FlakyResetMs);
-        await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (q, test, summary, days), static (json, s) =>
+        var summary = TestWindow.Summarize([TestWindow.Sum(test.Id, test.FirstSeenMs, test.FlakyResetMs, days)], q.SinceMs, q.NowMs, _rules)[0];
+        var merged = new DurationPercentiles();
+        foreach (var day in days)
+        {
+            merged.Add(day.Histogram, day.DurationMax, day.DurationSum);
+        }
+
+        var durations = merged.TakeResult();
+        await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (q, test, summary, days, durations), static (json, s) =>
         {
             json.WriteStartObject();
             json.WriteString("project_id"u8, s.q.ProjectId);
             json.WriteString("window"u8, s.q.Window);
             json.WriteTimestamp("since"u8, s.q.SinceMs);
             json.WriteString("branch"u8, s.q.Branch);
-            WriteTest(json, s.summary, s.test);
+            WriteTest(json, s.summary, s.test, s.durations);
             json.WriteTimestamp("flaky_reset_at"u8, s.test.FlakyResetMs);
             json.WriteString("flaky_reset_by"u8, s.test.FlakyResetBy);
             json.WriteStartArray("days"u8);
+            var percentiles = new DurationPercentiles();
             foreach (var day in s.days)
             {
-                var histogram = new SparseHistogram();
-                histogram.Merge(day.Histogram);
+                percentiles.Add(day.Histogram, day.DurationMax, day.DurationSum);
+                var d = percentiles.TakeResult();
                 json.WriteStartObject();
                 json.WriteString("date"u8, DateOnly.FromDayNumber(checked((int)(day.Day + 719162))).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
                 json.WriteNumber("executions"u8, day.Executions);
@@ -191,8 +234,8 @@ public sealed class TestEndpoints
                 json.WriteNumber("skipped"u8, day.Skipped);
                 json.WriteNumber("infra_executions"u8, day.Infra);
                 json.WriteNumber("flakes"u8, day.RetryPasses + day.FlakyCommits);
-                json.WriteNumber("p50_ms"u8, histogram.Percentile(50, day.DurationMax));
-                json.WriteNumber("p95_ms"u8, histogram.Percentile(95, day.DurationMax));
+                json.WriteNumber("p50_ms"u8, d.P50Ms);
+                json.WriteNumber("p95_ms"u8, d.P95Ms);
                 json.WriteEndObject();
             }
 
@@ -401,8 +444,7 @@ public sealed class TestEndpoints
             return await HeavyReadSlots.RunAsync(() =>
             {
                 _tests.FoldPending();
-                return TestWindow.Summarize(_tests.WindowRows(q.ProjectKey, q.Branch ?? "", q.SinceDay), _tests.TestMarks(q.ProjectKey),
-                    q.SinceMs, q.NowMs, _rules);
+                return TestWindow.Summarize(_tests.WindowTotals(q.ProjectKey, q.Branch ?? "", q.SinceDay), q.SinceMs, q.NowMs, _rules);
             });
         }
     }
@@ -429,8 +471,9 @@ public sealed class TestEndpoints
         json.WriteString("branch"u8, q.Branch);
     }
 
-    private static void WriteTest(Utf8JsonWriter json, TestSummary test, TestInfo? info)
+    private static void WriteTest(Utf8JsonWriter json, TestSummary test, TestInfo? info, Durations durations)
     {
+        var t = test.Totals;
         json.WriteString("test_id"u8, TestIds.Format(test.TestId));
         json.WriteString("suite"u8, info?.Suite);
         json.WriteString("name"u8, info?.Name);
@@ -445,20 +488,20 @@ public sealed class TestEndpoints
         }
 
         json.WriteEndArray();
-        json.WriteNumber("executions"u8, test.Executions);
-        json.WriteNumber("failures"u8, test.Failures);
+        json.WriteNumber("executions"u8, t.Executions);
+        json.WriteNumber("failures"u8, t.Failures);
         json.WriteNumber("failure_rate"u8, Math.Round(test.FailureRate, 4));
-        json.WriteNumber("skipped"u8, test.Skipped);
-        json.WriteNumber("infra_executions"u8, test.InfraExecutions);
-        json.WriteNumber("flakes"u8, test.Flakes);
-        json.WriteNumber("flaky_commits"u8, test.FlakyCommits);
-        json.WriteNumber("retry_passes"u8, test.RetryPasses);
-        json.WriteNumber("p50_ms"u8, test.P50Ms);
-        json.WriteNumber("p95_ms"u8, test.P95Ms);
-        json.WriteTimestamp("first_seen_at"u8, test.FirstSeenMs);
-        json.WriteTimestamp("last_seen_at"u8, test.LastMs == 0 ? null : test.LastMs);
-        json.WriteTimestamp("last_failure_at"u8, test.LastFailedMs);
-        json.WriteTimestamp("last_flaky_at"u8, test.LastFlakyAnyMs);
+        json.WriteNumber("skipped"u8, t.Skipped);
+        json.WriteNumber("infra_executions"u8, t.Infra);
+        json.WriteNumber("flakes"u8, t.Flakes);
+        json.WriteNumber("flaky_commits"u8, t.FlakyCommits);
+        json.WriteNumber("retry_passes"u8, t.RetryPasses);
+        json.WriteNumber("p50_ms"u8, durations.P50Ms);
+        json.WriteNumber("p95_ms"u8, durations.P95Ms);
+        json.WriteTimestamp("first_seen_at"u8, t.FirstSeenMs);
+        json.WriteTimestamp("last_seen_at"u8, t.LastMs == 0 ? null : t.LastMs);
+        json.WriteTimestamp("last_failure_at"u8, t.LastFailedMs);
+        json.WriteTimestamp("last_flaky_at"u8, t.LastFlakyAnyMs);
     }
 
     private Task WriteLegacyListAsync(HttpContext context, WindowQuery q, List<TestSummary> tests, Action<Utf8JsonWriter, TestSummary> writeFields)

@@ -14,35 +14,53 @@ public enum TestStates
 }
 
 /// <summary>
-/// Sums a window's roll-up rows per test and classifies each test. Pure: storage hands it rows, it hands back
-/// summaries, so every rule is tested on crafted rows without a database.
+/// Classifies a window's tests from their summed roll-ups. Pure: storage hands it totals, it hands back
+/// summaries, so every rule is tested without a database.
 /// </summary>
 public static class TestWindow
 {
-    public static List<TestSummary> Summarize(IReadOnlyList<TestDayRow> rows, IReadOnlyDictionary<long, TestMarks> marks, long sinceMs, long nowMs,
-        TestStateRules rules)
+    public static List<TestSummary> Summarize(IReadOnlyList<TestTotals> totals, long sinceMs, long nowMs, TestStateRules rules)
     {
-        var byTest = new Dictionary<long, TestSummary>();
-        foreach (var row in rows)
-        {
-            if (!byTest.TryGetValue(row.TestId, out var summary))
-            {
-                var mark = marks.GetValueOrDefault(row.TestId);
-                byTest[row.TestId] = summary = new TestSummary(row.TestId, mark.FirstSeenMs, mark.FlakyResetMs);
-            }
-
-            summary.Add(row);
-        }
-
         var recentFlakeSince = nowMs - (rules.FixedAfterDays * 24L * 60 * 60 * 1000);
-        var tests = new List<TestSummary>(byTest.Count);
-        foreach (var summary in byTest.Values)
+        var tests = new List<TestSummary>(totals.Count);
+        foreach (var total in totals)
         {
-            summary.Classify(sinceMs, recentFlakeSince, rules);
-            tests.Add(summary);
+            tests.Add(new TestSummary(total, Classify(total, sinceMs, recentFlakeSince, rules)));
         }
 
         return tests;
+    }
+
+    /// <summary>Sums one test's day rows (a single test's read, a handful of rows) into the same totals storage sums.</summary>
+    public static TestTotals Sum(long testId, long firstSeenMs, long? flakyResetMs, IReadOnlyList<TestDayRow> days)
+    {
+        long executions = 0, failures = 0, skipped = 0, infra = 0, retryPasses = 0, flakyCommits = 0, flakes = 0, lastMs = 0, sum = 0, max = 0;
+        long? lastFailed = null, lastFlaky = null, lastFlakyAny = null;
+        foreach (var day in days)
+        {
+            executions += day.Executions;
+            failures += day.Failures;
+            skipped += day.Skipped;
+            infra += day.Infra;
+            retryPasses += day.RetryPasses;
+            flakyCommits += day.FlakyCommits;
+            lastMs = Math.Max(lastMs, day.LastMs);
+            lastFailed = Max(lastFailed, day.LastFailedMs);
+            lastFlakyAny = Max(lastFlakyAny, day.LastFlakyMs);
+
+            // A day counts after a reset when its last flake came after the reset (roll-ups are by day).
+            if (day.LastFlakyMs is { } flakyMs && (flakyResetMs is not { } reset || flakyMs > reset))
+            {
+                flakes += day.RetryPasses + day.FlakyCommits;
+                lastFlaky = Max(lastFlaky, flakyMs);
+            }
+
+            sum += day.DurationSum;
+            max = Math.Max(max, day.DurationMax);
+        }
+
+        return new TestTotals(testId, executions, failures, skipped, infra, retryPasses, flakyCommits, flakes, lastMs, lastFailed, lastFlaky,
+            lastFlakyAny, sum, max, firstSeenMs, flakyResetMs);
     }
 
     /// <summary>The tests in <paramref name="state"/> (all when None), in the order that state is read in.</summary>
@@ -61,141 +79,63 @@ public static class TestWindow
         return selected;
     }
 
-    /// <summary>Tests that ran in the window by nearest-rank p95 duration, slowest first.</summary>
-    public static List<TestSummary> Slowest(List<TestSummary> tests)
-    {
-        var ran = tests.FindAll(static t => t.Histogram.Total > 0);
-        ran.Sort(static (a, b) => Compare(b.P95Ms, a.P95Ms, b.DurationMax, a.DurationMax, a.TestId, b.TestId));
-        return ran;
-    }
-
-    private static int Compare(long a1, long b1, long a2, long b2, long a3, long b3) =>
-        a1 != b1 ? a1.CompareTo(b1) : a2 != b2 ? a2.CompareTo(b2) : a3.CompareTo(b3);
-}
-
-/// <summary>One test over a window: its counts summed over days, its states, its duration percentiles.</summary>
-public sealed class TestSummary(long testId, long firstSeenMs, long? flakyResetMs)
-{
-    private readonly List<byte[]> _histograms = [];
-    private SparseHistogram? _histogram;
-
-    public long TestId { get; } = testId;
-
-    public long FirstSeenMs { get; } = firstSeenMs;
-
-    public long? FlakyResetMs { get; } = flakyResetMs;
-
-    /// <summary>Runs (infrastructure failures left out) in which its last attempt passed or failed.</summary>
-    public long Executions { get; private set; }
-
-    public long Failures { get; private set; }
-
-    public long Skipped { get; private set; }
-
-    /// <summary>Executions in infrastructure-failure runs, left out of every other count.</summary>
-    public long InfraExecutions { get; private set; }
-
-    public long RetryPasses { get; private set; }
-
-    public long FlakyCommits { get; private set; }
-
-    /// <summary>Flakes (retry passes plus flaky commits) since the last reset.</summary>
-    public long Flakes { get; private set; }
-
-    public long LastMs { get; private set; }
-
-    public long? LastFailedMs { get; private set; }
-
-    /// <summary>The last flake since the reset.</summary>
-    public long? LastFlakyMs { get; private set; }
-
-    /// <summary>The last flake in the window, reset or not.</summary>
-    public long? LastFlakyAnyMs { get; private set; }
-
-    public long DurationSum { get; private set; }
-
-    public long DurationMax { get; private set; }
-
-    public TestStates States { get; private set; }
-
-    public double FailureRate => Executions == 0 ? 0 : (double)Failures / Executions;
-
-    public SparseHistogram Histogram
-    {
-        get
-        {
-            if (_histogram is null)
-            {
-                _histogram = new SparseHistogram();
-                foreach (var blob in _histograms)
-                {
-                    _histogram.Merge(blob);
-                }
-            }
-
-            return _histogram;
-        }
-    }
-
-    public long P50Ms => Histogram.Percentile(50, DurationMax);
-
-    public long P95Ms => Histogram.Percentile(95, DurationMax);
-
-    internal void Add(TestDayRow row)
-    {
-        Executions += row.Executions;
-        Failures += row.Failures;
-        Skipped += row.Skipped;
-        InfraExecutions += row.Infra;
-        RetryPasses += row.RetryPasses;
-        FlakyCommits += row.FlakyCommits;
-        LastMs = Math.Max(LastMs, row.LastMs);
-        LastFailedMs = Max(LastFailedMs, row.LastFailedMs);
-        LastFlakyAnyMs = Max(LastFlakyAnyMs, row.LastFlakyMs);
-
-        // A day counts after a reset when its last flake came after the reset (roll-ups are by day).
-        if (row.LastFlakyMs is { } flakyMs && (FlakyResetMs is not { } reset || flakyMs > reset))
-        {
-            Flakes += row.RetryPasses + row.FlakyCommits;
-            LastFlakyMs = Max(LastFlakyMs, flakyMs);
-        }
-
-        DurationSum += row.DurationSum;
-        DurationMax = Math.Max(DurationMax, row.DurationMax);
-        if (row.Histogram.Length > 0)
-        {
-            _histograms.Add(row.Histogram);
-        }
-    }
-
-    internal void Classify(long sinceMs, long recentFlakeSince, TestStateRules rules)
+    private static TestStates Classify(TestTotals t, long sinceMs, long recentFlakeSince, TestStateRules rules)
     {
         var states = TestStates.None;
-        var flaky = Flakes > 0;
+        var flaky = t.Flakes > 0;
         if (flaky)
         {
             states |= TestStates.Flaky;
         }
 
         // Fixed: it flaked in the window, but not lately (or only before a reset), and it has run since.
-        var quiet = !flaky || LastFlakyMs < recentFlakeSince;
-        if (LastFlakyAnyMs is { } lastFlake && quiet && LastMs > lastFlake)
+        var quiet = !flaky || t.LastFlakyMs < recentFlakeSince;
+        if (t.LastFlakyAnyMs is { } lastFlake && quiet && t.LastMs > lastFlake)
         {
             states |= TestStates.Fixed;
         }
 
-        if (!flaky && Executions >= rules.BrokenMinExecutions && Failures == Executions)
+        if (!flaky && t.Executions >= rules.BrokenMinExecutions && t.Failures == t.Executions)
         {
             states |= TestStates.Broken;
         }
 
-        if (FirstSeenMs >= sinceMs)
+        if (t.FirstSeenMs >= sinceMs)
         {
             states |= TestStates.New;
         }
 
-        States = states;
+        return states;
     }
 
+    private static int Compare(long a1, long b1, long a2, long b2, long a3, long b3) =>
+        a1 != b1 ? a1.CompareTo(b1) : a2 != b2 ? a2.CompareTo(b2) : a3.CompareTo(b3);
+
     private static long? Max(long? a, long? b) => a is null ? b : b is null ? a : Math.Max(a.Value, b.Value);
+}
+
+/// <summary>One test over a window: its totals and its states.</summary>
+public sealed class TestSummary(TestTotals totals, TestStates states)
+{
+    public TestTotals Totals { get; } = totals;
+
+    public TestStates States { get; } = states;
+
+    public long TestId => Totals.TestId;
+
+    public long Executions => Totals.Executions;
+
+    public long Failures => Totals.Failures;
+
+    public long Flakes => Totals.Flakes;
+
+    public long? LastFlakyMs => Totals.LastFlakyMs;
+
+    public long? LastFlakyAnyMs => Totals.LastFlakyAnyMs;
+
+    public long LastMs => Totals.LastMs;
+
+    public long FirstSeenMs => Totals.FirstSeenMs;
+
+    public double FailureRate => Totals.Executions == 0 ? 0 : (double)Totals.Failures / Totals.Executions;
 }

@@ -34,7 +34,19 @@ public sealed class ServerOptionsParserTests
         Assert.Empty(none!.TrustedProxies);
     }
 
+    [Fact]
+    public void TestStateRulesComeFromFlagsAndDefaultToHalfThreeAndAWeek()
+    {
+        Assert.True(ServerOptionsParser.TryParse(
+            ["--infra-failure-percent", "80", "--broken-min-executions", "5", "--fixed-after-days", "14"], s_noEnvironment, out var options, out var error), error);
+        Assert.Equal((0.8, 5, 14), (options!.TestStates.InfraFailureShare, options.TestStates.BrokenMinExecutions, options.TestStates.FixedAfterDays));
+        Assert.True(ServerOptionsParser.TryParse([], s_noEnvironment, out var defaults, out _));
+        Assert.Equal((0.5, 3, 7), (defaults!.TestStates.InfraFailureShare, defaults.TestStates.BrokenMinExecutions, defaults.TestStates.FixedAfterDays));
+    }
+
     [Theory]
+    [InlineData("--infra-failure-percent", "0", "--infra-failure-percent")]
+    [InlineData("--fixed-after-days", "400", "--fixed-after-days")]
     [InlineData("--listen", "nonsense", "--listen")]
     [InlineData("--listen", "127.0.0.1", "--listen")]
     [InlineData("--durability", "sometimes", "--durability")]

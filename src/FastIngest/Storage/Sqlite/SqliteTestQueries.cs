@@ -1,3 +1,4 @@
+using SQLitePCL;
 using Microsoft.Data.Sqlite;
 
 namespace FastIngest.Storage.Sqlite;
@@ -67,17 +68,118 @@ public sealed class SqliteTestQueries : ITestQueries
         return executions;
     }
 
-    public IReadOnlyList<TestDayRow> WindowRows(long projectKey, string branch, long sinceDay)
+    public IReadOnlyList<TestTotals> WindowTotals(long projectKey, string branch, long sinceDay)
     {
         using var connection = _database.Open();
         using var command = connection.CreateCommand();
-        command.CommandText = $"""
-            SELECT {DayColumns} FROM test_days WHERE project_id = $project AND branch = $branch AND day >= $since;
+        // Summed in SQLite, then joined to the tests: one row per test crosses into .NET, not one per test and day.
+        command.CommandText = """
+            SELECT w.test_id, w.executions, w.failures, w.skipped, w.infra, w.retry_passes, w.flaky_commits,
+                   w.last_ms, w.last_failed_ms, w.last_flaky_any_ms, w.duration_sum, w.duration_max, t.first_seen_ms, t.flaky_reset_ms,
+                   CASE WHEN t.flaky_reset_ms IS NOT NULL THEN
+                       (SELECT sum(d.retry_passes + d.flaky_commits) FROM test_days AS d INDEXED BY test_days_by_test
+                        WHERE d.test_id = w.test_id AND d.branch = $branch AND d.day >= $since AND d.last_flaky_ms > t.flaky_reset_ms)
+                   END,
+                   CASE WHEN t.flaky_reset_ms IS NOT NULL THEN
+                       (SELECT max(d.last_flaky_ms) FROM test_days AS d INDEXED BY test_days_by_test
+                        WHERE d.test_id = w.test_id AND d.branch = $branch AND d.day >= $since AND d.last_flaky_ms > t.flaky_reset_ms)
+                   END
+            FROM (
+                SELECT test_id, sum(executions) AS executions, sum(failures) AS failures, sum(skipped) AS skipped, sum(infra) AS infra,
+                       sum(retry_passes) AS retry_passes, sum(flaky_commits) AS flaky_commits, max(last_ms) AS last_ms,
+                       max(last_failed_ms) AS last_failed_ms, max(last_flaky_ms) AS last_flaky_any_ms,
+                       sum(duration_sum) AS duration_sum, max(duration_max) AS duration_max
+                FROM test_days WHERE project_id = $project AND branch = $branch AND day >= $since GROUP BY test_id
+            ) AS w JOIN tests AS t ON t.id = w.test_id;
             """;
         command.Parameters.AddWithValue("$project", projectKey);
         command.Parameters.AddWithValue("$branch", branch);
         command.Parameters.AddWithValue("$since", sinceDay);
-        return ReadDays(command);
+        var totals = new List<TestTotals>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            long? reset = reader.IsDBNull(13) ? null : reader.GetInt64(13);
+            long? lastFlakyAny = reader.IsDBNull(9) ? null : reader.GetInt64(9);
+            var retryPasses = reader.GetInt64(5);
+            var flakyCommits = reader.GetInt64(6);
+
+            // Without a reset every flake counts (the subqueries, which compare with the reset, only run for reset tests).
+            var flakes = reset is null ? retryPasses + flakyCommits : reader.IsDBNull(14) ? 0 : reader.GetInt64(14);
+            var lastFlaky = reset is null ? lastFlakyAny : reader.IsDBNull(15) ? null : reader.GetInt64(15);
+            totals.Add(new TestTotals(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4),
+                retryPasses, flakyCommits, flakes, reader.GetInt64(7), reader.IsDBNull(8) ? null : reader.GetInt64(8), lastFlaky, lastFlakyAny,
+                reader.GetInt64(10), reader.GetInt64(11), reader.GetInt64(12), reset));
+        }
+
+        return totals;
+    }
+
+    public IReadOnlyDictionary<long, Durations> WindowDurations(long projectKey, string branch, long sinceDay, IReadOnlyCollection<long>? testIds)
+    {
+        using var connection = _database.Open();
+        using var command = connection.CreateCommand();
+        var durations = new Dictionary<long, Durations>(testIds?.Count ?? 1024);
+        var merged = new DurationPercentiles();
+        if (testIds is null)
+        {
+            // Every test: one pass over the window in test order through SQLite's C API (a blob read is a span, not
+            // an array), merging each test's days into one scratch histogram.
+            var db = connection.Handle!;
+            Check(db, raw.sqlite3_prepare_v2(db, """
+                SELECT test_id, duration_max, duration_sum, histogram FROM test_days
+                WHERE project_id = ?1 AND branch = ?2 AND day >= ?3 ORDER BY test_id;
+                """, out var statement));
+            using (statement)
+            {
+                raw.sqlite3_bind_int64(statement, 1, projectKey);
+                raw.sqlite3_bind_text(statement, 2, branch);
+                raw.sqlite3_bind_int64(statement, 3, sinceDay);
+                long current = -1;
+                int rc;
+                while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
+                {
+                    var test = raw.sqlite3_column_int64(statement, 0);
+                    if (test != current && current >= 0)
+                    {
+                        durations[current] = merged.TakeResult();
+                    }
+
+                    current = test;
+                    merged.Add(raw.sqlite3_column_blob(statement, 3), raw.sqlite3_column_int64(statement, 1), raw.sqlite3_column_int64(statement, 2));
+                }
+
+                Check(db, rc);
+                if (current >= 0)
+                {
+                    durations[current] = merged.TakeResult();
+                }
+            }
+
+            return durations;
+        }
+
+        command.CommandText = """
+            SELECT duration_max, duration_sum, histogram FROM test_days INDEXED BY test_days_by_test
+            WHERE test_id = $test AND branch = $branch AND day >= $since AND project_id = $project;
+            """;
+        command.Parameters.AddWithValue("$project", projectKey);
+        command.Parameters.AddWithValue("$branch", branch);
+        command.Parameters.AddWithValue("$since", sinceDay);
+        var id = command.Parameters.Add("$test", SqliteType.Integer);
+        foreach (var testId in testIds)
+        {
+            id.Value = testId;
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                merged.Add((byte[])reader.GetValue(2), reader.GetInt64(0), reader.GetInt64(1));
+            }
+
+            durations[testId] = merged.TakeResult();
+        }
+
+        return durations;
     }
 
     public IReadOnlyList<TestDayRow> TestDays(long testId, string branch, long sinceDay)
@@ -92,22 +194,6 @@ public sealed class SqliteTestQueries : ITestQueries
         command.Parameters.AddWithValue("$branch", branch);
         command.Parameters.AddWithValue("$since", sinceDay);
         return ReadDays(command);
-    }
-
-    public IReadOnlyDictionary<long, TestMarks> TestMarks(long projectKey)
-    {
-        using var connection = _database.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT id, first_seen_ms, flaky_reset_ms FROM tests WHERE project_id = $project;";
-        command.Parameters.AddWithValue("$project", projectKey);
-        var marks = new Dictionary<long, TestMarks>();
-        using var reader = command.ExecuteReader();
-        while (reader.Read())
-        {
-            marks[reader.GetInt64(0)] = new TestMarks(reader.GetInt64(1), reader.IsDBNull(2) ? null : reader.GetInt64(2));
-        }
-
-        return marks;
     }
 
     public IReadOnlyDictionary<long, TestInfo> Tests(long projectKey, IReadOnlyCollection<long> testIds)
@@ -297,6 +383,14 @@ public sealed class SqliteTestQueries : ITestQueries
         }
 
         return rows;
+    }
+
+    private static void Check(SQLitePCL.sqlite3 db, int rc)
+    {
+        if (rc is not (raw.SQLITE_OK or raw.SQLITE_DONE or raw.SQLITE_ROW))
+        {
+            SqliteException.ThrowExceptionForRC(rc, db);
+        }
     }
 
     private static TestCaseStatus Status(int stored) => stored is >= 0 and <= 3
