@@ -44,6 +44,12 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenan
         ListRuns,
         GetRunTests,
         FlakyTests,
+        SlowestTests,
+        ListTests,
+        GetTest,
+        TestExecutions,
+        Failures,
+        ResetFlaky,
         DeletedProjectTokens,
         DeleteDeletedProject,
     }
@@ -80,7 +86,9 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenan
             Route.RevokeToken => !isManager ? HttpStatusCode.Forbidden : foreign ? HttpStatusCode.NotFound : HttpStatusCode.NoContent,
             Route.Ingest or Route.IngestJUnit => caller is Caller.OwnIngest or Caller.ForeignIngest ? HttpStatusCode.Created : HttpStatusCode.Forbidden,
             // Every caller names project A; a project token naming a project not its own is 404 like a manager.
-            Route.GetRun or Route.ListRuns or Route.GetRunTests or Route.FlakyTests => foreign ? HttpStatusCode.NotFound : HttpStatusCode.OK,
+            Route.GetRun or Route.ListRuns or Route.GetRunTests or Route.FlakyTests or Route.SlowestTests or Route.ListTests
+                or Route.GetTest or Route.TestExecutions or Route.Failures => foreign ? HttpStatusCode.NotFound : HttpStatusCode.OK,
+            Route.ResetFlaky => !isManager ? HttpStatusCode.Forbidden : foreign ? HttpStatusCode.NotFound : HttpStatusCode.OK,
             Route.DeletedProjectTokens or Route.DeleteDeletedProject => !isManager ? HttpStatusCode.Forbidden : HttpStatusCode.NotFound,
             _ => throw new ArgumentOutOfRangeException(nameof(route)),
         };
@@ -123,6 +131,12 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenan
             Route.ListRuns => await server.SendAsync(HttpMethod.Get, $"/v1/runs{project}", token),
             Route.GetRunTests => await server.SendAsync(HttpMethod.Get, $"/v1/runs/{TwoTenants.RunInA}/tests{project}", token),
             Route.FlakyTests => await server.SendAsync(HttpMethod.Get, $"/v1/tests/flaky{project}", token),
+            Route.SlowestTests => await server.SendAsync(HttpMethod.Get, $"/v1/tests/slowest{project}", token),
+            Route.ListTests => await server.SendAsync(HttpMethod.Get, $"/v1/tests{project}", token),
+            Route.GetTest => await server.SendAsync(HttpMethod.Get, $"/v1/tests/{_world.TestInA}{project}", token),
+            Route.TestExecutions => await server.SendAsync(HttpMethod.Get, $"/v1/tests/{_world.TestInA}/executions{project}", token),
+            Route.Failures => await server.SendAsync(HttpMethod.Get, $"/v1/failures{project}", token),
+            Route.ResetFlaky => await server.SendAsync(HttpMethod.Post, $"/v1/tests/{_world.TestInA}/reset-flaky{project}", token),
             Route.DeletedProjectTokens => await server.SendAsync(HttpMethod.Get, $"/v1/projects/{_world.DeletedProjectId}/tokens", token),
             Route.DeleteDeletedProject => await server.SendAsync(HttpMethod.Delete, $"/v1/projects/{_world.DeletedProjectId}", token),
             _ => throw new ArgumentOutOfRangeException(nameof(route)),
@@ -166,6 +180,9 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenan
 
         public string DeletedProjectId { get; private set; } = null!;
 
+        /// <summary>The id of A's test 'secret-test-name'.</summary>
+        public string TestInA { get; private set; } = null!;
+
         public async Task InitializeAsync()
         {
             Server = await TestServer.StartAsync(configure: o => o with
@@ -179,6 +196,10 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.TwoTenan
             var withTests = TestServer.Run(RunInA).Replace("}", ",\"tests\":[{\"name\":\"secret-test-name\",\"status\":\"passed\",\"duration_ms\":1}]}", StringComparison.Ordinal);
             using var run = await Server.IngestAsync(A.ProjectToken, withTests);
             await Json.ReadAsync(run, HttpStatusCode.Created);
+            using (var tests = await Server.SendAsync(HttpMethod.Get, $"/v1/runs/{RunInA}/tests?project_id={A.ProjectId}", Server.AdminToken))
+            {
+                TestInA = (await Json.ReadAsync(tests, HttpStatusCode.OK)).GetProperty("tests")[0].GetProperty("test_id").GetString()!;
+            }
 
             RevokedIngest = await NewTokenAsync(A, "ingest");
             var revokedOrg = await Server.PostAsync("/v1/tokens", Server.AdminToken, new { org_id = A.OrgId, scope = "org" });
