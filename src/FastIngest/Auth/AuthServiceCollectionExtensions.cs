@@ -7,7 +7,7 @@ public static class AuthServiceCollectionExtensions
         services.AddSingleton(static sp => sp.GetRequiredService<FastIngest.Configuration.ServerOptions>().RateLimits);
         services.AddSingleton<FastIngest.RateLimiting.AuthFailureTracker>();
         services.AddSingleton<FastIngest.RateLimiting.CredentialRateLimiter>();
-        services.AddSingleton<FastIngest.RateLimiting.DailyRowQuota>();
+        services.AddSingleton<FastIngest.RateLimiting.DailyQuota>();
         services.AddSingleton<ISecretHasher, SecretHasher>();
         services.AddSingleton<TokenCache>();
         services.AddSingleton<HashSlots>();

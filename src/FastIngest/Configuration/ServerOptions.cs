@@ -66,6 +66,9 @@ public sealed record ServerOptions
     /// <summary>Rows (runs plus test cases) one org may store per UTC day; 0 means no quota.</summary>
     public long RowsPerOrgPerDay { get; init; }
 
+    /// <summary>Bytes of ingest bodies (as sent) whose runs one org may store per UTC day; 0 means no quota.</summary>
+    public long BytesPerOrgPerDay { get; init; }
+
     /// <summary>How long an upload may wait on its client before the minimum rate applies (over 1 s: Kestrel's heartbeat).</summary>
     public TimeSpan UploadMinRateGrace { get; init; } = TimeSpan.FromSeconds(10);
 

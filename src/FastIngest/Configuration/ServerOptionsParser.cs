@@ -35,6 +35,8 @@ public static class ServerOptionsParser
           --rate-manage <n>           FASTINGEST_RATE_MANAGE     org/project/token changes per token per minute (default 120)
           --quota-rows <n>            FASTINGEST_QUOTA_ROWS      runs plus test cases one org may store per UTC day
                                                                  (default 0 = no quota); past it ingest answers 429
+          --quota-bytes <n>           FASTINGEST_QUOTA_BYTES     bytes of ingest bodies (as sent) whose runs one org may
+                                                                 store per UTC day (default 0 = no quota); past it 429
           --trusted-proxies <list>    FASTINGEST_TRUSTED_PROXIES reverse proxies (IPs or CIDRs, comma-separated) whose
                                                                  X-Forwarded-For names the client (default: none, the
                                                                  header is ignored)
@@ -142,6 +144,7 @@ public static class ServerOptionsParser
             || !TryParseInt(Get("rate-read", "FASTINGEST_RATE_READ"), "--rate-read", 0, int.MaxValue, 6_000, out var rateRead, out error)
             || !TryParseInt(Get("rate-manage", "FASTINGEST_RATE_MANAGE"), "--rate-manage", 0, int.MaxValue, 120, out var rateManage, out error)
             || !TryParseInt(Get("quota-rows", "FASTINGEST_QUOTA_ROWS"), "--quota-rows", 0, int.MaxValue, 0, out var quotaRows, out error)
+            || !TryParseLong(Get("quota-bytes", "FASTINGEST_QUOTA_BYTES"), "--quota-bytes", out var quotaBytes, out error)
             || !TryParseInt(Get("infra-failure-percent", "FASTINGEST_INFRA_FAILURE_PERCENT"), "--infra-failure-percent", 1, 100, 50,
                 out var infraPercent, out error)
             || !TryParseInt(Get("broken-min-executions", "FASTINGEST_BROKEN_MIN_EXECUTIONS"), "--broken-min-executions", 1, 1000, 3,
@@ -173,6 +176,7 @@ public static class ServerOptionsParser
             MaxBatchSize = batch,
             TrustedProxies = trustedProxies,
             RowsPerOrgPerDay = quotaRows,
+            BytesPerOrgPerDay = quotaBytes,
             TestStates = new FastIngest.TestAnalytics.TestStateRules
             {
                 InfraFailureShare = infraPercent / 100.0,
@@ -192,7 +196,7 @@ public static class ServerOptionsParser
 
     private static bool IsKnownFlag(string name) => name is "listen" or "metrics-listen" or "data" or "durability"
         or "log-level" or "max-body" or "max-junit" or "max-test-cases" or "queue" or "batch"
-        or "rate-ingest" or "rate-read" or "rate-manage" or "trusted-proxies" or "quota-rows" or "infra-failure-percent"
+        or "rate-ingest" or "rate-read" or "rate-manage" or "trusted-proxies" or "quota-rows" or "quota-bytes" or "infra-failure-percent"
         or "broken-min-executions" or "fixed-after-days";
 
     private static bool TryParseNetworks(string? text, out IReadOnlyList<IPNetwork> networks, out string? error)
@@ -254,6 +258,25 @@ public static class ServerOptionsParser
         }
 
         error = $"{flag} must be an integer from {min} to {max}, not '{text}'";
+        return false;
+    }
+
+    /// <summary>A non-negative byte count (0 = off).</summary>
+    private static bool TryParseLong(string? text, string flag, out long value, out string? error)
+    {
+        error = null;
+        value = 0;
+        if (text is null)
+        {
+            return true;
+        }
+
+        if (long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out value))
+        {
+            return true;
+        }
+
+        error = $"{flag} must be a whole number of bytes (0 = off), not '{text}'";
         return false;
     }
 }

@@ -36,10 +36,10 @@ public sealed class IngestEndpoint
     private readonly Counter _testCasesStored;
     private readonly Counter.Child _rejectedInvalid, _rejectedTooLarge, _rejectedMediaType, _rejectedScope, _rejectedRetired,
         _rejectedProjectGone, _failedAlone, _rejectedQuota;
-    private readonly DailyRowQuota _quota;
+    private readonly DailyQuota _quota;
 
     public IngestEndpoint(RequestAuthentication auth, RunBatchWriter queue, JUnitUpload junit, UploadSlots uploads, UploadSpool spool,
-        TimeProvider clock, ServerOptions options, ServerMetrics metrics, ILoggerFactory loggers, DailyRowQuota quota)
+        TimeProvider clock, ServerOptions options, ServerMetrics metrics, ILoggerFactory loggers, DailyQuota quota)
     {
         _spool = spool;
         _quota = quota;
@@ -169,7 +169,7 @@ public sealed class IngestEndpoint
             : await ParseSpooledJsonAsync(context, principal, body);
         if (run is not null)
         {
-            await StoreAsync(context, principal, run, lease);
+            await StoreAsync(context, principal, run, body.Length, lease);
         }
     }
 
@@ -269,6 +269,7 @@ public sealed class IngestEndpoint
         }
 
         RunRecord? run;
+        var bodyBytes = read.Body.Length;
         try
         {
             run = await ParseJsonAsync(context, principal, read.Body);
@@ -280,7 +281,7 @@ public sealed class IngestEndpoint
 
         if (run is not null)
         {
-            await StoreAsync(context, principal, run, lease: null);
+            await StoreAsync(context, principal, run, bodyBytes, lease: null);
         }
     }
 
@@ -297,7 +298,7 @@ public sealed class IngestEndpoint
         return null;
     }
 
-    private async Task StoreAsync(HttpContext context, Principal principal, RunRecord run, FairSlots.Lease? lease)
+    private async Task StoreAsync(HttpContext context, Principal principal, RunRecord run, long bodyBytes, FairSlots.Lease? lease)
     {
         if (principal.IsRetired)
         {
@@ -310,16 +311,17 @@ public sealed class IngestEndpoint
         // Over the org's daily quota a run is only looked up: a retry of a stored run is still a duplicate.
         var orgKey = principal.OrgKey ?? principal.ProjectKey!.Value;
         var rows = 1L + (run.Tests?.Count ?? 0);
-        var resetSeconds = _quota.TryReserve(orgKey, rows);
+        var resetSeconds = _quota.TryReserve(orgKey, rows, bodyBytes);
         if (resetSeconds is not null)
         {
             run = run with { LookupOnly = true };
             rows = 0;
+            bodyBytes = 0;
         }
 
         if (!_queue.TryPublish(run, out var completion))
         {
-            _quota.Release(orgKey, rows);
+            _quota.Release(orgKey, rows, bodyBytes);
             _overloaded.Inc();
             await Problems.Unavailable(context, "overloaded", "The ingest queue is full; retry after a moment.");
             return;
@@ -329,7 +331,7 @@ public sealed class IngestEndpoint
         lease?.Dispose(); // committed (or not): the run's memory is no longer ours to bound
         if (!result.Committed || result.Outcome != RunWriteOutcome.Created)
         {
-            _quota.Release(orgKey, rows); // only newly stored rows count
+            _quota.Release(orgKey, rows, bodyBytes); // only newly stored runs count
         }
 
         if (!result.Committed)
@@ -359,7 +361,7 @@ public sealed class IngestEndpoint
             case RunWriteOutcome.OverQuota:
                 _rejectedQuota.Inc();
                 await Problems.TooManyRequests(context,
-                    "This organization has stored its daily quota of runs and test cases; it resets at 00:00 UTC.", resetSeconds ?? 1);
+                    "This organization has stored its daily quota of rows or bytes; it resets at 00:00 UTC.", resetSeconds ?? 1);
                 break;
             case RunWriteOutcome.ProjectGone:
                 // Deleted while the run was on its way: a retry can never succeed, so no 503.
