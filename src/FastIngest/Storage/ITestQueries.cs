@@ -53,7 +53,8 @@ public interface ITestQueries
 public sealed record TestInfo(long Id, string Suite, string Name, string? File, long FirstSeenMs, long? FlakyResetMs, string? FlakyResetBy);
 
 /// <summary>
-/// A test's roll-ups summed over a window. <see cref="Flakes"/> and <see cref="LastFlakyMs"/> count only days whose
+/// A test's roll-ups summed over a window. <see cref="LastMs"/> is when it last appeared (skipped too),
+/// <see cref="LastRanMs"/> when it last ran outside an infrastructure failure. <see cref="Flakes"/> and <see cref="LastFlakyMs"/> count only days whose
 /// last flake came after the test's last reset; <see cref="LastFlakyAnyMs"/> ignores resets.
 /// </summary>
 public sealed record TestTotals(
@@ -66,6 +67,7 @@ public sealed record TestTotals(
     long FlakyCommits,
     long Flakes,
     long LastMs,
+    long? LastRanMs,
     long? LastFailedMs,
     long? LastFlakyMs,
     long? LastFlakyAnyMs,
@@ -91,6 +93,7 @@ public sealed record TestDayRow(
     long RetryPasses,
     long FlakyCommits,
     long LastMs,
+    long? LastRanMs,
     long? LastFailedMs,
     long? LastFlakyMs,
     long DurationSum,

@@ -15,11 +15,15 @@ public static partial class FailurePattern
     /// <summary>Only the start of a message decides its group: stack traces differ below their first frames.</summary>
     public const int MaxPatternLength = 300;
 
-    private const int MaxInputLength = 2048;
+    /// <summary>
+    /// Only this much of a message is read: a message cut short once a run's message budget is spent keeps its
+    /// first 255 characters and an ellipsis, and must land in the same group as the whole one.
+    /// </summary>
+    private const int MaxInputLength = 250;
 
     public static string Of(string message)
     {
-        var text = message.Length > MaxInputLength ? message[..MaxInputLength] : message;
+        var text = message.Length > MaxInputLength ? message[..MaxInputLength] : message.TrimEnd('…');
         text = Uuid().Replace(text, "<uuid>");
         text = Timestamp().Replace(text, "<time>");
         text = TempPath().Replace(text, "<tmp>");

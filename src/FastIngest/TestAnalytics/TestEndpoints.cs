@@ -202,7 +202,11 @@ public sealed class TestEndpoints
             return;
         }
 
-        var days = _tests.TestDays(test.Id, q.Branch ?? "", q.SinceDay);
+        var days = await HeavyReadSlots.RunAsync(() =>
+        {
+            _tests.FoldPending(); // a run uploaded a moment ago is part of the answer
+            return _tests.TestDays(test.Id, q.Branch ?? "", q.SinceDay);
+        });
         var summary = TestWindow.Summarize([TestWindow.Sum(test.Id, test.FirstSeenMs, test.FlakyResetMs, days)], q.SinceMs, q.NowMs, _rules)[0];
         var merged = new DurationPercentiles();
         foreach (var day in days)
@@ -280,7 +284,12 @@ public sealed class TestEndpoints
             before = new RunPosition(position.First, position.Second);
         }
 
-        var executions = _tests.TestExecutions(projectKey, test.Id, before, limit, out var next);
+        var (executions, next) = await HeavyReadSlots.RunAsync(() =>
+        {
+            _tests.FoldPending(); // the history finds its days through the roll-ups: fold what is new first
+            var found = _tests.TestExecutions(projectKey, test.Id, before, limit, out var nextPage);
+            return (found, nextPage);
+        });
         var nextCursor = next is { } n ? _cursors.Encode(n.TimestampMs, n.RunKey, filters) : null;
         await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (projectId, test, executions, nextCursor), static (json, s) =>
         {
@@ -357,6 +366,13 @@ public sealed class TestEndpoints
     /// <summary><c>GET /v1/failures?window=&amp;limit=</c>: failure groups, most occurrences first, with the tests they hit.</summary>
     public async Task FailuresAsync(HttpContext context)
     {
+        if (context.Request.Query.ContainsKey("branch"))
+        {
+            // Failure groups are kept per project and day, not per branch: say so rather than ignore the filter.
+            await Problems.Validation(context, [new FieldError("branch", "is not supported here: failure groups cover every branch")]);
+            return;
+        }
+
         if (await ReadWindowAsync(context) is not { } q)
         {
             return;

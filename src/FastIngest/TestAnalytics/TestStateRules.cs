@@ -4,8 +4,8 @@ namespace FastIngest.TestAnalytics;
 /// The rules that classify tests, in one place (README, Per-test analytics, says the same):
 /// <list type="bullet">
 /// <item><b>flaky</b>: in the window it failed then passed on a retry inside one run, or it both passed and failed
-/// on one commit (compared with up to <see cref="MaxCommitSiblings"/> earlier runs of that commit); flakes before
-/// a reset do not count.</item>
+/// on one commit (every run of the commit counts; a first failure is checked against the newest
+/// <see cref="MaxCommitRuns"/> earlier ones); a commit counts once per test; flakes before a reset do not count.</item>
 /// <item><b>broken</b>: failed on every one of at least <see cref="BrokenMinExecutions"/> executions in the
 /// window, and not flaky.</item>
 /// <item><b>new</b>: first seen in the window.</item>
@@ -19,8 +19,8 @@ namespace FastIngest.TestAnalytics;
 /// </summary>
 public sealed record TestStateRules
 {
-    /// <summary>Earlier runs of the same commit a run is compared with; bounds a fold's work per run.</summary>
-    public const int MaxCommitSiblings = 20;
+    /// <summary>Earlier runs of the same commit a first failure is checked against (newest first); bounds a fold's work.</summary>
+    public const int MaxCommitRuns = 1000;
 
     public double InfraFailureShare { get; init; } = 0.5;
 

@@ -35,7 +35,7 @@ public static class TestWindow
     public static TestTotals Sum(long testId, long firstSeenMs, long? flakyResetMs, IReadOnlyList<TestDayRow> days)
     {
         long executions = 0, failures = 0, skipped = 0, infra = 0, retryPasses = 0, flakyCommits = 0, flakes = 0, lastMs = 0, sum = 0, max = 0;
-        long? lastFailed = null, lastFlaky = null, lastFlakyAny = null;
+        long? lastRan = null, lastFailed = null, lastFlaky = null, lastFlakyAny = null;
         foreach (var day in days)
         {
             executions += day.Executions;
@@ -45,6 +45,7 @@ public static class TestWindow
             retryPasses += day.RetryPasses;
             flakyCommits += day.FlakyCommits;
             lastMs = Math.Max(lastMs, day.LastMs);
+            lastRan = Max(lastRan, day.LastRanMs);
             lastFailed = Max(lastFailed, day.LastFailedMs);
             lastFlakyAny = Max(lastFlakyAny, day.LastFlakyMs);
 
@@ -59,7 +60,7 @@ public static class TestWindow
             max = Math.Max(max, day.DurationMax);
         }
 
-        return new TestTotals(testId, executions, failures, skipped, infra, retryPasses, flakyCommits, flakes, lastMs, lastFailed, lastFlaky,
+        return new TestTotals(testId, executions, failures, skipped, infra, retryPasses, flakyCommits, flakes, lastMs, lastRan, lastFailed, lastFlaky,
             lastFlakyAny, sum, max, firstSeenMs, flakyResetMs);
     }
 
@@ -88,9 +89,10 @@ public static class TestWindow
             states |= TestStates.Flaky;
         }
 
-        // Fixed: it flaked in the window, but not lately (or only before a reset), and it has run since.
+        // Fixed: it flaked in the window, but not lately (or only before a reset), and it has run since (a skipped
+        // or quarantined test has not: it is not fixed by not running).
         var quiet = !flaky || t.LastFlakyMs < recentFlakeSince;
-        if (t.LastFlakyAnyMs is { } lastFlake && quiet && t.LastMs > lastFlake)
+        if (t.LastFlakyAnyMs is { } lastFlake && quiet && t.LastRanMs > lastFlake)
         {
             states |= TestStates.Fixed;
         }

@@ -121,7 +121,8 @@ public sealed class TenantIsolationStorageTests : IDisposable
         var broken = new TestCase("s", null!, null, TestCaseStatus.Passed, 1, 1, null); // name is NOT NULL
 
         using var store = new SqliteRunBatchStore(_database, DurabilityMode.Normal);
-        RunRecord[] runs = [Run(project.Key, "before", [good]), Run(project.Key, "broken", [good, broken]), Run(project.Key, "after", [good, good with { Attempt = 2 }])];
+        var fresh = new TestCase("s", "fresh", null, TestCaseStatus.Passed, 1, 1, "a message first seen in the broken run");
+        RunRecord[] runs = [Run(project.Key, "before", [good]), Run(project.Key, "broken", [good, fresh, broken]), Run(project.Key, "after", [good, good with { Attempt = 2 }])];
         var outcomes = new RunWriteOutcome[runs.Length];
         store.Commit(runs, outcomes);
 
@@ -130,6 +131,13 @@ public sealed class TenantIsolationStorageTests : IDisposable
         Assert.Equal(0L, Scalar("SELECT count(*) FROM test_runs WHERE run_id = 'broken';"));
         Assert.Equal(3L, Scalar("SELECT count(*) FROM executions;"));
         Assert.Equal(1L, Scalar("SELECT count(*) FROM tests;")); // the broken run's tests left no trace
+        Assert.Equal(0L, Scalar("SELECT count(*) FROM failure_messages;"));
+
+        // The ids the broken run's savepoint rolled back must not linger in the writer's caches.
+        RunRecord[] later = [Run(project.Key, "later", [fresh])];
+        store.Commit(later, new RunWriteOutcome[1]);
+        Assert.Equal(1L, Scalar("SELECT count(*) FROM executions AS e JOIN tests AS t ON t.id = e.test_id WHERE t.name = 'fresh';"));
+        Assert.Equal(1L, Scalar("SELECT count(*) FROM executions AS e JOIN failure_messages AS m ON m.id = e.message_id;"));
     }
 
     [Fact]
@@ -143,7 +151,7 @@ public sealed class TenantIsolationStorageTests : IDisposable
         RunRecord[] first = [Run(project.Key, "r1", timestampMs: day + 3000), Run(project.Key, "r2", timestampMs: day + 2000), Run(project.Key, "r3", timestampMs: day + 1000)];
         store.Commit(first, new RunWriteOutcome[first.Length]);
         var folder = new SqliteRollupFolder(_database, new FastIngest.TestAnalytics.TestStateRules());
-        folder.FoldAll();
+        folder.FoldRuns();
         var watermark = Scalar("SELECT last_run_id FROM rollup_state;");
 
         Assert.Equal(1, _removal.DeleteRunsBatch(project.Key, day + 1500, 1000));
@@ -151,7 +159,7 @@ public sealed class TenantIsolationStorageTests : IDisposable
         RunRecord[] late = [Run(project.Key, "late", timestampMs: day + (2L * 24 * 60 * 60 * 1000))]; // a later day: no recount covers it
         store.Commit(late, new RunWriteOutcome[1]);
         _removal.RebuildRollupsAfterPurge(project.Key, day + 1500);
-        folder.FoldAll();
+        folder.FoldRuns();
 
         var lateId = Scalar("SELECT id FROM test_runs WHERE run_id = 'late';");
         Assert.True(lateId > watermark, $"the late run reused id {lateId} at or below the watermark {watermark}");

@@ -25,8 +25,14 @@ public sealed class FailurePatternTests
         Assert.NotEqual(FailurePattern.Fingerprint(FailurePattern.Of(one)), FailurePattern.Fingerprint(FailurePattern.Of(other)));
 
     [Fact]
-    public void APatternIsCutToItsMaximumLength() =>
-        Assert.Equal(FailurePattern.MaxPatternLength, FailurePattern.Of(new string('x', 10_000)).Length);
+    public void APatternIsBoundedAndAMessageCutShortForBudgetStaysInItsGroup()
+    {
+        var full = "TimeoutError: waited 30000 ms for " + string.Concat(Enumerable.Repeat("service-dependency ", 200));
+        var cut = full[..255] + "…"; // what a run whose message budget is spent keeps
+
+        Assert.True(FailurePattern.Of(full).Length <= FailurePattern.MaxPatternLength);
+        Assert.Equal(FailurePattern.Of(full), FailurePattern.Of(cut));
+    }
 }
 
 public sealed class SparseHistogramTests

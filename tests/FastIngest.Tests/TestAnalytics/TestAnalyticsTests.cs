@@ -35,6 +35,48 @@ public sealed class TestAnalyticsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AReRunShardThatPassesMakesTheCommitFlakyHoweverManyShardsTheCommitHas()
+    {
+        var tenant = await _server.CreateTenantAsync("states-shards");
+        for (var shard = 0; shard < 40; shard++)
+        {
+            await PostAsync(tenant, $"shard-{shard}", -2, "5656565", Case($"shard{shard}_test", shard == 3 ? "failed" : "passed"));
+        }
+
+        await PostAsync(tenant, "shard-3-rerun", -2, "5656565", Case("shard3_test", "passed"));
+
+        var flaky = await TestsAsync(tenant, "state=flaky");
+
+        Assert.Equal(["shard3_test"], Names(flaky));
+        Assert.Equal(1, Int(flaky[0], "flaky_commits"));
+    }
+
+    [Fact]
+    public async Task ACommitFlakyForATestCountsOnceHoweverOftenItFlipsAgain()
+    {
+        var tenant = await _server.CreateTenantAsync("states-nightly");
+        var outcomes = new[] { "passed", "failed" }.Concat(Enumerable.Repeat("passed", 21)).Append("failed").ToArray();
+        for (var night = 0; night < outcomes.Length; night++)
+        {
+            await PostAsync(tenant, $"nightly-{night}", -3, "7878787", Case("nightly_test", outcomes[night]));
+        }
+
+        var test = Assert.Single((await TestsAsync(tenant, "state=flaky")).EnumerateArray());
+        Assert.Equal(1, Int(test, "flaky_commits"));
+    }
+
+    [Fact]
+    public async Task AFlakyTestThatIsSkippedSinceIsNotFixed()
+    {
+        var tenant = await _server.CreateTenantAsync("states-quarantined");
+        await PostAsync(tenant, "q1", -12, "9090909", Case("quarantined", "passed"), Case("healed", "passed"));
+        await PostAsync(tenant, "q2", -12, "9090909", Case("quarantined", "failed"), Case("healed", "failed"));
+        await PostAsync(tenant, "q3", -2, "a0a0a0a", Case("quarantined", "skipped"), Case("healed", "passed"));
+
+        Assert.Equal(["healed"], Names(await TestsAsync(tenant, "state=fixed&window=30d")));
+    }
+
+    [Fact]
     public async Task AFailureThatPassesOnRetryInsideOneRunIsFlaky()
     {
         var tenant = await _server.CreateTenantAsync("states-retry");
@@ -229,12 +271,52 @@ public sealed class TestAnalyticsTests : IAsyncLifetime
         Assert.Equal(0, (await GetAsync(stranger, "/v1/failures")).GetProperty("groups").GetArrayLength());
     }
 
+    [Fact]
+    public async Task APurgeTakesTheMessagesTestsAndGroupsOnlyPurgedRunsUsedAndTheWriterStoresThemAfreshLater()
+    {
+        var tenant = await _server.CreateTenantAsync("purge-orphans");
+        await PostAsync(tenant, "old", -100, null, Case("gone_test", "failed", message: "old secret message"), Case("kept_test", "passed"));
+        await PostAsync(tenant, "new", -1, null, Case("kept_test", "failed", message: "kept message"));
+        Assert.Equal(2, (await TestsAsync(tenant, "window=365d")).GetArrayLength()); // folded
+
+        var projectKey = _server.Service<FastIngest.Storage.ITenantStore>().FindProject(tenant.ProjectId)!.Key;
+        await _server.Service<FastIngest.Destructive.RunPurger>().PurgeAsync(projectKey, s_now.AddDays(-50).ToUnixTimeMilliseconds());
+
+        Assert.Equal(["kept message"], Strings($"SELECT message FROM failure_messages WHERE project_id = {projectKey}"));
+        Assert.Equal(["kept_test"], Strings($"SELECT name FROM tests WHERE project_id = {projectKey}"));
+        var groups = (await GetAsync(tenant, "/v1/failures?window=365d")).GetProperty("groups");
+        Assert.Equal(["kept message"], groups.EnumerateArray().Select(g => g.GetProperty("example").GetString()!));
+
+        // The same message and test again: stored afresh, not under the ids the purge removed.
+        await PostAsync(tenant, "again", -1, null, Case("gone_test", "failed", message: "old secret message"));
+        var tests = (await GetAsync(tenant, "/v1/runs/again/tests")).GetProperty("tests");
+        Assert.True(tests.GetArrayLength() == 1, $"the run's tests: {tests}");
+        Assert.Equal(("gone_test", "old secret message"), (tests[0].GetProperty("name").GetString(), tests[0].GetProperty("failure_message").GetString()));
+    }
+
+    private List<string> Strings(string sql)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_server.Options.DatabasePath};Mode=ReadOnly");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        using var reader = command.ExecuteReader();
+        var values = new List<string>();
+        while (reader.Read())
+        {
+            values.Add(reader.GetString(0));
+        }
+
+        return values;
+    }
+
     [Theory]
     [InlineData("/v1/tests?state=sticky")]
     [InlineData("/v1/tests?window=0d")]
     [InlineData("/v1/tests?cursor=nonsense")]
     [InlineData("/v1/tests?limit=1001")]
     [InlineData("/v1/failures?window=400d")]
+    [InlineData("/v1/failures?branch=main")]
     public async Task BadTestQueriesGet400WithTheField(string path)
     {
         var tenant = await _server.CreateTenantAsync("tests-bad-" + Math.Abs(path.GetHashCode(StringComparison.Ordinal)));

@@ -26,14 +26,22 @@ internal sealed class ExecutionWriter : IDisposable
 
     private readonly sqlite3 _db;
     private readonly sqlite3_stmt _findTest, _insertTest, _findMessage, _insertMessage, _findGroup, _insertGroup, _insertExecution;
-    private readonly Dictionary<(long Project, string Suite, string Name), long> _tests = [];
+    /// <summary>Keyed by a 128-bit hash of suite and name, not the strings: an entry costs the same whatever the names' length.</summary>
+    private readonly Dictionary<(long Project, UInt128 Name), long> _tests = [];
     private readonly Dictionary<(long Project, long Hash), long> _messages = [];
     private readonly Dictionary<(long Project, long Fingerprint), long> _groups = [];
     private readonly List<(int Kind, object Key)> _journal = [];
 
-    public ExecutionWriter(sqlite3 db)
+    private readonly Func<int> _epoch;
+    private int _seenEpoch;
+
+    /// <param name="db">The writer's connection, inside whose transactions every write happens.</param>
+    /// <param name="epoch">Moves on when cached ids may name deleted rows (a purge removed orphans): the caches start over.</param>
+    public ExecutionWriter(sqlite3 db, Func<int>? epoch = null)
     {
         _db = db;
+        _epoch = epoch ?? (static () => 0);
+        _seenEpoch = _epoch();
         _findTest = Prepare("SELECT id FROM tests WHERE project_id = ?1 AND suite = ?2 AND name = ?3;");
         _insertTest = Prepare("INSERT INTO tests (project_id, suite, name, file, first_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5);");
         _findMessage = Prepare("SELECT id FROM failure_messages WHERE project_id = ?1 AND hash = ?2;");
@@ -48,8 +56,10 @@ internal sealed class ExecutionWriter : IDisposable
     public void BeginTransaction()
     {
         _journal.Clear();
-        if (_tests.Count + _messages.Count + _groups.Count > MaxCachedIds)
+        var epoch = _epoch();
+        if (_tests.Count + _messages.Count + _groups.Count > MaxCachedIds || epoch != _seenEpoch)
         {
+            _seenEpoch = epoch;
             _tests.Clear();
             _messages.Clear();
             _groups.Clear();
@@ -67,7 +77,7 @@ internal sealed class ExecutionWriter : IDisposable
             var (kind, key) = _journal[i];
             _ = kind switch
             {
-                0 => _tests.Remove(((long, string, string))key),
+                0 => _tests.Remove(((long, UInt128))key),
                 1 => _messages.Remove(((long, long))key),
                 _ => _groups.Remove(((long, long))key),
             };
@@ -135,7 +145,7 @@ internal sealed class ExecutionWriter : IDisposable
 
     private long TestId(long projectKey, string suite, string name, string? file, long timestampMs)
     {
-        var key = (projectKey, suite, name);
+        var key = (projectKey, NameHash(suite, name));
         if (_tests.TryGetValue(key, out var id))
         {
             return id;
@@ -158,6 +168,15 @@ internal sealed class ExecutionWriter : IDisposable
         _tests[key] = id;
         _journal.Add((0, key));
         return id;
+    }
+
+    private static UInt128 NameHash(string suite, string name)
+    {
+        var hash = new XxHash128();
+        hash.Append(MemoryMarshal.AsBytes(suite.AsSpan()));
+        hash.Append([0, 0]); // a NUL character: never inside a name, so ("ab", "c") and ("a", "bc") differ
+        hash.Append(MemoryMarshal.AsBytes(name.AsSpan()));
+        return hash.GetCurrentHashAsUInt128();
     }
 
     private long MessageId(long projectKey, string message)

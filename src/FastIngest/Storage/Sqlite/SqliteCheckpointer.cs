@@ -15,6 +15,9 @@ public sealed class SqliteCheckpointer : BackgroundService
 {
     private static readonly TimeSpan s_interval = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>Per-test folding per tick: a backlog takes at most this share of the writer's lock each tick.</summary>
+    private static readonly TimeSpan s_foldBudget = TimeSpan.FromMilliseconds(100);
+
     /// <summary>Fold once a second: with many projects each fold rewrites one roll-up row per project and day.</summary>
     private const int FoldEveryTicks = 4;
     private readonly SqliteDatabase _database;
@@ -64,14 +67,23 @@ public sealed class SqliteCheckpointer : BackgroundService
                     connection ??= _database.Open();
                     if (++ticks % FoldEveryTicks == 0)
                     {
-                        _folder.FoldAll(); // roll-ups catch up off the ingest path (stats reads also fold first)
+                        _folder.FoldRuns(); // roll-ups catch up off the ingest path (stats reads also fold first)
+                    }
+
+                    // The per-test fold catches up a chunk at a time with a checkpoint after each, so a backlog
+                    // (an upgraded database's history) never lets the WAL grow without bound.
+                    var started = Stopwatch.GetTimestamp();
+                    while (Stopwatch.GetElapsedTime(started) < s_foldBudget && _folder.FoldTests(maxChunks: 1) > 0)
+                    {
+                        CheckpointOnce(connection);
                     }
 
                     CheckpointOnce(connection);
                 }
-                catch (SqliteException e)
+                catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    // A busy or failing disk is reported by the writer and /readyz; retry on the next tick.
+                    // A busy or failing disk is reported by the writer and /readyz; retry on the next tick. Anything
+                    // else (a fold that cannot read a row) is logged and retried too: upkeep must not stop the server.
                     Log.CheckpointFailed(_logger, e.Message);
                     connection?.Dispose();
                     connection = null;

@@ -109,6 +109,8 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
         // Per-test roll-ups are kept by whole days: the days before the cut go; the day it falls in stays whole.
         connection.Execute("DELETE FROM test_days WHERE project_id = @projectKey AND day < @cutDay;", new { projectKey, cutDay }, transaction);
         connection.Execute("DELETE FROM failure_days WHERE project_id = @projectKey AND day < @cutDay;", new { projectKey, cutDay }, transaction);
+        connection.Execute("DELETE FROM commit_failures WHERE project_id = @projectKey AND last_ms < @beforeMs;", new { projectKey, beforeMs }, transaction);
+        RemoveOrphans(connection, transaction, projectKey);
         var dayStart = cutDay * 24L * 60 * 60 * 1000;
         var dayEnd = dayStart + (24L * 60 * 60 * 1000);
         var rollups = new DailyRollups();
@@ -124,6 +126,44 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
 
         SqliteRollupFolder.MergeInto(connection, transaction, rollups);
         transaction.Commit();
+    }
+
+    /// <summary>
+    /// What only purged runs used goes with them: failure messages no execution names any more (their text is
+    /// tenant data, and retention must bound the disk), groups without messages, and tests without roll-ups. Tests
+    /// are only removed once every run is folded (else a test whose only runs are unfolded has no roll-ups yet).
+    /// The writer caches these ids, so its caches are told to start over.
+    /// </summary>
+    private void RemoveOrphans(Microsoft.Data.Sqlite.SqliteConnection connection, Microsoft.Data.Sqlite.SqliteTransaction transaction, long projectKey)
+    {
+        connection.Execute(
+            """
+            DELETE FROM failure_messages WHERE project_id = @projectKey
+              AND NOT EXISTS (SELECT 1 FROM executions INDEXED BY executions_by_message WHERE message_id = failure_messages.id);
+            """,
+            new { projectKey }, transaction);
+        connection.Execute(
+            """
+            DELETE FROM failure_groups WHERE project_id = @projectKey
+              AND NOT EXISTS (SELECT 1 FROM failure_messages INDEXED BY failure_messages_by_group WHERE group_id = failure_groups.id);
+            """,
+            new { projectKey }, transaction);
+        connection.Execute(
+            "DELETE FROM failure_days WHERE project_id = @projectKey AND group_id NOT IN (SELECT id FROM failure_groups WHERE project_id = @projectKey);",
+            new { projectKey }, transaction);
+        var folded = connection.ExecuteScalar<long>(
+            "SELECT (SELECT last_run_id FROM test_rollup_state) >= (SELECT coalesce(max(id), 0) FROM test_runs);", null, transaction) != 0;
+        if (folded)
+        {
+            connection.Execute(
+                """
+                DELETE FROM tests WHERE project_id = @projectKey
+                  AND NOT EXISTS (SELECT 1 FROM test_days INDEXED BY test_days_by_test WHERE test_id = tests.id);
+                """,
+                new { projectKey }, transaction);
+        }
+
+        _database.ForgetCachedIds();
     }
 
     public IReadOnlyList<string> RevokeProjectTokens(long projectKey, long nowMs)
@@ -176,13 +216,46 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
         return (projects, revoked);
     }
 
+    /// <summary>
+    /// Per-test data of a project can run to millions of rows (tests x days x branches): it goes in paced batches,
+    /// each its own short transaction under the write gate, so the writer never waits long behind a deletion.
+    /// </summary>
+    private static readonly string[] s_projectDataBatches =
+    [
+        "DELETE FROM test_days WHERE (project_id, branch, day, test_id) IN (SELECT project_id, branch, day, test_id FROM test_days WHERE project_id = @projectKey LIMIT 20000);",
+        "DELETE FROM failure_days WHERE (project_id, day, group_id, test_id) IN (SELECT project_id, day, group_id, test_id FROM failure_days WHERE project_id = @projectKey LIMIT 20000);",
+        "DELETE FROM commit_failures WHERE (project_id, commit_sha, test_id) IN (SELECT project_id, commit_sha, test_id FROM commit_failures WHERE project_id = @projectKey LIMIT 20000);",
+        "DELETE FROM failure_messages WHERE id IN (SELECT id FROM failure_messages WHERE project_id = @projectKey LIMIT 20000);",
+        "DELETE FROM tests WHERE id IN (SELECT id FROM tests WHERE project_id = @projectKey LIMIT 20000);",
+    ];
+
     public void DeleteProject(long projectKey)
     {
+        foreach (var sql in s_projectDataBatches)
+        {
+            int deleted;
+            do
+            {
+                using var batch = _database.Open();
+                _database.WriteGate.Wait();
+                try
+                {
+                    deleted = batch.Execute(sql, new { projectKey });
+                }
+                finally
+                {
+                    _database.WriteGate.Release();
+                }
+            }
+            while (deleted > 0);
+        }
+
         using var connection = _database.Open();
         using var transaction = connection.BeginTransaction(deferred: false);
         connection.Execute("DELETE FROM run_daily_stats WHERE project_id = @projectKey;", new { projectKey }, transaction);
         connection.Execute("DELETE FROM test_days WHERE project_id = @projectKey;", new { projectKey }, transaction);
         connection.Execute("DELETE FROM failure_days WHERE project_id = @projectKey;", new { projectKey }, transaction);
+        connection.Execute("DELETE FROM commit_failures WHERE project_id = @projectKey;", new { projectKey }, transaction);
         connection.Execute("DELETE FROM failure_messages WHERE project_id = @projectKey;", new { projectKey }, transaction);
         connection.Execute("DELETE FROM failure_groups WHERE project_id = @projectKey;", new { projectKey }, transaction);
         connection.Execute("DELETE FROM tests WHERE project_id = @projectKey;", new { projectKey }, transaction);

@@ -56,6 +56,14 @@ public sealed class SqliteDatabase : IStorageStatistics
     /// </summary>
     public SemaphoreSlim WriteGate { get; } = new(1, 1);
 
+    private int _cachedIdsEpoch;
+
+    /// <summary>Moves on whenever rows the writer caches ids of (tests, messages, groups) are deleted.</summary>
+    public int CachedIdsEpoch => Volatile.Read(ref _cachedIdsEpoch);
+
+    /// <summary>Tells the writer its cached test, message and group ids may name deleted rows (call under <see cref="WriteGate"/>).</summary>
+    public void ForgetCachedIds() => Interlocked.Increment(ref _cachedIdsEpoch);
+
     /// <summary>
     /// Fault injection for tests: caps the file size of connections opened from now on
     /// (<c>PRAGMA max_page_count</c>), so a test can make commits fail the way a full disk does.

@@ -110,7 +110,9 @@ internal static class SqliteMigrations
     /// (216 bytes each before). Failure messages are stored once per project, each in the failure group of its
     /// <see cref="TestAnalytics.FailurePattern"/>. <c>test_days</c> and <c>failure_days</c> are per-test and
     /// per-group daily roll-ups, folded in the background behind their own watermark (which starts at 0, so
-    /// existing runs are folded after the upgrade, not inside it). Existing test cases are moved over in run order.
+    /// existing runs are folded after the upgrade, not inside it). <c>commit_failures</c> remembers, per commit, the
+    /// tests that failed on it (rare) and whether the commit already made them flaky, so a run is checked against
+    /// every earlier run of its commit at the cost of its own failures. Existing test cases are moved over in run order.
     /// </summary>
     private const string V8Tables = """
         CREATE TABLE tests (
@@ -161,6 +163,7 @@ internal static class SqliteMigrations
             retry_passes    INTEGER NOT NULL,
             flaky_commits   INTEGER NOT NULL,
             last_ms         INTEGER NOT NULL,
+            last_ran_ms     INTEGER,
             last_failed_ms  INTEGER,
             last_flaky_ms   INTEGER,
             duration_sum    INTEGER NOT NULL,
@@ -179,6 +182,15 @@ internal static class SqliteMigrations
             last_ms      INTEGER NOT NULL,
             PRIMARY KEY (project_id, day, group_id, test_id)
         ) WITHOUT ROWID;
+        CREATE TABLE commit_failures (
+            project_id  INTEGER NOT NULL,
+            commit_sha  TEXT    NOT NULL,
+            test_id     INTEGER NOT NULL,
+            flaky       INTEGER NOT NULL,
+            last_ms     INTEGER NOT NULL,
+            PRIMARY KEY (project_id, commit_sha, test_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX executions_by_message ON executions (message_id) WHERE message_id IS NOT NULL;
         CREATE TABLE test_rollup_state (
             id           INTEGER PRIMARY KEY CHECK (id = 1),
             last_run_id  INTEGER NOT NULL
@@ -211,6 +223,7 @@ internal static class SqliteMigrations
                     {
                         executions.Write(runKey, projectKey, timestampMs, cases);
                         cases.Clear();
+                        executions.BeginTransaction(); // nothing here rolls back alone: keep the journal (and caches) small
                     }
 
                     (runKey, projectKey, timestampMs) = (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));

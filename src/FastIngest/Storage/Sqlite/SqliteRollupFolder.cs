@@ -21,23 +21,39 @@ public sealed class SqliteRollupFolder
         _rules = rules;
     }
 
-    /// <summary>Folds everything committed so far into the run and the per-test roll-ups; returns how many runs were folded.</summary>
-    public long FoldAll()
+    /// <summary>Folds everything committed so far into the run roll-ups (cheap: one small row per run); returns how many runs.</summary>
+    public long FoldRuns()
     {
         // Roll-ups are derived data and the watermark commits with them: a fold lost to a power cut is simply
         // folded again, so these commits need no fsync of their own (and must not stall ingest with one).
         using var connection = _database.OpenUnsynced();
-        var total = FoldWhilePending(connection, "rollup_state", static (c, t, _) => FoldChunk(c, t));
-        FoldWhilePending(connection, "test_rollup_state", TestRollupFolder.FoldChunk);
-        return total;
+        return FoldWhilePending(connection, "rollup_state", static (c, t, _) => FoldChunk(c, t), int.MaxValue);
     }
 
-    /// <summary>Folds chunk after chunk, each in its own short write transaction, until nothing is pending.</summary>
+    /// <summary>
+    /// Folds at most <paramref name="maxChunks"/> chunks of runs into the per-test roll-ups (each chunk its own
+    /// short write transaction); returns how many runs. A backlog (the runs of an upgraded database) is folded a
+    /// little at a time by the background loop, never in one go under a read.
+    /// </summary>
+    public long FoldTests(int maxChunks)
+    {
+        using var connection = _database.OpenUnsynced();
+        return FoldWhilePending(connection, "test_rollup_state", TestRollupFolder.FoldChunk, maxChunks);
+    }
+
+    /// <summary>Whether runs are waiting for the per-test fold.</summary>
+    public bool TestsPending()
+    {
+        using var connection = _database.Open();
+        return HasPending(connection, "test_rollup_state");
+    }
+
+    /// <summary>Folds chunk after chunk, each in its own short write transaction, until nothing is pending or the chunks run out.</summary>
     private long FoldWhilePending(SqliteConnection connection, string state,
-        Func<SqliteConnection, SqliteTransaction, TestAnalytics.TestStateRules, int> foldChunk)
+        Func<SqliteConnection, SqliteTransaction, TestAnalytics.TestStateRules, int> foldChunk, int maxChunks)
     {
         long total = 0;
-        while (HasPending(connection, state))
+        for (var chunk = 0; chunk < maxChunks && HasPending(connection, state); chunk++)
         {
             _database.WriteGate.Wait();
             try

@@ -87,7 +87,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
     private WriterConnection OpenWriter()
     {
         // With external sync, commits skip their own fsync; MakeDurable does it, overlapped with the next batch.
-        var writer = new WriterConnection(_syncWal ? _database.OpenUnsynced() : _database.Open());
+        var writer = new WriterConnection(_syncWal ? _database.OpenUnsynced() : _database.Open(), () => _database.CachedIdsEpoch);
         if (_syncWal)
         {
             // The open connection has the WAL file in use (SQLite opens it with O_CREAT; so may we, but private).
@@ -136,12 +136,12 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
         /// <summary>Projects looked up in the current batch: a batch usually holds a handful of projects.</summary>
         private readonly List<(long Key, bool Live)> _projects = [];
 
-        public WriterConnection(SqliteConnection connection)
+        public WriterConnection(SqliteConnection connection, Func<int> epoch)
         {
             _connection = connection;
             _db = connection.Handle!;
             _insert = Prepare(InsertSql);
-            _executions = new ExecutionWriter(_db);
+            _executions = new ExecutionWriter(_db, epoch);
             _fingerprint = Prepare(FingerprintSql);
             _begin = Prepare("BEGIN IMMEDIATE;");
             _commit = Prepare("COMMIT;");

@@ -23,7 +23,8 @@ public sealed class SqliteTestQueries : ITestQueries
         _folder = folder;
     }
 
-    public void FoldPending() => _folder.FoldAll();
+    /// <summary>Reads fold what is pending, up to a bound (about 160,000 executions): a backlog is the background loop's.</summary>
+    public void FoldPending() => _folder.FoldTests(maxChunks: 8);
 
     public IReadOnlyList<RunExecution>? ListRunExecutions(long projectKey, string runId, TestCaseStatus? status, long afterPosition, int limit)
     {
@@ -76,6 +77,7 @@ public sealed class SqliteTestQueries : ITestQueries
         command.CommandText = """
             SELECT w.test_id, w.executions, w.failures, w.skipped, w.infra, w.retry_passes, w.flaky_commits,
                    w.last_ms, w.last_failed_ms, w.last_flaky_any_ms, w.duration_sum, w.duration_max, t.first_seen_ms, t.flaky_reset_ms,
+                   w.last_ran_ms,
                    CASE WHEN t.flaky_reset_ms IS NOT NULL THEN
                        (SELECT sum(d.retry_passes + d.flaky_commits) FROM test_days AS d INDEXED BY test_days_by_test
                         WHERE d.test_id = w.test_id AND d.branch = $branch AND d.day >= $since AND d.last_flaky_ms > t.flaky_reset_ms)
@@ -87,6 +89,7 @@ public sealed class SqliteTestQueries : ITestQueries
             FROM (
                 SELECT test_id, sum(executions) AS executions, sum(failures) AS failures, sum(skipped) AS skipped, sum(infra) AS infra,
                        sum(retry_passes) AS retry_passes, sum(flaky_commits) AS flaky_commits, max(last_ms) AS last_ms,
+                       max(last_ran_ms) AS last_ran_ms,
                        max(last_failed_ms) AS last_failed_ms, max(last_flaky_ms) AS last_flaky_any_ms,
                        sum(duration_sum) AS duration_sum, max(duration_max) AS duration_max
                 FROM test_days WHERE project_id = $project AND branch = $branch AND day >= $since GROUP BY test_id
@@ -105,10 +108,11 @@ public sealed class SqliteTestQueries : ITestQueries
             var flakyCommits = reader.GetInt64(6);
 
             // Without a reset every flake counts (the subqueries, which compare with the reset, only run for reset tests).
-            var flakes = reset is null ? retryPasses + flakyCommits : reader.IsDBNull(14) ? 0 : reader.GetInt64(14);
-            var lastFlaky = reset is null ? lastFlakyAny : reader.IsDBNull(15) ? null : reader.GetInt64(15);
+            var flakes = reset is null ? retryPasses + flakyCommits : reader.IsDBNull(15) ? 0 : reader.GetInt64(15);
+            var lastFlaky = reset is null ? lastFlakyAny : reader.IsDBNull(16) ? null : reader.GetInt64(16);
             totals.Add(new TestTotals(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4),
-                retryPasses, flakyCommits, flakes, reader.GetInt64(7), reader.IsDBNull(8) ? null : reader.GetInt64(8), lastFlaky, lastFlakyAny,
+                retryPasses, flakyCommits, flakes, reader.GetInt64(7), reader.IsDBNull(14) ? null : reader.GetInt64(14),
+                reader.IsDBNull(8) ? null : reader.GetInt64(8), lastFlaky, lastFlakyAny,
                 reader.GetInt64(10), reader.GetInt64(11), reader.GetInt64(12), reset));
         }
 
@@ -368,7 +372,7 @@ public sealed class SqliteTestQueries : ITestQueries
 
     private const string DayColumns = """
         test_id, day, executions, failures, skipped, infra, retry_passes, flaky_commits, last_ms, last_failed_ms, last_flaky_ms,
-        duration_sum, duration_max, histogram
+        duration_sum, duration_max, histogram, last_ran_ms
         """;
 
     private static List<TestDayRow> ReadDays(SqliteCommand command)
@@ -378,7 +382,8 @@ public sealed class SqliteTestQueries : ITestQueries
         while (reader.Read())
         {
             rows.Add(new TestDayRow(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4),
-                reader.GetInt64(5), reader.GetInt64(6), reader.GetInt64(7), reader.GetInt64(8), reader.IsDBNull(9) ? null : reader.GetInt64(9),
+                reader.GetInt64(5), reader.GetInt64(6), reader.GetInt64(7), reader.GetInt64(8), reader.IsDBNull(14) ? null : reader.GetInt64(14),
+                reader.IsDBNull(9) ? null : reader.GetInt64(9),
                 reader.IsDBNull(10) ? null : reader.GetInt64(10), reader.GetInt64(11), reader.GetInt64(12), (byte[])reader.GetValue(13)));
         }
 

@@ -7,14 +7,16 @@ namespace FastIngest.Storage.Sqlite;
 /// Folds each run's executions, once, into per-test daily roll-ups (<c>test_days</c>, one row per project,
 /// branch ('' = all), UTC day and test) and per-failure-group ones (<c>failure_days</c>), behind the watermark in
 /// <c>test_rollup_state</c>. Flake detection happens here, when a run is folded: a retry inside the run that
-/// turned a failure into a pass, or an outcome that differs from an earlier run of the same commit. Every
+/// turned a failure into a pass, or an outcome that differs from an earlier run of the same commit (checked
+/// through <c>commit_failures</c>, which holds the tests that failed on each commit: a pass is a flake when its
+/// test failed on the commit before, a first failure is one when any earlier run of the commit passed it). Every
 /// per-test read then touches roll-up rows, never executions, so its cost follows tests x days, not history.
 /// Invariant: every run with id &lt;= watermark is folded exactly once (the watermark commits with the rows).
 /// </summary>
 internal static class TestRollupFolder
 {
-    /// <summary>Executions folded per transaction, so a fold never holds the write lock for long.</summary>
-    private const int ChunkExecutions = 100_000;
+    /// <summary>Executions folded per transaction, so a fold holds the write lock for tens of milliseconds, not more.</summary>
+    private const int ChunkExecutions = 20_000;
 
     private const int ChunkRuns = 2_000;
 
@@ -97,10 +99,11 @@ internal static class TestRollupFolder
         private readonly SqliteConnection _connection;
         private readonly SqliteTransaction _transaction;
         private readonly TestStateRules _rules;
-        private readonly SqliteCommand _readRun, _siblings, _groupOf;
+        private readonly SqliteCommand _readRun, _earlierRuns, _passedIn, _commitFailures, _groupOf;
         private readonly Dictionary<(long Project, string Branch, long Day, long Test), Day> _days = [];
         private readonly Dictionary<(long Project, long Day, long Group, long Test), Occurrences> _failures = [];
         private readonly Dictionary<long, long> _groups = [];
+        private readonly Dictionary<(long Project, string Commit), Dictionary<long, CommitFailure>> _commits = [];
         private readonly List<(long TestId, int Attempt, TestCaseStatus Status, long DurationMs, long? MessageId)> _rows = [];
         private readonly List<Outcome> _outcomes = [];
 
@@ -112,14 +115,22 @@ internal static class TestRollupFolder
             _readRun = Command(connection, transaction,
                 "SELECT test_id, attempt, status, duration_ms, message_id FROM executions WHERE run_key = $run ORDER BY test_id, attempt;");
             _readRun.Parameters.Add("$run", SqliteType.Integer);
-            _siblings = Command(connection, transaction, """
-                SELECT id FROM test_runs INDEXED BY test_runs_by_commit
+            _earlierRuns = Command(connection, transaction, """
+                SELECT id, count_total, count_failed, count_skipped FROM test_runs INDEXED BY test_runs_by_commit
                 WHERE project_id = $project AND commit_sha = $commit AND id < $run ORDER BY id DESC LIMIT $limit;
                 """);
-            _siblings.Parameters.Add("$project", SqliteType.Integer);
-            _siblings.Parameters.Add("$commit", SqliteType.Text);
-            _siblings.Parameters.Add("$run", SqliteType.Integer);
-            _siblings.Parameters.AddWithValue("$limit", TestStateRules.MaxCommitSiblings);
+            _earlierRuns.Parameters.Add("$project", SqliteType.Integer);
+            _earlierRuns.Parameters.Add("$commit", SqliteType.Text);
+            _earlierRuns.Parameters.Add("$run", SqliteType.Integer);
+            _earlierRuns.Parameters.AddWithValue("$limit", TestStateRules.MaxCommitRuns);
+            _passedIn = Command(connection, transaction,
+                "SELECT status FROM executions WHERE run_key = $run AND test_id = $test ORDER BY attempt DESC LIMIT 1;");
+            _passedIn.Parameters.Add("$run", SqliteType.Integer);
+            _passedIn.Parameters.Add("$test", SqliteType.Integer);
+            _commitFailures = Command(connection, transaction,
+                "SELECT test_id, flaky, last_ms FROM commit_failures WHERE project_id = $project AND commit_sha = $commit;");
+            _commitFailures.Parameters.Add("$project", SqliteType.Integer);
+            _commitFailures.Parameters.Add("$commit", SqliteType.Text);
             _groupOf = Command(connection, transaction, "SELECT group_id FROM failure_messages WHERE id = $id;");
             _groupOf.Parameters.Add("$id", SqliteType.Integer);
         }
@@ -136,12 +147,13 @@ internal static class TestRollupFolder
             var (ran, failed) = Outcomes(_rows, _outcomes);
             var infra = _rules.IsInfrastructureFailure(ran, failed);
             var day = DailyRollups.DayOf(run.TimestampMs);
-            var siblings = infra || run.CommitSha is null ? null : SiblingOutcomes(run);
+            var commit = infra || run.CommitSha is null ? null : CommitFailures(run.ProjectKey, run.CommitSha);
+            List<long>? earlier = null;
 
             foreach (var outcome in _outcomes)
             {
-                var flakyCommit = siblings is not null && !outcome.Final.Equals(TestCaseStatus.Skipped)
-                    && IsNewFlakyCommit(outcome, siblings);
+                var flakyCommit = commit is not null && outcome.Final != TestCaseStatus.Skipped
+                    && IsNewFlakyCommit(run, outcome, commit, ref earlier);
                 Record(run, day, "", outcome, infra, flakyCommit);
                 if (run.Branch.Length > 0)
                 {
@@ -162,10 +174,10 @@ internal static class TestRollupFolder
                     }
                 }
 
-                if (status.IsFailure() && messageId is { } message)
+                if (status.IsFailure() && messageId is { } message && GroupOf(message) is { } group)
                 {
                     ref var occurrences = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(
-                        _failures, (run.ProjectKey, day, GroupOf(message), testId), out var exists);
+                        _failures, (run.ProjectKey, day, group, testId), out var exists);
                     occurrences.Count++;
                     occurrences.FirstMs = exists ? Math.Min(occurrences.FirstMs, run.TimestampMs) : run.TimestampMs;
                     occurrences.LastMs = Math.Max(occurrences.LastMs, run.TimestampMs);
@@ -180,13 +192,13 @@ internal static class TestRollupFolder
         {
             using var readDay = Command(_connection, _transaction, """
                 SELECT executions, failures, skipped, infra, retry_passes, flaky_commits, last_ms, last_failed_ms, last_flaky_ms,
-                       duration_sum, duration_max, histogram
+                       duration_sum, duration_max, histogram, last_ran_ms
                 FROM test_days WHERE project_id = $p AND branch = $b AND day = $d AND test_id = $t;
                 """);
             using var writeDay = Command(_connection, _transaction, """
                 INSERT OR REPLACE INTO test_days (project_id, branch, day, test_id, executions, failures, skipped, infra, retry_passes,
-                    flaky_commits, last_ms, last_failed_ms, last_flaky_ms, duration_sum, duration_max, histogram)
-                VALUES ($p, $b, $d, $t, $executions, $failures, $skipped, $infra, $retry, $flaky, $last, $lastFailed, $lastFlaky,
+                    flaky_commits, last_ms, last_ran_ms, last_failed_ms, last_flaky_ms, duration_sum, duration_max, histogram)
+                VALUES ($p, $b, $d, $t, $executions, $failures, $skipped, $infra, $retry, $flaky, $last, $lastRan, $lastFailed, $lastFlaky,
                     $sum, $max, $histogram);
                 """);
             foreach (var ((project, branch, day, test), row) in _days)
@@ -208,6 +220,7 @@ internal static class TestRollupFolder
                         row.DurationSum += reader.GetInt64(9);
                         row.DurationMax = Math.Max(row.DurationMax, reader.GetInt64(10));
                         row.Histogram.Merge((byte[])reader.GetValue(11));
+                        row.LastRanMs = Max(row.LastRanMs, reader.IsDBNull(12) ? null : reader.GetInt64(12));
                     }
                 }
 
@@ -219,6 +232,7 @@ internal static class TestRollupFolder
                 writeDay.Parameters.AddWithValue("$retry", row.RetryPasses);
                 writeDay.Parameters.AddWithValue("$flaky", row.FlakyCommits);
                 writeDay.Parameters.AddWithValue("$last", row.LastMs);
+                writeDay.Parameters.AddWithValue("$lastRan", (object?)row.LastRanMs ?? DBNull.Value);
                 writeDay.Parameters.AddWithValue("$lastFailed", (object?)row.LastFailedMs ?? DBNull.Value);
                 writeDay.Parameters.AddWithValue("$lastFlaky", (object?)row.LastFlakyMs ?? DBNull.Value);
                 writeDay.Parameters.AddWithValue("$sum", row.DurationSum);
@@ -255,12 +269,35 @@ internal static class TestRollupFolder
                 writeFailure.ExecuteNonQuery();
                 writeFailure.Parameters.Clear();
             }
+
+            using var writeCommit = Command(_connection, _transaction,
+                "INSERT OR REPLACE INTO commit_failures (project_id, commit_sha, test_id, flaky, last_ms) VALUES ($p, $c, $t, $f, $l);");
+            foreach (var ((project, commitSha), tests) in _commits)
+            {
+                foreach (var (test, failure) in tests)
+                {
+                    if (!failure.Changed)
+                    {
+                        continue;
+                    }
+
+                    writeCommit.Parameters.Clear();
+                    writeCommit.Parameters.AddWithValue("$p", project);
+                    writeCommit.Parameters.AddWithValue("$c", commitSha);
+                    writeCommit.Parameters.AddWithValue("$t", test);
+                    writeCommit.Parameters.AddWithValue("$f", failure.Flaky ? 1 : 0);
+                    writeCommit.Parameters.AddWithValue("$l", failure.LastMs);
+                    writeCommit.ExecuteNonQuery();
+                }
+            }
         }
 
         public void Dispose()
         {
             _readRun.Dispose();
-            _siblings.Dispose();
+            _earlierRuns.Dispose();
+            _passedIn.Dispose();
+            _commitFailures.Dispose();
             _groupOf.Dispose();
         }
 
@@ -331,63 +368,89 @@ internal static class TestRollupFolder
             return (ran, failed);
         }
 
-        /// <summary>What earlier runs of this commit (infrastructure failures left out) said of each test: bit 1 passed, bit 2 failed.</summary>
-        private Dictionary<long, byte>? SiblingOutcomes(RunToFold run)
+        /// <summary>The tests that failed on the commit so far (loaded once per chunk, then kept current in memory).</summary>
+        private Dictionary<long, CommitFailure> CommitFailures(long projectKey, string commitSha)
         {
-            _siblings.Parameters["$project"].Value = run.ProjectKey;
-            _siblings.Parameters["$commit"].Value = run.CommitSha;
-            _siblings.Parameters["$run"].Value = run.Key;
-            var keys = new List<long>();
-            using (var reader = _siblings.ExecuteReader())
+            if (_commits.TryGetValue((projectKey, commitSha), out var known))
+            {
+                return known;
+            }
+
+            known = [];
+            _commitFailures.Parameters["$project"].Value = projectKey;
+            _commitFailures.Parameters["$commit"].Value = commitSha;
+            using (var reader = _commitFailures.ExecuteReader())
             {
                 while (reader.Read())
+                {
+                    known[reader.GetInt64(0)] = new CommitFailure(reader.GetInt64(1) != 0, reader.GetInt64(2), Changed: false);
+                }
+            }
+
+            _commits[(projectKey, commitSha)] = known;
+            return known;
+        }
+
+        /// <summary>
+        /// Whether this run makes the commit flaky for the test: a pass after a failure on the commit, or a first
+        /// failure on it after an earlier run of it passed the test. A commit already flaky for the test counts once.
+        /// </summary>
+        private bool IsNewFlakyCommit(RunToFold run, Outcome outcome, Dictionary<long, CommitFailure> commit, ref List<long>? earlier)
+        {
+            var failedNow = outcome.Final.IsFailure();
+            if (commit.TryGetValue(outcome.TestId, out var known))
+            {
+                var flake = !known.Flaky && !failedNow; // it failed on this commit before and passes now
+                commit[outcome.TestId] = new CommitFailure(known.Flaky || flake, Math.Max(known.LastMs, run.TimestampMs), Changed: true);
+                return flake;
+            }
+
+            if (!failedNow)
+            {
+                return false; // passes, and never failed on this commit: nothing to remember
+            }
+
+            // Its first failure on the commit: flaky when any earlier run of the commit passed it.
+            earlier ??= EarlierRuns(run);
+            var passedBefore = false;
+            foreach (var runKey in earlier)
+            {
+                _passedIn.Parameters["$run"].Value = runKey;
+                _passedIn.Parameters["$test"].Value = outcome.TestId;
+                if (_passedIn.ExecuteScalar() is long status && status == (long)TestCaseStatus.Passed)
+                {
+                    passedBefore = true;
+                    break;
+                }
+            }
+
+            commit[outcome.TestId] = new CommitFailure(passedBefore, run.TimestampMs, Changed: true);
+            return passedBefore;
+        }
+
+        /// <summary>The commit's earlier runs that were not infrastructure failures, newest first (at most <see cref="TestStateRules.MaxCommitRuns"/>).</summary>
+        private List<long> EarlierRuns(RunToFold run)
+        {
+            var keys = new List<long>();
+            _earlierRuns.Parameters["$project"].Value = run.ProjectKey;
+            _earlierRuns.Parameters["$commit"].Value = run.CommitSha;
+            _earlierRuns.Parameters["$run"].Value = run.Key;
+            using var reader = _earlierRuns.ExecuteReader();
+            while (reader.Read())
+            {
+                if (reader.IsDBNull(1))
+                {
+                    continue; // a run without test cases
+                }
+
+                var ran = reader.GetInt64(1) - reader.GetInt64(3);
+                if (!_rules.IsInfrastructureFailure(ran, reader.GetInt64(2)))
                 {
                     keys.Add(reader.GetInt64(0));
                 }
             }
 
-            if (keys.Count == 0)
-            {
-                return null;
-            }
-
-            var seen = new Dictionary<long, byte>();
-            var rows = new List<(long, int, TestCaseStatus, long, long?)>();
-            var outcomes = new List<Outcome>();
-            foreach (var key in keys)
-            {
-                ReadRun(key, rows);
-                var (ran, failed) = Outcomes(rows, outcomes);
-                if (_rules.IsInfrastructureFailure(ran, failed))
-                {
-                    continue;
-                }
-
-                foreach (var outcome in outcomes)
-                {
-                    if (outcome.Final != TestCaseStatus.Skipped)
-                    {
-                        ref var bits = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(seen, outcome.TestId, out _);
-                        bits |= outcome.Final.IsFailure() ? (byte)2 : (byte)1;
-                    }
-                }
-            }
-
-            return seen;
-        }
-
-        /// <summary>
-        /// This run makes the commit flaky for the test: earlier runs of the commit saw only the other outcome. A
-        /// commit already flaky for it is not counted again.
-        /// </summary>
-        private static bool IsNewFlakyCommit(Outcome outcome, Dictionary<long, byte> siblings)
-        {
-            if (!siblings.TryGetValue(outcome.TestId, out var before) || before == 3)
-            {
-                return false;
-            }
-
-            return before != (outcome.Final.IsFailure() ? 2 : 1);
+            return keys;
         }
 
         private void Record(RunToFold run, long day, string branch, Outcome outcome, bool infra, bool flakyCommit)
@@ -407,6 +470,7 @@ internal static class TestRollupFolder
             }
 
             row.Executions++;
+            row.LastRanMs = Max(row.LastRanMs, run.TimestampMs);
             if (outcome.Final.IsFailure())
             {
                 row.Failures++;
@@ -444,13 +508,18 @@ internal static class TestRollupFolder
             return row;
         }
 
-        private long GroupOf(long messageId)
+        /// <summary>The message's failure group; null if the message is gone (nothing to count it under).</summary>
+        private long? GroupOf(long messageId)
         {
             if (!_groups.TryGetValue(messageId, out var group))
             {
                 _groupOf.Parameters["$id"].Value = messageId;
-                group = (long)_groupOf.ExecuteScalar()!;
-                _groups[messageId] = group;
+                if (_groupOf.ExecuteScalar() is not long found)
+                {
+                    return null;
+                }
+
+                _groups[messageId] = group = found;
             }
 
             return group;
@@ -460,9 +529,12 @@ internal static class TestRollupFolder
     private sealed class Day
     {
         public long Executions, Failures, Skipped, Infra, RetryPasses, FlakyCommits, LastMs, DurationSum, DurationMax;
-        public long? LastFailedMs, LastFlakyMs;
+        public long? LastRanMs, LastFailedMs, LastFlakyMs;
         public SparseHistogram Histogram { get; } = new();
     }
+
+    /// <summary>A test that failed on a commit: whether the commit already made it flaky, when it last failed there.</summary>
+    private readonly record struct CommitFailure(bool Flaky, long LastMs, bool Changed);
 
     private struct Occurrences
     {
