@@ -135,7 +135,8 @@ print("|---|---|")
 print(f"| Ingest, gzip, 4 clients (server on one core) | {server_rate:,.0f} executions/s ({ingest_s:.1f} s) |")
 print(f"| Reference: Python sqlite3, same rows, plain WAL table | {reference_rate:,.0f} rows/s |")
 print(f"| Ratio server / reference | **{server_rate / reference_rate:.2f}x** |")
-print(f"| Stored bytes per execution (database + WAL) | **{stored / (runs * cases):.1f}** ({stored / 1e6:.0f} MB) |")
+print(f"| Stored bytes per execution, server running (database + WAL) | {stored / (runs * cases):.1f} ({stored / 1e6:.0f} MB) |")
+open(os.path.join(work, "executions"), "w").write(str(runs * cases))
 print(f"| Flaky tests found (7d) | {len(flaky)} |")
 for label, path in [
     ("GET /v1/tests?state=flaky&window=7d", "/v1/tests?state=flaky&window=7d"),
@@ -151,3 +152,8 @@ for label, path in [
     _, p50, p99 = timed(path)
     print(f"| {label} | p50 {p50:.1f} ms, p99 {p99:.1f} ms |", flush=True)
 PY
+
+# Stopped cleanly the server checkpoints and removes its WAL: what the data costs at rest.
+kill -TERM "$SERVER"; wait "$SERVER" 2>/dev/null || true
+AT_REST=$(cat "$WORK"/data/fastingest.db* | wc -c)
+awk -v b="$AT_REST" -v n="$(cat "$WORK/executions")" 'BEGIN { printf "| Stored bytes per execution, at rest (after a clean stop) | **%.1f** (%.0f MB) |\n", b / n, b / 1e6 }'

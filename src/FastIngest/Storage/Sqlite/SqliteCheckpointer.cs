@@ -70,12 +70,12 @@ public sealed class SqliteCheckpointer : BackgroundService
                         _folder.FoldRuns(); // roll-ups catch up off the ingest path (stats reads also fold first)
                     }
 
-                    // The per-test fold catches up a chunk at a time with a checkpoint after each, so a backlog
-                    // (an upgraded database's history) never lets the WAL grow without bound.
+                    // The per-test fold catches up a chunk at a time, at most s_foldBudget per tick and then a
+                    // checkpoint, so a backlog (an upgraded database's history) never lets the WAL grow without bound
+                    // and never holds the writer's lock for long.
                     var started = Stopwatch.GetTimestamp();
                     while (Stopwatch.GetElapsedTime(started) < s_foldBudget && _folder.FoldTests(maxChunks: 1) > 0)
                     {
-                        CheckpointOnce(connection);
                     }
 
                     CheckpointOnce(connection);
