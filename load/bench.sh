@@ -20,7 +20,7 @@ while [ $# -gt 0 ]; do
 done
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=$(mktemp -d /tmp/fastingest-bench.XXXXXX)
-PORT=$(( 20000 + RANDOM % 20000 ))
+PORT=$(( 20000 + RANDOM % 12000 )) # below the ephemeral range (32768+), where a client socket could hold it
 BASE="http://127.0.0.1:$PORT"
 
 # Two cores: the server gets core 0, wrk gets core 1, so neither steals the other's CPU.

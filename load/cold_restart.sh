@@ -15,7 +15,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 WORK=$(mktemp -d /tmp/fastingest-cold.XXXXXX)
-PORT=$(( 20000 + RANDOM % 20000 ))
+PORT=$(( 20000 + RANDOM % 12000 )) # below the ephemeral range (32768+), where a client socket could hold it
 BASE="http://127.0.0.1:$PORT"
 SERVER_PIN="" CLIENT_PIN=""
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then SERVER_PIN="taskset -c 0"; CLIENT_PIN="taskset -c 1"; fi

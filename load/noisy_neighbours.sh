@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 WORK=$(mktemp -d /tmp/fastingest-noisy.XXXXXX)
-PORT=$(( 20000 + RANDOM % 20000 ))
+PORT=$(( 20000 + RANDOM % 12000 )) # below the ephemeral range (32768+), where a client socket could hold it
 SERVER_PIN=() CLIENT_PIN=()
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then SERVER_PIN=(taskset -c 0); CLIENT_PIN=(taskset -c 1); fi
 "${SERVER_PIN[@]}" "$BINARY" --listen "127.0.0.1:$PORT" --data "$WORK/data" --log-level warning \

@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 WORK=$(mktemp -d /tmp/fastingest-history.XXXXXX)
-PORT=$(( 20000 + RANDOM % 20000 ))
+PORT=$(( 20000 + RANDOM % 12000 )) # below the ephemeral range (32768+), where a client socket could hold it
 SERVER_PIN=() CLIENT_PIN=()
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then SERVER_PIN=(taskset -c 0); CLIENT_PIN=(taskset -c 1); fi
 "${SERVER_PIN[@]}" "$BINARY" --listen "127.0.0.1:$PORT" --data "$WORK/data" --log-level warning \
@@ -27,6 +27,7 @@ if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then SERVER_PIN=(tasks
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; [ -n "${KEEP:-}" ] && echo "kept $WORK" >&2 || rm -rf "$WORK"' EXIT
 for _ in $(seq 200); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.05; done
+curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null || { echo "the server did not start:" >&2; cat "$WORK/server.log" >&2; exit 1; }
 
 "${CLIENT_PIN[@]}" python3 - "$PORT" "$(cat "$WORK/data/admin-token")" "$RUNS" "$CASES" "$WORK" <<'PY'
 import gzip, http.client, json, os, random, sqlite3, statistics, sys, threading, time

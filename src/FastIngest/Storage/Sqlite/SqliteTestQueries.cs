@@ -23,8 +23,8 @@ public sealed class SqliteTestQueries : ITestQueries
         _folder = folder;
     }
 
-    /// <summary>Reads fold what is pending, up to a bound (about 160,000 executions): a backlog is the background loop's.</summary>
-    public void FoldPending() => _folder.FoldTests(maxChunks: 8);
+    /// <summary>Reads fold what is pending, up to a bound (about 200,000 executions): a backlog is the background loop's.</summary>
+    public void FoldPending() => _folder.FoldTests(maxChunks: 4);
 
     public IReadOnlyList<RunExecution>? ListRunExecutions(long projectKey, string runId, TestCaseStatus? status, long afterPosition, int limit)
     {
