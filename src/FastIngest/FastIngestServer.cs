@@ -1,3 +1,4 @@
+using FastIngest.Dashboard;
 using System.Net;
 using FastIngest.Auth;
 using FastIngest.Configuration;
@@ -46,6 +47,7 @@ public static class FastIngestServer
         builder.Services.AddTokenAuthentication();
         builder.Services.AddIngest();
         builder.Services.AddManagement();
+        Dashboard.DashboardRoutes.AddDashboard(builder.Services);
         replaceServices?.Invoke(builder.Services);
 
         var app = builder.Build();
@@ -75,6 +77,7 @@ public static class FastIngestServer
         }
 
         app.MapApi();
+        app.MapDashboard();
         return app;
     }
 

@@ -13,6 +13,9 @@ public interface ITenantStore
     /// <summary>The project, unless it (or its org) does not exist or its deletion has begun.</summary>
     ProjectRecord? FindProject(string projectId);
 
+    /// <summary>Live projects of one org (or of every org when null), by org and name; at most 1,000.</summary>
+    IReadOnlyList<ProjectRecord> ListProjects(long? orgKey);
+
     /// <summary>Sets (or clears, with null) how many days of runs the project keeps.</summary>
     void SetRetention(long projectKey, int? days);
 

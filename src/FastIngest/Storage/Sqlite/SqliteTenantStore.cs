@@ -78,6 +78,20 @@ public sealed class SqliteTenantStore : ITenantStore
         return row is null ? null : new ProjectRecord(row.Key, row.Id, row.OrgKey, row.OrgId, row.Name, row.CreatedAtMs, row.RetentionDays);
     }
 
+    public IReadOnlyList<ProjectRecord> ListProjects(long? orgKey)
+    {
+        using var connection = _database.Open();
+        return new List<ProjectRecord>(connection.Query<ProjectRow>(
+            """
+            SELECT p.id AS Key, p.public_id AS Id, p.org_id AS OrgKey, o.public_id AS OrgId, p.name AS Name,
+                   p.created_at AS CreatedAtMs, p.retention_days AS RetentionDays
+            FROM projects p JOIN orgs o ON o.id = p.org_id
+            WHERE (@orgKey IS NULL OR p.org_id = @orgKey) AND p.deleted_at IS NULL AND o.deleted_at IS NULL
+            ORDER BY o.name, p.name LIMIT 1000;
+            """,
+            new { orgKey }).Select(static row => new ProjectRecord(row.Key, row.Id, row.OrgKey, row.OrgId, row.Name, row.CreatedAtMs, row.RetentionDays)));
+    }
+
     public void SetRetention(long projectKey, int? days)
     {
         using var connection = _database.Open();

@@ -1,0 +1,647 @@
+using System.Globalization;
+using System.Text;
+using FastIngest.Auth;
+using FastIngest.Reading;
+using FastIngest.Storage;
+using FastIngest.Storage.Sqlite;
+using FastIngest.TestAnalytics;
+using FastIngest.TestCases;
+
+namespace FastIngest.Dashboard;
+
+/// <summary>
+/// The dashboard under <c>/ui</c>: sign in with a token, then a project's overview, runs, one run, tests by
+/// state, one test and failure groups. Server-rendered HTML with SVG charts and no script; every page carries a
+/// strict Content-Security-Policy; the only state-changing forms (sign-in, sign-out) carry anti-forgery values.
+/// A session sees exactly what its token may read: a project token its project, an org token its org's projects,
+/// the admin token every project; anything else is the same 404 as a project that does not exist.
+/// </summary>
+public sealed class DashboardPages
+{
+    private const string LoginCookie = "fastingest_signin";
+    private const int PageSize = 50;
+    private const long MsPerDay = 24L * 60 * 60 * 1000;
+
+    private static readonly string s_securityPolicy =
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+    private readonly DashboardSessions _sessions;
+    private readonly Authenticator _authenticator;
+    private readonly ITenantStore _tenants;
+    private readonly IRunQueries _runs;
+    private readonly ITestQueries _tests;
+    private readonly PagingCursors _cursors;
+    private readonly Assets _assets;
+    private readonly TimeProvider _clock;
+    private readonly TestStateRules _rules;
+
+    public DashboardPages(DashboardSessions sessions, Authenticator authenticator, ITenantStore tenants, IRunQueries runs, ITestQueries tests,
+        PagingCursors cursors, Assets assets, TimeProvider clock, Configuration.ServerOptions options)
+    {
+        _sessions = sessions;
+        _authenticator = authenticator;
+        _tenants = tenants;
+        _runs = runs;
+        _tests = tests;
+        _cursors = cursors;
+        _assets = assets;
+        _clock = clock;
+        _rules = options.TestStates;
+    }
+
+    /// <summary><c>GET /ui</c>: the sign-in page, or the projects this session may read.</summary>
+    public async Task HomeAsync(HttpContext context)
+    {
+        if (_sessions.Find(context) is not { } session)
+        {
+            await SignInPageAsync(context, error: null, StatusCodes.Status200OK);
+            return;
+        }
+
+        if (session.Principal.ProjectId is { } own)
+        {
+            Redirect(context, Url.Of("projects", own).Value);
+            return;
+        }
+
+        var projects = _tenants.ListProjects(session.Principal.Scope == TokenScope.Admin ? null : session.Principal.OrgKey);
+        var body = new Html();
+        body.Add($"<h1>Projects</h1>");
+        if (projects.Count == 0)
+        {
+            body.Add($"<p class=\"muted\">No projects yet.</p>");
+        }
+        else
+        {
+            body.Add($"<table><thead><tr><th scope=\"col\">Project</th><th scope=\"col\">Organization</th><th scope=\"col\">Id</th></tr></thead><tbody>");
+            foreach (var project in projects)
+            {
+                body.Add($"<tr><td><a href=\"{Url.Of("projects", project.Id)}\">{project.Name}</a></td><td>{project.OrgId}</td><td class=\"muted\">{project.Id}</td></tr>");
+            }
+
+            body.Add($"</tbody></table>");
+        }
+
+        await PageAsync(context, session, null, "Projects", body);
+    }
+
+    /// <summary><c>POST /ui/sign-in</c>: a token pasted into the form becomes a session; the token itself is dropped.</summary>
+    public async Task SignInAsync(HttpContext context)
+    {
+        var form = await context.Request.ReadFormAsync(context.RequestAborted);
+        if (context.Request.Cookies[LoginCookie] is not { } expected || !DashboardSessions.Matches(form["af"], expected))
+        {
+            await SignInPageAsync(context, "The sign-in form expired; please try again.", StatusCodes.Status400BadRequest);
+            return;
+        }
+
+        var token = form["token"].ToString().Trim();
+        var result = token.Length is > 0 and <= 200
+            ? await _authenticator.AuthenticateAsync("Bearer " + token, context.Connection.RemoteIpAddress)
+            : AuthResult.Fail(AuthFailure.Malformed);
+        if (result.Principal is not { } principal)
+        {
+            var message = result.Failure == AuthFailure.Blocked
+                ? "Too many wrong tokens were tried for this token id; wait a few minutes."
+                : "That token was not accepted. Paste a whole FastIngest token (it starts with its scope's prefix).";
+            await SignInPageAsync(context, message, result.Failure == AuthFailure.Blocked ? StatusCodes.Status429TooManyRequests : StatusCodes.Status401Unauthorized);
+            return;
+        }
+
+        var session = _sessions.Start(principal);
+        context.Response.Cookies.Append(DashboardSessions.CookieName, session.Id, Cookie(context, DashboardSessions.Lifetime));
+        context.Response.Cookies.Delete(LoginCookie, Cookie(context, null));
+        Redirect(context, "/ui");
+    }
+
+    /// <summary><c>POST /ui/sign-out</c>: ends the session (its anti-forgery value must match).</summary>
+    public async Task SignOutAsync(HttpContext context)
+    {
+        var form = await context.Request.ReadFormAsync(context.RequestAborted);
+        if (_sessions.Find(context) is { } session && DashboardSessions.Matches(form["af"], session.AntiForgery))
+        {
+            // Only the session's own form signs it out: a forged cross-site post changes nothing.
+            _sessions.End(session);
+            context.Response.Cookies.Delete(DashboardSessions.CookieName, Cookie(context, null));
+        }
+
+        Redirect(context, "/ui");
+    }
+
+    /// <summary><c>GET /ui/projects/{project}</c>: runs per day and pass rate, durations, latest runs, flaky and slow tests, failure groups.</summary>
+    public async Task OverviewAsync(HttpContext context)
+    {
+        if (await OpenProjectAsync(context) is not var (session, project))
+        {
+            return;
+        }
+
+        var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var today = DailyRollups.DayOf(now);
+        var overview = await HeavyReadSlots.RunAsync(() =>
+        {
+            var daily = _runs.DailyStats(project.Key, "", today - 29, today).ToDictionary(static d => d.Day);
+            var latest = _runs.ListRuns(new RunListQuery(project.Key, null, null, null, null, 10, null));
+            _tests.FoldPending();
+            var week = TestWindow.Summarize(_tests.WindowTotals(project.Key, "", today - 6), (today - 6) * MsPerDay, now, _rules);
+            var flaky = TestWindow.Select(week, TestStates.Flaky).Take(10).ToList();
+            var slow = _tests.WindowDurations(project.Key, "", today - 6, testIds: null)
+                .OrderByDescending(static d => d.Value.P95Ms).Take(10).ToList();
+            var names = _tests.Tests(project.Key, flaky.Select(static t => t.TestId).Concat(slow.Select(static s => s.Key)).Distinct().ToList());
+            var groups = TopGroups(project.Key, today - 6, 5);
+            return (daily, latest, flaky, slow, names, groups);
+        });
+
+        var days = Enumerable.Range(0, 30).Select(i => today - 29 + i).ToList();
+        var perDay = days.Select(d => (Date(d), overview.daily.TryGetValue(d, out var s) ? s.Passed : 0, overview.daily.TryGetValue(d, out var f) ? f.Failed : 0)).ToList();
+        long total = perDay.Sum(static d => d.Item2 + d.Item3), passed = perDay.Sum(static d => d.Item2);
+        var p50 = days.Select(d => overview.daily.TryGetValue(d, out var s) && s.Total > 0 ? DurationHistogram.Percentile(s.Histogram, s.Total, 50, s.DurationMaxMs) : (long?)null).ToList();
+        var p95 = days.Select(d => overview.daily.TryGetValue(d, out var s) && s.Total > 0 ? DurationHistogram.Percentile(s.Histogram, s.Total, 95, s.DurationMaxMs) : (long?)null).ToList();
+
+        var body = new Html();
+        body.Add($"<h1>{project.Name}</h1>");
+        body.Add($"<div class=\"figures\"><div>{total}<span>runs in 30 days</span></div><div>{(total == 0 ? "–" : (100.0 * passed / total).ToString("0.0", CultureInfo.InvariantCulture) + "%")}<span>pass rate</span></div><div>{overview.flaky.Count}<span>flaky tests this week</span></div></div>");
+        body.Add($"<div class=\"grid\"><section class=\"card\"><h2>Runs per day</h2>{Charts.RunsPerDay("Runs per day over the last 30 days, passed and failed", perDay)}</section>");
+        body.Add($"<section class=\"card\"><h2>Run duration</h2>{Charts.Lines("duration", "Run duration p50 and p95 per day, in milliseconds", "ms", days.Select(Date).Select(static d => d[5..]).ToList(), [("p50", "#1a56c4", p50), ("p95", "#b42318", p95)])}</section></div>");
+
+        body.Add($"<h2>Latest runs</h2>");
+        RunTable(body, project, overview.latest);
+        body.Add($"<p><a href=\"{Url.Of("projects", project.Id, "runs")}\">All runs</a></p>");
+
+        body.Add($"<div class=\"grid\"><section class=\"card\"><h2>Flakiest tests (7 days)</h2>");
+        if (overview.flaky.Count == 0)
+        {
+            body.Add($"<p class=\"muted\">No flaky tests this week.</p>");
+        }
+        else
+        {
+            body.Add($"<table><thead><tr><th scope=\"col\">Test</th><th scope=\"col\" class=\"num\">Flakes</th></tr></thead><tbody>");
+            foreach (var test in overview.flaky)
+            {
+                var name = overview.names.GetValueOrDefault(test.TestId);
+                body.Add($"<tr><td><a href=\"{Url.Of("projects", project.Id, "tests", TestIds.Format(test.TestId))}\">{name?.Name}</a><br><span class=\"muted\">{name?.Suite}</span></td><td class=\"num\">{test.Flakes}</td></tr>");
+            }
+
+            body.Add($"</tbody></table>");
+        }
+
+        body.Add($"</section><section class=\"card\"><h2>Slowest tests (p95, 7 days)</h2><table><thead><tr><th scope=\"col\">Test</th><th scope=\"col\" class=\"num\">p95</th></tr></thead><tbody>");
+        foreach (var (testId, durations) in overview.slow)
+        {
+            var name = overview.names.GetValueOrDefault(testId);
+            body.Add($"<tr><td><a href=\"{Url.Of("projects", project.Id, "tests", TestIds.Format(testId))}\">{name?.Name}</a><br><span class=\"muted\">{name?.Suite}</span></td><td class=\"num\">{Duration(durations.P95Ms)}</td></tr>");
+        }
+
+        body.Add($"</tbody></table></section></div>");
+        body.Add($"<h2>Top failure groups (7 days)</h2>");
+        GroupTable(body, project, overview.groups);
+        await PageAsync(context, session, project, project.Name, body);
+    }
+
+    /// <summary><c>GET /ui/projects/{project}/runs?status=&amp;branch=&amp;since=&amp;until=&amp;cursor=</c>: run history, newest first.</summary>
+    public async Task RunsAsync(HttpContext context)
+    {
+        if (await OpenProjectAsync(context) is not var (session, project))
+        {
+            return;
+        }
+
+        var query = context.Request.Query;
+        var status = query["status"].ToString() is "passed" or "failed" ? query["status"].ToString() : null;
+        var branch = query["branch"].ToString() is { Length: > 0 and <= 255 } b ? b : null;
+        var since = ParseDate(query["since"]);
+        var until = ParseDate(query["until"]);
+        var filters = $"ui-runs|{project.Key}|{status}|{branch}|{since}|{until}";
+        (long, long)? before = query["cursor"].ToString() is { Length: > 0 and <= 64 } cursor && _cursors.TryDecode(cursor, filters, out var position)
+            ? position
+            : null;
+        var runs = await HeavyReadSlots.RunAsync(() => _runs.ListRuns(new RunListQuery(project.Key, status is null ? null : status == "passed", branch,
+            since, until is { } u ? u + MsPerDay : null, PageSize + 1, before)));
+
+        var body = new Html();
+        body.Add($"<h1>Runs</h1><form class=\"filters\" method=\"get\" action=\"{Url.Of("projects", project.Id, "runs")}\">");
+        body.Add($"<label>Status<select name=\"status\"><option value=\"\">any</option><option value=\"passed\"{Selected(status == "passed")}>passed</option><option value=\"failed\"{Selected(status == "failed")}>failed</option></select></label>");
+        body.Add($"<label>Branch<input name=\"branch\" value=\"{branch}\" maxlength=\"255\"></label>");
+        body.Add($"<label>From<input type=\"date\" name=\"since\" value=\"{DateOf(since)}\"></label><label>To<input type=\"date\" name=\"until\" value=\"{DateOf(until)}\"></label>");
+        body.Add($"<button type=\"submit\">Filter</button></form>");
+        var page = runs.Take(PageSize).ToList();
+        RunTable(body, project, page);
+        if (runs.Count > PageSize)
+        {
+            var last = page[^1];
+            var next = Url.Of("projects", project.Id, "runs").With(("status", status), ("branch", branch), ("since", DateOf(since)), ("until", DateOf(until)),
+                ("cursor", _cursors.Encode(last.Run.TimestampMs, last.Id, filters)));
+            body.Add($"<p class=\"pager\"><a href=\"{next}\" rel=\"next\">Older runs</a></p>");
+        }
+
+        await PageAsync(context, session, project, "Runs", body);
+    }
+
+    /// <summary><c>GET /ui/projects/{project}/runs/{run_id}</c>: the run, failed tests first with their messages, then every test.</summary>
+    public async Task RunAsync(HttpContext context)
+    {
+        if (await OpenProjectAsync(context) is not var (session, project))
+        {
+            return;
+        }
+
+        var runId = (string)context.Request.RouteValues["run_id"]!;
+        var after = long.TryParse(context.Request.Query["after"], NumberStyles.None, CultureInfo.InvariantCulture, out var a) ? a : -1;
+        var found = await HeavyReadSlots.RunAsync(() =>
+        {
+            var run = _runs.FindRun(project.Key, runId);
+            if (run is null)
+            {
+                return default;
+            }
+
+            var failed = (_tests.ListRunExecutions(project.Key, runId, TestCaseStatus.Failed, -1, 200) ?? [])
+                .Concat(_tests.ListRunExecutions(project.Key, runId, TestCaseStatus.Error, -1, 200) ?? []).ToList();
+            var all = _tests.ListRunExecutions(project.Key, runId, null, after, PageSize + 1) ?? [];
+            return (run, failed, all);
+        });
+        if (found.run is not { } run)
+        {
+            await NotFoundAsync(context, session);
+            return;
+        }
+
+        var body = new Html();
+        body.Add($"<h1>Run {run.RunId}</h1><table><tbody>");
+        body.Add($"<tr><th scope=\"row\">Status</th><td class=\"{run.Status}\">{run.Status}</td></tr>");
+        body.Add($"<tr><th scope=\"row\">When</th><td>{Time(run.TimestampMs)}</td></tr>");
+        body.Add($"<tr><th scope=\"row\">Duration</th><td>{Duration(run.DurationMs)}</td></tr>");
+        body.Add($"<tr><th scope=\"row\">Branch</th><td>{run.Branch ?? "–"}</td></tr>");
+        body.Add($"<tr><th scope=\"row\">Commit</th><td>{run.CommitSha ?? "–"}</td></tr>");
+        if (run.Counts is { } counts)
+        {
+            body.Add($"<tr><th scope=\"row\">Tests</th><td>{counts.Total} in all: <span class=\"passed\">{counts.Passed} passed</span>, <span class=\"failed\">{counts.Failed} failed</span>, <span class=\"skipped\">{counts.Skipped} skipped</span></td></tr>");
+        }
+
+        body.Add($"</tbody></table>");
+        if (found.failed.Count > 0)
+        {
+            body.Add($"<h2>Failed tests</h2>");
+            ExecutionTable(body, project, found.failed, withMessages: true);
+        }
+
+        var page = found.all.Take(PageSize).ToList();
+        if (page.Count > 0)
+        {
+            body.Add($"<h2>All tests</h2>");
+            ExecutionTable(body, project, page, withMessages: false);
+            if (found.all.Count > PageSize)
+            {
+                body.Add($"<p class=\"pager\"><a href=\"{Url.Of("projects", project.Id, "runs", runId).With(("after", page[^1].Position.ToString(CultureInfo.InvariantCulture)))}\" rel=\"next\">More tests</a></p>");
+            }
+        }
+
+        await PageAsync(context, session, project, "Run " + run.RunId, body);
+    }
+
+    /// <summary><c>GET /ui/projects/{project}/tests?state=flaky|broken|new|fixed&amp;window=</c>.</summary>
+    public async Task TestsAsync(HttpContext context)
+    {
+        if (await OpenProjectAsync(context) is not var (session, project))
+        {
+            return;
+        }
+
+        var stateText = context.Request.Query["state"].ToString();
+        var state = stateText switch { "broken" => TestStates.Broken, "new" => TestStates.New, "fixed" => TestStates.Fixed, _ => TestStates.Flaky };
+        var windowDays = context.Request.Query["window"].ToString() switch { "30d" => 30, "90d" => 90, _ => 7 };
+        var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var sinceDay = DailyRollups.DayOf(now) - windowDays + 1;
+        var (tests, names, durations) = await HeavyReadSlots.RunAsync(() =>
+        {
+            _tests.FoldPending();
+            var selected = TestWindow.Select(TestWindow.Summarize(_tests.WindowTotals(project.Key, "", sinceDay), sinceDay * MsPerDay, now, _rules), state)
+                .Take(100).ToList();
+            var ids = selected.ConvertAll(static t => t.TestId);
+            return (selected, _tests.Tests(project.Key, ids), _tests.WindowDurations(project.Key, "", sinceDay, ids));
+        });
+
+        var body = new Html();
+        var label = StateLabel(state);
+        body.Add($"<h1>Tests: {label}</h1><nav class=\"tabs\" aria-label=\"Test states\">");
+        foreach (var (value, text) in new[] { ("flaky", "Flaky"), ("broken", "Broken"), ("new", "New"), ("fixed", "Fixed") })
+        {
+            var link = Url.Of("projects", project.Id, "tests").With(("state", value), ("window", windowDays + "d"));
+            if (text == label)
+            {
+                body.Add($"<a href=\"{link}\" aria-current=\"page\">{text}</a>");
+            }
+            else
+            {
+                body.Add($"<a href=\"{link}\">{text}</a>");
+            }
+        }
+
+        body.Add($"<span class=\"muted\">window: last {windowDays} days</span></nav>");
+        if (tests.Count == 0)
+        {
+            body.Add($"<p class=\"muted\">No {label.ToLowerInvariant()} tests in this window.</p>");
+        }
+        else
+        {
+            body.Add($"<table><thead><tr><th scope=\"col\">Test</th><th scope=\"col\" class=\"num\">Runs</th><th scope=\"col\" class=\"num\">Failures</th><th scope=\"col\" class=\"num\">Flakes</th><th scope=\"col\" class=\"num\">p95</th><th scope=\"col\">Last failure</th></tr></thead><tbody>");
+            foreach (var test in tests)
+            {
+                var name = names.GetValueOrDefault(test.TestId);
+                body.Add($"<tr><td><a href=\"{Url.Of("projects", project.Id, "tests", TestIds.Format(test.TestId))}\">{name?.Name}</a><br><span class=\"muted\">{name?.Suite}</span></td>");
+                body.Add($"<td class=\"num\">{test.Executions}</td><td class=\"num\">{test.Failures}</td><td class=\"num\">{test.Flakes}</td><td class=\"num\">{Duration(durations.GetValueOrDefault(test.TestId).P95Ms)}</td><td>{(test.Totals.LastFailedMs is { } f ? Time(f) : "–")}</td></tr>");
+            }
+
+            body.Add($"</tbody></table>");
+        }
+
+        await PageAsync(context, session, project, "Tests: " + label, body);
+    }
+
+    /// <summary><c>GET /ui/projects/{project}/tests/{test_id}</c>: its status strip, duration trend, recent executions and failure groups.</summary>
+    public async Task TestAsync(HttpContext context)
+    {
+        if (await OpenProjectAsync(context) is not var (session, project))
+        {
+            return;
+        }
+
+        var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var today = DailyRollups.DayOf(now);
+        var found = await HeavyReadSlots.RunAsync(() =>
+        {
+            if (!TestIds.TryParse((string)context.Request.RouteValues["test_id"]!, out var id)
+                || _tests.Tests(project.Key, [id]).GetValueOrDefault(id) is not { } test)
+            {
+                return default;
+            }
+
+            _tests.FoldPending();
+            var days = _tests.TestDays(test.Id, "", today - 29);
+            var executions = _tests.TestExecutions(project.Key, test.Id, null, 50, out _);
+            var groups = _tests.FailureOccurrences(project.Key, today - 29).Where(o => o.TestId == test.Id).OrderByDescending(static o => o.Occurrences).Take(10).ToList();
+            var infos = _tests.FailureGroups(project.Key, groups.ConvertAll(static g => g.GroupId));
+            return (test, days, executions, groups, infos);
+        });
+        if (found.test is not { } test)
+        {
+            await NotFoundAsync(context, session);
+            return;
+        }
+
+        var summary = TestWindow.Summarize([TestWindow.Sum(test.Id, test.FirstSeenMs, test.FlakyResetMs, found.days)], (today - 29) * MsPerDay, now, _rules)[0];
+        var byDay = found.days.ToDictionary(static d => d.Day);
+        var dayList = Enumerable.Range(0, 30).Select(i => today - 29 + i).ToList();
+        var percentiles = new DurationPercentiles();
+        var p50 = new List<long?>();
+        var p95 = new List<long?>();
+        foreach (var day in dayList)
+        {
+            if (byDay.TryGetValue(day, out var row) && row.Histogram.Length > 0)
+            {
+                percentiles.Add(row.Histogram, row.DurationMax, row.DurationSum);
+                var d = percentiles.TakeResult();
+                p50.Add(d.P50Ms);
+                p95.Add(d.P95Ms);
+            }
+            else
+            {
+                p50.Add(null);
+                p95.Add(null);
+            }
+        }
+
+        var body = new Html();
+        body.Add($"<h1>{test.Name}</h1><p class=\"muted\">{test.Suite}{(test.File is null ? "" : " · " + test.File)}</p>");
+        var states = string.Join(", ", new[] { TestStates.Flaky, TestStates.Broken, TestStates.New, TestStates.Fixed }.Where(s => (summary.States & s) != 0).Select(StateLabel));
+        body.Add($"<div class=\"figures\"><div>{summary.Executions}<span>runs in 30 days</span></div><div>{summary.Failures}<span>failures</span></div><div>{summary.Flakes}<span>flakes</span></div><div>{(states.Length == 0 ? "–" : states)}<span>state</span></div></div>");
+        body.Add($"<h2>Recent executions</h2>{Charts.StatusStrip(found.executions.Take(50).Reverse().Select(e => (e.RunId, e.Status.ToText())).ToList())}");
+        body.Add($"<h2>Duration per day</h2>{Charts.Lines("test-duration", "Duration p50 and p95 per day, in milliseconds", "ms", dayList.Select(Date).Select(static d => d[5..]).ToList(), [("p50", "#1a56c4", p50), ("p95", "#b42318", p95)])}");
+        if (found.groups.Count > 0)
+        {
+            body.Add($"<h2>Failure groups</h2><table><thead><tr><th scope=\"col\">Pattern</th><th scope=\"col\" class=\"num\">Times</th><th scope=\"col\">Last seen</th></tr></thead><tbody>");
+            foreach (var group in found.groups)
+            {
+                body.Add($"<tr><td><pre class=\"message\">{found.infos.GetValueOrDefault(group.GroupId)?.Pattern}</pre></td><td class=\"num\">{group.Occurrences}</td><td>{Time(group.LastMs)}</td></tr>");
+            }
+
+            body.Add($"</tbody></table>");
+        }
+
+        body.Add($"<h2>Executions</h2><table><thead><tr><th scope=\"col\">Run</th><th scope=\"col\">When</th><th scope=\"col\">Branch</th><th scope=\"col\">Status</th><th scope=\"col\" class=\"num\">Duration</th></tr></thead><tbody>");
+        foreach (var e in found.executions)
+        {
+            body.Add($"<tr><td><a href=\"{Url.Of("projects", project.Id, "runs", e.RunId)}\">{e.RunId}</a>{(e.Attempt > 1 ? $" (attempt {e.Attempt})" : "")}</td><td>{Time(e.RunTimestampMs)}</td><td>{e.Branch ?? "–"}</td><td class=\"{e.Status.ToText()}\">{e.Status.ToText()}</td><td class=\"num\">{Duration(e.DurationMs)}</td></tr>");
+            if (e.FailureMessage is { } message)
+            {
+                body.Add($"<tr><td colspan=\"5\"><pre class=\"message\">{message}</pre></td></tr>");
+            }
+        }
+
+        body.Add($"</tbody></table>");
+        await PageAsync(context, session, project, test.Name, body);
+    }
+
+    /// <summary><c>GET /ui/projects/{project}/failures</c>: failure groups of the last 7 days.</summary>
+    public async Task FailuresAsync(HttpContext context)
+    {
+        if (await OpenProjectAsync(context) is not var (session, project))
+        {
+            return;
+        }
+
+        var today = DailyRollups.DayOf(_clock.GetUtcNow().ToUnixTimeMilliseconds());
+        var groups = await HeavyReadSlots.RunAsync(() =>
+        {
+            _tests.FoldPending();
+            return TopGroups(project.Key, today - 6, 50);
+        });
+        var body = new Html();
+        body.Add($"<h1>Failure groups (7 days)</h1>");
+        GroupTable(body, project, groups);
+        await PageAsync(context, session, project, "Failure groups", body);
+    }
+
+    private List<GroupRow> TopGroups(long projectKey, long sinceDay, int limit)
+    {
+        var rows = _tests.FailureOccurrences(projectKey, sinceDay);
+        var top = rows.GroupBy(static r => r.GroupId)
+            .Select(static g => (Id: g.Key, Occurrences: g.Sum(static r => r.Occurrences), Tests: g.Select(static r => r.TestId).Distinct().Count(), LastMs: g.Max(static r => r.LastMs)))
+            .OrderByDescending(static g => g.Occurrences).ThenBy(static g => g.Id).Take(limit).ToList();
+        var infos = _tests.FailureGroups(projectKey, top.ConvertAll(static g => g.Id));
+        return top.ConvertAll(g => new GroupRow(infos.GetValueOrDefault(g.Id)?.Pattern ?? "", infos.GetValueOrDefault(g.Id)?.Example ?? "", g.Occurrences, g.Tests, g.LastMs));
+    }
+
+    private sealed record GroupRow(string Pattern, string Example, long Occurrences, int Tests, long LastMs);
+
+    private static void GroupTable(Html body, ProjectRecord project, List<GroupRow> groups)
+    {
+        _ = project;
+        if (groups.Count == 0)
+        {
+            body.Add($"<p class=\"muted\">No failures in this window.</p>");
+            return;
+        }
+
+        body.Add($"<table><thead><tr><th scope=\"col\">Failure</th><th scope=\"col\" class=\"num\">Times</th><th scope=\"col\" class=\"num\">Tests</th><th scope=\"col\">Last seen</th></tr></thead><tbody>");
+        foreach (var group in groups)
+        {
+            body.Add($"<tr><td><pre class=\"message\">{group.Example}</pre></td><td class=\"num\">{group.Occurrences}</td><td class=\"num\">{group.Tests}</td><td>{Time(group.LastMs)}</td></tr>");
+        }
+
+        body.Add($"</tbody></table>");
+    }
+
+    private static void RunTable(Html body, ProjectRecord project, IReadOnlyList<ListedRun> runs)
+    {
+        if (runs.Count == 0)
+        {
+            body.Add($"<p class=\"muted\">No runs.</p>");
+            return;
+        }
+
+        body.Add($"<table><thead><tr><th scope=\"col\">Run</th><th scope=\"col\">When</th><th scope=\"col\">Status</th><th scope=\"col\">Branch</th><th scope=\"col\">Commit</th><th scope=\"col\" class=\"num\">Tests</th><th scope=\"col\" class=\"num\">Duration</th></tr></thead><tbody>");
+        foreach (var (_, run) in runs)
+        {
+            body.Add($"<tr><td><a href=\"{Url.Of("projects", project.Id, "runs", run.RunId)}\">{run.RunId}</a></td><td>{Time(run.TimestampMs)}</td><td class=\"{run.Status}\">{run.Status}</td><td>{run.Branch ?? "–"}</td><td>{Short(run.CommitSha)}</td><td class=\"num\">{(run.Counts is { } c ? c.Total.ToString(CultureInfo.InvariantCulture) : "–")}</td><td class=\"num\">{Duration(run.DurationMs)}</td></tr>");
+        }
+
+        body.Add($"</tbody></table>");
+    }
+
+    private static void ExecutionTable(Html body, ProjectRecord project, IReadOnlyList<RunExecution> executions, bool withMessages)
+    {
+        body.Add($"<table><thead><tr><th scope=\"col\">Test</th><th scope=\"col\">Status</th><th scope=\"col\" class=\"num\">Attempt</th><th scope=\"col\" class=\"num\">Duration</th></tr></thead><tbody>");
+        foreach (var execution in executions)
+        {
+            var test = execution.Case;
+            body.Add($"<tr><td><a href=\"{Url.Of("projects", project.Id, "tests", TestIds.Format(execution.TestId))}\">{test.Name}</a><br><span class=\"muted\">{test.Suite}</span></td><td class=\"{test.Status.ToText()}\">{test.Status.ToText()}</td><td class=\"num\">{test.Attempt}</td><td class=\"num\">{Duration(test.DurationMs)}</td></tr>");
+            if (withMessages && test.FailureMessage is { } message)
+            {
+                body.Add($"<tr><td colspan=\"4\"><pre class=\"message\">{message}</pre></td></tr>");
+            }
+        }
+
+        body.Add($"</tbody></table>");
+    }
+
+    /// <summary>The session and the project named by the route, or null after the sign-in redirect or the 404 page.</summary>
+    private async Task<(Session Session, ProjectRecord Project)?> OpenProjectAsync(HttpContext context)
+    {
+        if (_sessions.Find(context) is not { } session)
+        {
+            Redirect(context, "/ui");
+            return null;
+        }
+
+        if (_tenants.FindProject((string)context.Request.RouteValues["project"]!) is { } project && session.Principal.Owns(project))
+        {
+            return (session, project);
+        }
+
+        await NotFoundAsync(context, session);
+        return null;
+    }
+
+    private Task NotFoundAsync(HttpContext context, Session session)
+    {
+        var body = new Html();
+        body.Add($"<h1>Not found</h1><p>There is nothing here that this session may see. <a href=\"/ui\">Back to your projects</a>.</p>");
+        return PageAsync(context, session, null, "Not found", body, StatusCodes.Status404NotFound);
+    }
+
+    private Task SignInPageAsync(HttpContext context, string? error, int status)
+    {
+        var antiForgery = DashboardSessions.NewSecret();
+        context.Response.Cookies.Append(LoginCookie, antiForgery, Cookie(context, TimeSpan.FromHours(1)));
+        var body = new Html();
+        body.Add($"<div class=\"signin\"><h1>Sign in to FastIngest</h1>");
+        if (error is not null)
+        {
+            body.Add($"<p class=\"error-box\" role=\"alert\">{error}</p>");
+        }
+
+        body.Add($"<form method=\"post\" action=\"/ui/sign-in\"><input type=\"hidden\" name=\"af\" value=\"{antiForgery}\">");
+        body.Add($"<p><label for=\"token\">API token (admin, org, read or ingest)</label><br><input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" required maxlength=\"200\"></p>");
+        body.Add($"<p><button type=\"submit\">Sign in</button></p></form>");
+        body.Add($"<p class=\"muted\">The token is checked once and never stored: the browser keeps only a session cookie, which ends at sign-out, after {(int)DashboardSessions.Lifetime.TotalHours} hours, or when the token is revoked.</p></div>");
+        return PageAsync(context, null, null, "Sign in", body, status);
+    }
+
+    private async Task PageAsync(HttpContext context, Session? session, ProjectRecord? project, string title, Html body, int status = StatusCodes.Status200OK)
+    {
+        var page = new Html();
+        page.Add($"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
+        page.Add($"<title>{title} · FastIngest</title><link rel=\"stylesheet\" href=\"{new Url(_assets.CssPath)}\"></head><body>");
+        page.Add($"<header><a class=\"brand\" href=\"/ui\">FastIngest</a>");
+        if (project is not null)
+        {
+            page.Add($"<nav aria-label=\"Project\"><a href=\"{Url.Of("projects", project.Id)}\">{project.Name}</a><a href=\"{Url.Of("projects", project.Id, "runs")}\">Runs</a><a href=\"{Url.Of("projects", project.Id, "tests")}\">Tests</a><a href=\"{Url.Of("projects", project.Id, "failures")}\">Failures</a></nav>");
+        }
+
+        if (session is not null)
+        {
+            page.Add($"<form method=\"post\" action=\"/ui/sign-out\"><input type=\"hidden\" name=\"af\" value=\"{session.AntiForgery}\"><button type=\"submit\">Sign out</button></form>");
+        }
+
+        page.Add($"</header><main>{body}</main></body></html>");
+        SecurityHeaders(context);
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "text/html; charset=utf-8";
+        await context.Response.WriteAsync(page.ToString(), Encoding.UTF8, context.RequestAborted);
+    }
+
+    private static void SecurityHeaders(HttpContext context)
+    {
+        var headers = context.Response.Headers;
+        headers.ContentSecurityPolicy = s_securityPolicy;
+        headers.XContentTypeOptions = "nosniff";
+        headers["Referrer-Policy"] = "no-referrer";
+        headers.XFrameOptions = "DENY";
+        headers.CacheControl = "no-store";
+    }
+
+    private static void Redirect(HttpContext context, string path)
+    {
+        SecurityHeaders(context);
+        context.Response.StatusCode = StatusCodes.Status303SeeOther;
+        context.Response.Headers.Location = path;
+    }
+
+    private static CookieOptions Cookie(HttpContext context, TimeSpan? lifetime) => new()
+    {
+        HttpOnly = true,
+        SameSite = SameSiteMode.Strict,
+        Secure = context.Request.IsHttps,
+        Path = "/ui",
+        MaxAge = lifetime,
+        IsEssential = true,
+    };
+
+    private static string StateLabel(TestStates state) => state switch
+    {
+        TestStates.Flaky => "Flaky",
+        TestStates.Broken => "Broken",
+        TestStates.New => "New",
+        _ => "Fixed",
+    };
+
+    private static string Selected(bool selected) => selected ? " selected" : "";
+
+    private static string Date(long day) => DateOnly.FromDayNumber(checked((int)(day + 719162))).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+
+    private static string Time(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms).ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture) + " UTC";
+
+    private static string Duration(long ms) => ms < 1000 ? ms.ToString(CultureInfo.InvariantCulture) + " ms"
+        : ms < 120_000 ? (ms / 1000.0).ToString("0.0", CultureInfo.InvariantCulture) + " s"
+        : (ms / 60_000.0).ToString("0.0", CultureInfo.InvariantCulture) + " min";
+
+    private static string Short(string? sha) => sha is null ? "–" : sha.Length > 10 ? sha[..10] : sha;
+
+    private static long? ParseDate(Microsoft.Extensions.Primitives.StringValues text) =>
+        DateOnly.TryParseExact(text.ToString(), "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date)
+            ? new DateTimeOffset(date.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero).ToUnixTimeMilliseconds()
+            : null;
+
+    private static string? DateOf(long? ms) => ms is { } value ? DateTimeOffset.FromUnixTimeMilliseconds(value).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) : null;
+}

@@ -1,0 +1,105 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Encodings.Web;
+
+namespace FastIngest.Dashboard;
+
+/// <summary>
+/// Builds a page. Markup only ever enters through interpolated strings whose literal parts are markup and whose
+/// holes are data: every hole is HTML-encoded by <see cref="HtmlHandler"/> (quotes included, so a hole is safe in
+/// an attribute too). There is no method that appends a string unencoded, so a test name, a failure message or a
+/// branch from a CI upload can never become markup, whoever writes the next page.
+/// </summary>
+public sealed class Html
+{
+    private readonly StringBuilder _text = new(16 * 1024);
+
+    public Html Add([InterpolatedStringHandlerArgument("")] ref HtmlHandler markup) => this;
+
+    /// <summary>Text, encoded (a shorthand for a single hole).</summary>
+    public Html Text(string? text)
+    {
+        Encode(text);
+        return this;
+    }
+
+    public override string ToString() => _text.ToString();
+
+    internal void AppendMarkup(string literal) => _text.Append(literal);
+
+    internal void Encode(string? value)
+    {
+        if (!string.IsNullOrEmpty(value))
+        {
+            _text.Append(HtmlEncoder.Default.Encode(value));
+        }
+    }
+
+    /// <summary>Literal parts of the interpolated string are markup; holes are encoded.</summary>
+    [InterpolatedStringHandler]
+    public ref struct HtmlHandler
+    {
+        private readonly Html _html;
+
+        public HtmlHandler(int literalLength, int formattedCount, Html html)
+        {
+            _ = literalLength;
+            _ = formattedCount;
+            _html = html;
+        }
+
+        public readonly void AppendLiteral(string literal) => _html.AppendMarkup(literal);
+
+        public readonly void AppendFormatted(string? value) => _html.Encode(value);
+
+        public readonly void AppendFormatted(Url value) => _html.Encode(value.Value);
+
+        public readonly void AppendFormatted(long value) => _html.AppendMarkup(value.ToString(CultureInfo.InvariantCulture));
+
+        public readonly void AppendFormatted(int value) => _html.AppendMarkup(value.ToString(CultureInfo.InvariantCulture));
+
+        public readonly void AppendFormatted(double value, string? format = null) =>
+            _html.AppendMarkup(value.ToString(format ?? "0.##", CultureInfo.InvariantCulture));
+
+        /// <summary>A fragment built by another <see cref="Html"/>: already safe.</summary>
+        public readonly void AppendFormatted(Html fragment) => _html.AppendMarkup(fragment.ToString());
+    }
+}
+
+/// <summary>
+/// A link inside the dashboard: always a path on this server built from encoded segments, so a run id such as
+/// <c>javascript:alert(1)</c> or <c>../../x</c> is one harmless segment, never a scheme or a way out.
+/// </summary>
+public readonly record struct Url(string Value)
+{
+    public static Url Of(params string[] segments)
+    {
+        var builder = new StringBuilder("/ui");
+        foreach (var segment in segments)
+        {
+            builder.Append('/').Append(Uri.EscapeDataString(segment));
+        }
+
+        return new Url(builder.ToString());
+    }
+
+    /// <summary>Adds query parameters (each name and value escaped); null values are left out.</summary>
+    public Url With(params (string Name, string? Value)[] query)
+    {
+        var builder = new StringBuilder(Value);
+        var first = !Value.Contains('?', StringComparison.Ordinal);
+        foreach (var (name, value) in query)
+        {
+            if (value is null)
+            {
+                continue;
+            }
+
+            builder.Append(first ? '?' : '&').Append(Uri.EscapeDataString(name)).Append('=').Append(Uri.EscapeDataString(value));
+            first = false;
+        }
+
+        return new Url(builder.ToString());
+    }
+}
