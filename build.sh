@@ -24,8 +24,9 @@ ensure_packages() {
   command -v clang >/dev/null || missing+=(clang)
   [ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
   [ -f /usr/lib/x86_64-linux-gnu/libsqlite3.a ] || missing+=(libsqlite3-dev)
+  # Each extra is a command, or command:package when the package is named otherwise.
   for extra in "$@"; do
-    command -v "$extra" >/dev/null || missing+=("$extra")
+    command -v "${extra%%:*}" >/dev/null || missing+=("${extra##*:}")
   done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "build.sh: installing ${missing[*]}" >&2
@@ -53,6 +54,8 @@ case "$cmd" in
     exec "$BINARY" "$@"
     ;;
   test)
+    # The dashboard's browser tests drive Debian's headless Chromium through chromedriver.
+    ensure_packages chromium chromedriver:chromium-driver
     publish
     # The benchmarks are not tests, but they must keep compiling against the code they measure.
     dotnet build load/FastIngest.Benchmarks -c Release -nologo -v quiet

@@ -34,7 +34,7 @@ public static class Charts
             var yPassed = Top + plotHeight - hp;
             html.Add($"<rect x=\"{x:0.#}\" y=\"{yPassed:0.#}\" width=\"{w:0.#}\" height=\"{hp:0.#}\" fill=\"#1f7a3d\"><title>{day}: {passed} passed</title></rect>");
             html.Add($"<rect x=\"{x:0.#}\" y=\"{yPassed - hf:0.#}\" width=\"{w:0.#}\" height=\"{hf:0.#}\" fill=\"#b42318\"><title>{day}: {failed} failed</title></rect>");
-            if (i == 0 || i == days.Count - 1 || i % 7 == 0)
+            if (i == days.Count - 1 || (i % 7 == 0 && days.Count - 1 - i >= 4))
             {
                 html.Add($"<text x=\"{x:0.#}\" y=\"{Height - 6}\">{day[5..]}</text>");
             }

@@ -32,9 +32,39 @@ public sealed class Html
     {
         if (!string.IsNullOrEmpty(value))
         {
-            _text.Append(HtmlEncoder.Default.Encode(value));
+            _text.Append(HtmlEncoder.Default.Encode(ShowBidiControls(value)));
         }
     }
+
+    /// <summary>
+    /// Direction overrides and isolates (U+202E turns "gnp.exe" into what reads "exe.png") are shown as what they
+    /// are, <c>[U+202E]</c>, instead of reordering the text around them: uploaded names must read as uploaded.
+    /// </summary>
+    private static string ShowBidiControls(string value)
+    {
+        if (value.AsSpan().IndexOfAny(s_bidiControls) < 0)
+        {
+            return value;
+        }
+
+        var builder = new StringBuilder(value.Length + 16);
+        foreach (var c in value)
+        {
+            if (s_bidiControls.Contains(c))
+            {
+                builder.Append(CultureInfo.InvariantCulture, $"[U+{(int)c:X4}]");
+            }
+            else
+            {
+                builder.Append(c);
+            }
+        }
+
+        return builder.ToString();
+    }
+
+    private static readonly System.Buffers.SearchValues<char> s_bidiControls =
+        System.Buffers.SearchValues.Create("\u061C\u200E\u200F\u202A\u202B\u202C\u202D\u202E\u2066\u2067\u2068\u2069");
 
     /// <summary>Literal parts of the interpolated string are markup; holes are encoded.</summary>
     [InterpolatedStringHandler]

@@ -156,7 +156,11 @@ public sealed partial class DashboardTests : IAsyncLifetime
             Assert.True(html.Length < 100 * 1024, $"{path} is {html.Length} characters");
         }
 
-        Assert.Contains("&lt;script&gt;", await browser.GetPageAsync($"/ui/projects/{tenant.ProjectId}/runs/hostile-run"), StringComparison.Ordinal);
+        var runPage = await browser.GetPageAsync($"/ui/projects/{tenant.ProjectId}/runs/hostile-run");
+        Assert.Contains("&lt;script&gt;", runPage, StringComparison.Ordinal);
+        Assert.Contains("202E]gnp.exe", runPage, StringComparison.Ordinal); // a direction override is shown ([U+202E]), not obeyed
+        Assert.DoesNotContain("\u202E", runPage, StringComparison.Ordinal);
+        Assert.DoesNotContain("&#x202E;", runPage, StringComparison.OrdinalIgnoreCase);
     }
 
     internal static async Task IngestAsync(TestServer server, Tenant tenant, string runId, string testName, string message, string? branch = null, int daysAgo = 1)
