@@ -379,7 +379,7 @@ public sealed class DashboardPages
             _tests.FoldPending();
             var days = _tests.TestDays(test.Id, "", today - 29);
             var executions = _tests.TestExecutions(project.Key, test.Id, null, 50, out _);
-            var groups = _tests.FailureOccurrences(project.Key, today - 29).Where(o => o.TestId == test.Id).OrderByDescending(static o => o.Occurrences).Take(10).ToList();
+            var groups = _tests.FailureOccurrences(project.Key, today - 29, test.Id).OrderByDescending(static o => o.Occurrences).Take(10).ToList();
             var infos = _tests.FailureGroups(project.Key, groups.ConvertAll(static g => g.GroupId));
             return (test, days, executions, groups, infos);
         });

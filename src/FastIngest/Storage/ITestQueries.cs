@@ -39,8 +39,11 @@ public interface ITestQueries
     /// </summary>
     IReadOnlyList<TestExecution> TestExecutions(long projectKey, long testId, RunPosition? before, int limit, out RunPosition? nextPage);
 
-    /// <summary>Failure-group occurrences per (group, test) over the project's days from <paramref name="sinceDay"/> on.</summary>
-    IReadOnlyList<FailureOccurrence> FailureOccurrences(long projectKey, long sinceDay);
+    /// <summary>
+    /// Failure-group occurrences per (group, test) over the project's days from <paramref name="sinceDay"/> on; of
+    /// one test only when <paramref name="testId"/> is given.
+    /// </summary>
+    IReadOnlyList<FailureOccurrence> FailureOccurrences(long projectKey, long sinceDay, long? testId = null);
 
     /// <summary>The groups' patterns and one example message each.</summary>
     IReadOnlyDictionary<long, FailureGroupInfo> FailureGroups(long projectKey, IReadOnlyCollection<long> groupIds);

@@ -305,16 +305,18 @@ public sealed class SqliteTestQueries : ITestQueries
         return found;
     }
 
-    public IReadOnlyList<FailureOccurrence> FailureOccurrences(long projectKey, long sinceDay)
+    public IReadOnlyList<FailureOccurrence> FailureOccurrences(long projectKey, long sinceDay, long? testId = null)
     {
         using var connection = _database.Open();
         using var command = connection.CreateCommand();
         command.CommandText = """
             SELECT group_id, test_id, sum(occurrences), min(first_ms), max(last_ms)
-            FROM failure_days WHERE project_id = $project AND day >= $since GROUP BY group_id, test_id;
+            FROM failure_days WHERE project_id = $project AND day >= $since AND ($test IS NULL OR test_id = $test)
+            GROUP BY group_id, test_id;
             """;
         command.Parameters.AddWithValue("$project", projectKey);
         command.Parameters.AddWithValue("$since", sinceDay);
+        command.Parameters.AddWithValue("$test", (object?)testId ?? DBNull.Value);
         var rows = new List<FailureOccurrence>();
         using var reader = command.ExecuteReader();
         while (reader.Read())
