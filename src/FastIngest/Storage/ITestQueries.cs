@@ -34,8 +34,9 @@ public interface ITestQueries
     IReadOnlyList<TestDayRow> TestDays(long testId, string branch, long sinceDay);
 
     /// <summary>
-    /// One test's executions, newest run first, in runs before <paramref name="before"/> (a (timestamp, run key)
-    /// position; null: from the newest). <paramref name="nextPage"/> is where the next page starts, null at the end.
+    /// One test's executions, newest day first and within a day the most recently stored run first, in runs before
+    /// <paramref name="before"/> (null: from the newest). <paramref name="nextPage"/> is where the next page starts,
+    /// null at the end. Reads only the test's own runs (listed in its day roll-ups), whatever else the project ran.
     /// </summary>
     IReadOnlyList<TestExecution> TestExecutions(long projectKey, long testId, RunPosition? before, int limit, out RunPosition? nextPage);
 
@@ -109,7 +110,8 @@ public sealed record RunExecution(long TestId, TestCase Case)
     public long Position => (TestId << 7) | (long)Case.Attempt;
 }
 
-public readonly record struct RunPosition(long TimestampMs, long RunKey);
+/// <summary>A place in a test's history: a UTC day and a run key within it.</summary>
+public readonly record struct RunPosition(long Day, long RunKey);
 
 public sealed record TestExecution(
     string RunId,

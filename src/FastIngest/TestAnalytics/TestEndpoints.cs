@@ -290,7 +290,7 @@ public sealed class TestEndpoints
             var found = _tests.TestExecutions(projectKey, test.Id, before, limit, out var nextPage);
             return (found, nextPage);
         });
-        var nextCursor = next is { } n ? _cursors.Encode(n.TimestampMs, n.RunKey, filters) : null;
+        var nextCursor = next is { } n ? _cursors.Encode(n.Day, n.RunKey, filters) : null;
         await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (projectId, test, executions, nextCursor), static (json, s) =>
         {
             json.WriteStartObject();

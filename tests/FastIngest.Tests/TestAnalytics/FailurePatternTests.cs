@@ -75,3 +75,16 @@ public sealed class SparseHistogramTests
         Assert.Throws<InvalidDataException>(() => new SparseHistogram().Merge(encoded.AsSpan(0, encoded.Length - 1)));
     }
 }
+
+public sealed class RunKeysTests
+{
+    [Theory]
+    [InlineData(new long[] { })]
+    [InlineData(new long[] { 1 })]
+    [InlineData(new long[] { 5, 6, 7, 300, 70_000, 9_000_000_000 })]
+    public void AscendingKeysRoundTrip(long[] keys) => Assert.Equal(keys, RunKeys.Decode(RunKeys.Encode(keys)));
+
+    [Fact]
+    public void ATruncatedListIsRefused() =>
+        Assert.Throws<InvalidDataException>(() => RunKeys.Decode(RunKeys.Encode([1, 70_000]).AsSpan(0, 2)));
+}

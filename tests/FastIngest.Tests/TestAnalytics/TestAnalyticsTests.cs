@@ -242,6 +242,25 @@ public sealed class TestAnalyticsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ATestsHistoryListsOnlyTheRunsItRanInAmongManyOthersOfTheSameDay()
+    {
+        var tenant = await _server.CreateTenantAsync("history-sparse");
+        for (var i = 0; i < 30; i++)
+        {
+            await PostAsync(tenant, $"busy-{i}", -1, null, i is 3 or 17 ? Case("rare", i == 3 ? "failed" : "passed") : Case("common", "passed"));
+        }
+
+        var id = (await TestsAsync(tenant, "")).EnumerateArray().Single(t => t.GetProperty("name").GetString() == "rare").GetProperty("test_id").GetString()!;
+        var executions = (await GetAsync(tenant, $"/v1/tests/{id}/executions?limit=1")).GetProperty("executions");
+        var page = await GetAsync(tenant, $"/v1/tests/{id}/executions?limit=1");
+        var rest = await GetAsync(tenant, $"/v1/tests/{id}/executions?limit=10&cursor={page.GetProperty("next_cursor").GetString()}");
+
+        Assert.Equal("busy-17", executions[0].GetProperty("run_id").GetString()); // stored last, same day: first
+        Assert.Equal(["busy-3"], rest.GetProperty("executions").EnumerateArray().Select(e => e.GetProperty("run_id").GetString()!));
+        Assert.Equal(JsonValueKind.Null, rest.GetProperty("next_cursor").ValueKind);
+    }
+
+    [Fact]
     public async Task AnotherTenantsTestIsA404OnEveryRouteAndNamesNothing()
     {
         var owner = await _server.CreateTenantAsync("tests-owner");

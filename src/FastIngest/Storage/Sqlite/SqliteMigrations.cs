@@ -169,6 +169,7 @@ internal static class SqliteMigrations
             duration_sum    INTEGER NOT NULL,
             duration_max    INTEGER NOT NULL,
             histogram       BLOB    NOT NULL,
+            runs            BLOB,
             PRIMARY KEY (project_id, branch, day, test_id)
         ) WITHOUT ROWID;
         CREATE INDEX test_days_by_test ON test_days (test_id, branch, day);

@@ -11,9 +11,6 @@ namespace FastIngest.Storage.Sqlite;
 /// </summary>
 public sealed class SqliteTestQueries : ITestQueries
 {
-    /// <summary>Runs one executions page may look into; a page that hits it ends early with a cursor.</summary>
-    private const int MaxRunsPerPage = 5_000;
-
     private readonly SqliteDatabase _database;
     private readonly SqliteRollupFolder _folder;
 
@@ -235,68 +232,68 @@ public sealed class SqliteTestQueries : ITestQueries
         var found = new List<TestExecution>(Math.Min(limit, 256));
         using var connection = _database.Open();
 
-        // The days it ran, newest first: runs of other days are never looked at.
+        // The days it ran, newest first, each with the keys of the runs it ran in: no other run is looked at.
         using var days = connection.CreateCommand();
         days.CommandText = """
-            SELECT day FROM test_days INDEXED BY test_days_by_test
-            WHERE test_id = $test AND branch = '' AND day <= $until ORDER BY day DESC;
+            SELECT day, runs FROM test_days INDEXED BY test_days_by_test
+            WHERE test_id = $test AND branch = '' AND day <= $until AND project_id = $project ORDER BY day DESC;
             """;
         days.Parameters.AddWithValue("$test", testId);
-        days.Parameters.AddWithValue("$until", before is { } b ? DailyRollups.DayOf(b.TimestampMs) : long.MaxValue);
-        var dayList = new List<long>();
+        days.Parameters.AddWithValue("$project", projectKey);
+        days.Parameters.AddWithValue("$until", before?.Day ?? long.MaxValue);
+        var dayRuns = new List<(long Day, List<long> Keys)>();
         using (var reader = days.ExecuteReader())
         {
             while (reader.Read())
             {
-                dayList.Add(reader.GetInt64(0));
+                dayRuns.Add((reader.GetInt64(0), reader.IsDBNull(1) ? [] : RunKeys.Decode((byte[])reader.GetValue(1))));
             }
         }
 
-        using var runs = connection.CreateCommand();
-        runs.CommandText = """
-            SELECT id, run_id, timestamp_ms, branch, commit_sha FROM test_runs INDEXED BY test_runs_by_time
-            WHERE project_id = $project AND timestamp_ms >= $dayStart
-              AND (timestamp_ms, id) < ($beforeTs, $beforeKey)
-            ORDER BY timestamp_ms DESC, id DESC;
-            """;
-        runs.Parameters.AddWithValue("$project", projectKey);
-        var dayStart = runs.Parameters.Add("$dayStart", SqliteType.Integer);
-        var beforeTs = runs.Parameters.Add("$beforeTs", SqliteType.Integer);
-        var beforeKey = runs.Parameters.Add("$beforeKey", SqliteType.Integer);
-
+        using var run = connection.CreateCommand();
+        run.CommandText = "SELECT run_id, timestamp_ms, branch, commit_sha FROM test_runs WHERE id = $run AND project_id = $project;";
+        var runKey = run.Parameters.Add("$run", SqliteType.Integer);
+        run.Parameters.AddWithValue("$project", projectKey);
         using var executions = connection.CreateCommand();
         executions.CommandText = """
             SELECT e.attempt, e.status, e.duration_ms, m.message
             FROM executions AS e LEFT JOIN failure_messages AS m ON m.id = e.message_id
             WHERE e.run_key = $run AND e.test_id = $test ORDER BY e.attempt DESC;
             """;
-        var run = executions.Parameters.Add("$run", SqliteType.Integer);
+        var executionRun = executions.Parameters.Add("$run", SqliteType.Integer);
         executions.Parameters.AddWithValue("$test", testId);
 
-        var position = before ?? new RunPosition(long.MaxValue, long.MaxValue);
-        var examined = 0;
-        foreach (var day in dayList)
+        RunPosition? last = null;
+        foreach (var (day, keys) in dayRuns)
         {
-            dayStart.Value = day * DailyRollups.MsPerDay;
-            var dayEnd = (day + 1) * DailyRollups.MsPerDay;
-            (beforeTs.Value, beforeKey.Value) = position.TimestampMs < dayEnd ? (position.TimestampMs, position.RunKey) : (dayEnd, long.MinValue);
-            using var runReader = runs.ExecuteReader();
-            while (runReader.Read())
+            for (var i = keys.Count - 1; i >= 0; i--)
             {
-                var current = new RunPosition(runReader.GetInt64(2), runReader.GetInt64(0));
-                if (found.Count >= limit || ++examined > MaxRunsPerPage)
+                var key = keys[i];
+                if (before is { } b && (day > b.Day || (day == b.Day && key >= b.RunKey)))
                 {
-                    nextPage = position;
+                    continue;
+                }
+
+                if (found.Count >= limit)
+                {
+                    nextPage = last;
                     return found;
                 }
 
-                position = current;
-                run.Value = current.RunKey;
+                runKey.Value = key;
+                using var runReader = run.ExecuteReader();
+                if (!runReader.Read())
+                {
+                    continue; // purged since it was folded
+                }
+
+                last = new RunPosition(day, key);
+                executionRun.Value = key;
                 using var reader = executions.ExecuteReader();
                 while (reader.Read())
                 {
-                    found.Add(new TestExecution(runReader.GetString(1), current.TimestampMs, runReader.IsDBNull(3) ? null : runReader.GetString(3),
-                        runReader.IsDBNull(4) ? null : runReader.GetString(4), Status(reader.GetInt32(1)), reader.GetInt64(2), reader.GetInt32(0),
+                    found.Add(new TestExecution(runReader.GetString(0), runReader.GetInt64(1), runReader.IsDBNull(2) ? null : runReader.GetString(2),
+                        runReader.IsDBNull(3) ? null : runReader.GetString(3), Status(reader.GetInt32(1)), reader.GetInt64(2), reader.GetInt32(0),
                         reader.IsDBNull(3) ? null : reader.GetString(3)));
                 }
             }

@@ -196,14 +196,14 @@ internal static class TestRollupFolder
         {
             using var readDay = Command(_connection, _transaction, """
                 SELECT executions, failures, skipped, infra, retry_passes, flaky_commits, last_ms, last_failed_ms, last_flaky_ms,
-                       duration_sum, duration_max, histogram, last_ran_ms
+                       duration_sum, duration_max, histogram, last_ran_ms, runs
                 FROM test_days WHERE project_id = $p AND branch = $b AND day = $d AND test_id = $t;
                 """);
             using var writeDay = Command(_connection, _transaction, """
                 INSERT OR REPLACE INTO test_days (project_id, branch, day, test_id, executions, failures, skipped, infra, retry_passes,
-                    flaky_commits, last_ms, last_ran_ms, last_failed_ms, last_flaky_ms, duration_sum, duration_max, histogram)
+                    flaky_commits, last_ms, last_ran_ms, last_failed_ms, last_flaky_ms, duration_sum, duration_max, histogram, runs)
                 VALUES ($p, $b, $d, $t, $executions, $failures, $skipped, $infra, $retry, $flaky, $last, $lastRan, $lastFailed, $lastFlaky,
-                    $sum, $max, $histogram);
+                    $sum, $max, $histogram, $runs);
                 """);
             foreach (var ((project, branch, day, test), row) in _days)
             {
@@ -225,6 +225,14 @@ internal static class TestRollupFolder
                         row.DurationMax = Math.Max(row.DurationMax, reader.GetInt64(10));
                         row.Histogram.Merge((byte[])reader.GetValue(11));
                         row.LastRanMs = Max(row.LastRanMs, reader.IsDBNull(12) ? null : reader.GetInt64(12));
+                        if (!reader.IsDBNull(13))
+                        {
+                            // Runs are folded in key order, so the stored keys all come before this chunk's.
+                            var stored = RunKeys.Decode((byte[])reader.GetValue(13));
+                            stored.AddRange(row.Runs);
+                            row.Runs.Clear();
+                            row.Runs.AddRange(stored);
+                        }
                     }
                 }
 
@@ -242,6 +250,7 @@ internal static class TestRollupFolder
                 writeDay.Parameters.AddWithValue("$sum", row.DurationSum);
                 writeDay.Parameters.AddWithValue("$max", row.DurationMax);
                 writeDay.Parameters.AddWithValue("$histogram", row.Histogram.Encode());
+                writeDay.Parameters.AddWithValue("$runs", row.Runs.Count == 0 ? DBNull.Value : RunKeys.Encode(row.Runs));
                 writeDay.ExecuteNonQuery();
                 writeDay.Parameters.Clear();
             }
@@ -461,6 +470,11 @@ internal static class TestRollupFolder
         {
             var row = Get(run.ProjectKey, branch, day, outcome.TestId);
             row.LastMs = Math.Max(row.LastMs, run.TimestampMs);
+            if (branch.Length == 0)
+            {
+                row.Runs.Add(run.Key); // its history reads these, not every run of the day
+            }
+
             if (outcome.Final == TestCaseStatus.Skipped)
             {
                 row.Skipped++;
@@ -535,6 +549,9 @@ internal static class TestRollupFolder
         public long Executions, Failures, Skipped, Infra, RetryPasses, FlakyCommits, LastMs, DurationSum, DurationMax;
         public long? LastRanMs, LastFailedMs, LastFlakyMs;
         public SparseHistogram Histogram { get; } = new();
+
+        /// <summary>Keys of the runs it appeared in that day, ascending (all-branches rows only).</summary>
+        public List<long> Runs { get; } = [];
     }
 
     /// <summary>A test that failed on a commit: whether the commit already made it flaky, when it last failed there.</summary>
