@@ -56,7 +56,13 @@ public static class FastIngestServer
 
         if (options.TrustedProxies.Count > 0)
         {
-            var forwarded = new ForwardedHeadersOptions { ForwardedHeaders = ForwardedHeaders.XForwardedFor, ForwardLimit = null };
+            // The client's address for logs and backoff, and its scheme: a dashboard behind a TLS proxy sets its
+            // session cookie Secure.
+            var forwarded = new ForwardedHeadersOptions
+            {
+                ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto,
+                ForwardLimit = null,
+            };
             forwarded.KnownProxies.Clear();
             forwarded.KnownIPNetworks.Clear();
             foreach (var network in options.TrustedProxies)

@@ -32,11 +32,11 @@ public static class Charts
             var hp = plotHeight * passed / (double)max;
             var hf = plotHeight * failed / (double)max;
             var yPassed = Top + plotHeight - hp;
-            html.Add($"<rect x=\"{x:0.#}\" y=\"{yPassed:0.#}\" width=\"{w:0.#}\" height=\"{hp:0.#}\" fill=\"#1f7a3d\"><title>{day}: {passed} passed</title></rect>");
-            html.Add($"<rect x=\"{x:0.#}\" y=\"{yPassed - hf:0.#}\" width=\"{w:0.#}\" height=\"{hf:0.#}\" fill=\"#b42318\"><title>{day}: {failed} failed</title></rect>");
+            html.Add($"<rect x=\"{x}\" y=\"{yPassed}\" width=\"{w}\" height=\"{hp}\" fill=\"#1f7a3d\"><title>{day}: {passed} passed</title></rect>");
+            html.Add($"<rect x=\"{x}\" y=\"{yPassed - hf}\" width=\"{w}\" height=\"{hf}\" fill=\"#b42318\"><title>{day}: {failed} failed</title></rect>");
             if (i == days.Count - 1 || (i % 7 == 0 && days.Count - 1 - i >= 4))
             {
-                html.Add($"<text x=\"{x:0.#}\" y=\"{Height - 6}\">{day[5..]}</text>");
+                html.Add($"<text x=\"{x}\" y=\"{Height - 6}\">{day[5..]}</text>");
             }
         }
 
@@ -72,7 +72,7 @@ public static class Charts
 
         for (var i = 0; i < labels.Count; i += Math.Max(1, labels.Count / 6))
         {
-            html.Add($"<text x=\"{Left + (i * step):0.#}\" y=\"{Height - 6}\">{labels[i]}</text>");
+            html.Add($"<text x=\"{Left + (i * step)}\" y=\"{Height - 6}\">{labels[i]}</text>");
         }
 
         var legendX = Left + 8;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using FastIngest.Auth;
+using FastIngest.RateLimiting;
 using FastIngest.Reading;
 using FastIngest.Storage;
 using FastIngest.Storage.Sqlite;
@@ -19,6 +20,12 @@ namespace FastIngest.Dashboard;
 public sealed class DashboardPages
 {
     private const string LoginCookie = "fastingest_signin";
+
+    /// <summary>Failed tests shown with their messages on a run's page: the page stays small whatever the run.</summary>
+    private const int FailedShown = 50;
+
+    /// <summary>Characters of a message shown in a listing; a test's own page shows its executions' messages in full.</summary>
+    private const int MessageShown = 1000;
     private const int PageSize = 50;
     private const long MsPerDay = 24L * 60 * 60 * 1000;
 
@@ -34,10 +41,17 @@ public sealed class DashboardPages
     private readonly Assets _assets;
     private readonly TimeProvider _clock;
     private readonly TestStateRules _rules;
+    private readonly HeavyReadSlots _reads;
+    private readonly CredentialRateLimiter _limiter;
+    private readonly Observability.ServerMetrics _metrics;
 
     public DashboardPages(DashboardSessions sessions, Authenticator authenticator, ITenantStore tenants, IRunQueries runs, ITestQueries tests,
-        PagingCursors cursors, Assets assets, TimeProvider clock, Configuration.ServerOptions options)
+        PagingCursors cursors, Assets assets, TimeProvider clock, Configuration.ServerOptions options, HeavyReadSlots reads,
+        CredentialRateLimiter limiter, Observability.ServerMetrics metrics)
     {
+        _reads = reads;
+        _limiter = limiter;
+        _metrics = metrics;
         _sessions = sessions;
         _authenticator = authenticator;
         _tenants = tenants;
@@ -52,9 +66,14 @@ public sealed class DashboardPages
     /// <summary><c>GET /ui</c>: the sign-in page, or the projects this session may read.</summary>
     public async Task HomeAsync(HttpContext context)
     {
-        if (_sessions.Find(context) is not { } session)
+        if (_sessions.Find(context) is null)
         {
             await SignInPageAsync(context, error: null, StatusCodes.Status200OK);
+            return;
+        }
+
+        if (await OpenSessionAsync(context) is not { } session)
+        {
             return;
         }
 
@@ -88,7 +107,12 @@ public sealed class DashboardPages
     /// <summary><c>POST /ui/sign-in</c>: a token pasted into the form becomes a session; the token itself is dropped.</summary>
     public async Task SignInAsync(HttpContext context)
     {
-        var form = await context.Request.ReadFormAsync(context.RequestAborted);
+        if (await ReadFormAsync(context) is not { } form)
+        {
+            await SignInPageAsync(context, "The sign-in form could not be read; please try again.", StatusCodes.Status400BadRequest);
+            return;
+        }
+
         if (context.Request.Cookies[LoginCookie] is not { } expected || !DashboardSessions.Matches(form["af"], expected))
         {
             await SignInPageAsync(context, "The sign-in form expired; please try again.", StatusCodes.Status400BadRequest);
@@ -101,11 +125,31 @@ public sealed class DashboardPages
             : AuthResult.Fail(AuthFailure.Malformed);
         if (result.Principal is not { } principal)
         {
+            _metrics.AuthFailures.WithLabels(result.Failure.ToName()).Inc();
+            if (result.Failure == AuthFailure.Blocked)
+            {
+                context.Response.Headers.RetryAfter = result.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+            }
+
             var message = result.Failure == AuthFailure.Blocked
                 ? "Too many wrong tokens were tried for this token id; wait a few minutes."
                 : "That token was not accepted. Paste a whole FastIngest token (it starts with its scope's prefix).";
             await SignInPageAsync(context, message, result.Failure == AuthFailure.Blocked ? StatusCodes.Status429TooManyRequests : StatusCodes.Status401Unauthorized);
             return;
+        }
+
+        // Signing in is a use of the token like any request: its read budget applies, so a loop of sign-ins with
+        // one token cannot mint sessions without end (each token also keeps at most 20 sessions).
+        if (_limiter.TryAcquire(context, RateLimitPolicy.Read, principal.TokenId) is { } retryAfter)
+        {
+            context.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
+            await SignInPageAsync(context, "This token's budget is spent for now; try again shortly.", StatusCodes.Status429TooManyRequests);
+            return;
+        }
+
+        if (_sessions.Find(context) is { } previous)
+        {
+            _sessions.End(previous); // a new sign-in replaces the browser's session, never adds to it
         }
 
         var session = _sessions.Start(principal);
@@ -117,8 +161,8 @@ public sealed class DashboardPages
     /// <summary><c>POST /ui/sign-out</c>: ends the session (its anti-forgery value must match).</summary>
     public async Task SignOutAsync(HttpContext context)
     {
-        var form = await context.Request.ReadFormAsync(context.RequestAborted);
-        if (_sessions.Find(context) is { } session && DashboardSessions.Matches(form["af"], session.AntiForgery))
+        var form = await ReadFormAsync(context);
+        if (form is not null && _sessions.Find(context) is { } session && DashboardSessions.Matches(form["af"], session.AntiForgery))
         {
             // Only the session's own form signs it out: a forged cross-site post changes nothing.
             _sessions.End(session);
@@ -131,10 +175,12 @@ public sealed class DashboardPages
     /// <summary><c>GET /ui/projects/{project}</c>: runs per day and pass rate, durations, latest runs, flaky and slow tests, failure groups.</summary>
     public async Task OverviewAsync(HttpContext context)
     {
-        if (await OpenProjectAsync(context) is not var (session, project))
+        if (await OpenProjectAsync(context) is not var (session, project, slot))
         {
             return;
         }
+
+        using var held = slot;
 
         var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         var today = DailyRollups.DayOf(now);
@@ -151,6 +197,7 @@ public sealed class DashboardPages
             var groups = TopGroups(project.Key, today - 6, 5);
             return (daily, latest, flaky, slow, names, groups);
         });
+        held.Dispose(); // the data is read: a slow reader of the page holds no slot
 
         var days = Enumerable.Range(0, 30).Select(i => today - 29 + i).ToList();
         var perDay = days.Select(d => (Date(d), overview.daily.TryGetValue(d, out var s) ? s.Passed : 0, overview.daily.TryGetValue(d, out var f) ? f.Failed : 0)).ToList();
@@ -201,10 +248,12 @@ public sealed class DashboardPages
     /// <summary><c>GET /ui/projects/{project}/runs?status=&amp;branch=&amp;since=&amp;until=&amp;cursor=</c>: run history, newest first.</summary>
     public async Task RunsAsync(HttpContext context)
     {
-        if (await OpenProjectAsync(context) is not var (session, project))
+        if (await OpenProjectAsync(context) is not var (session, project, slot))
         {
             return;
         }
+
+        using var held = slot;
 
         var query = context.Request.Query;
         var status = query["status"].ToString() is "passed" or "failed" ? query["status"].ToString() : null;
@@ -217,6 +266,7 @@ public sealed class DashboardPages
             : null;
         var runs = await HeavyReadSlots.RunAsync(() => _runs.ListRuns(new RunListQuery(project.Key, status is null ? null : status == "passed", branch,
             since, until is { } u ? u + MsPerDay : null, PageSize + 1, before)));
+        held.Dispose(); // the data is read: a slow reader of the page holds no slot
 
         var body = new Html();
         body.Add($"<h1>Runs</h1><form class=\"filters\" method=\"get\" action=\"{Url.Of("projects", project.Id, "runs")}\">");
@@ -240,12 +290,15 @@ public sealed class DashboardPages
     /// <summary><c>GET /ui/projects/{project}/runs/{run_id}</c>: the run, failed tests first with their messages, then every test.</summary>
     public async Task RunAsync(HttpContext context)
     {
-        if (await OpenProjectAsync(context) is not var (session, project))
+        if (await OpenProjectAsync(context) is not var (session, project, slot))
         {
             return;
         }
 
-        var runId = (string)context.Request.RouteValues["run_id"]!;
+        using var held = slot;
+
+        // Links escape '/' in run ids as %2F, which routing leaves escaped; run ids never contain '%'.
+        var runId = ((string)context.Request.RouteValues["run_id"]!).Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
         var after = long.TryParse(context.Request.Query["after"], NumberStyles.None, CultureInfo.InvariantCulture, out var a) ? a : -1;
         var found = await HeavyReadSlots.RunAsync(() =>
         {
@@ -255,11 +308,12 @@ public sealed class DashboardPages
                 return default;
             }
 
-            var failed = (_tests.ListRunExecutions(project.Key, runId, TestCaseStatus.Failed, -1, 200) ?? [])
-                .Concat(_tests.ListRunExecutions(project.Key, runId, TestCaseStatus.Error, -1, 200) ?? []).ToList();
+            var failed = (_tests.ListRunExecutions(project.Key, runId, TestCaseStatus.Failed, -1, FailedShown) ?? [])
+                .Concat(_tests.ListRunExecutions(project.Key, runId, TestCaseStatus.Error, -1, FailedShown) ?? []).Take(FailedShown).ToList();
             var all = _tests.ListRunExecutions(project.Key, runId, null, after, PageSize + 1) ?? [];
             return (run, failed, all);
         });
+        held.Dispose(); // the data is read: a slow reader of the page holds no slot
         if (found.run is not { } run)
         {
             await NotFoundAsync(context, session);
@@ -281,7 +335,8 @@ public sealed class DashboardPages
         body.Add($"</tbody></table>");
         if (found.failed.Count > 0)
         {
-            body.Add($"<h2>Failed tests</h2>");
+            var more = run.Counts is { } c2 && c2.Failed > found.failed.Count ? $" (the first {found.failed.Count} of {c2.Failed}; every test is listed below)" : "";
+            body.Add($"<h2>Failed tests{more}</h2>");
             ExecutionTable(body, project, found.failed, withMessages: true);
         }
 
@@ -302,10 +357,12 @@ public sealed class DashboardPages
     /// <summary><c>GET /ui/projects/{project}/tests?state=flaky|broken|new|fixed&amp;window=</c>.</summary>
     public async Task TestsAsync(HttpContext context)
     {
-        if (await OpenProjectAsync(context) is not var (session, project))
+        if (await OpenProjectAsync(context) is not var (session, project, slot))
         {
             return;
         }
+
+        using var held = slot;
 
         var stateText = context.Request.Query["state"].ToString();
         var state = stateText switch { "broken" => TestStates.Broken, "new" => TestStates.New, "fixed" => TestStates.Fixed, _ => TestStates.Flaky };
@@ -320,6 +377,7 @@ public sealed class DashboardPages
             var ids = selected.ConvertAll(static t => t.TestId);
             return (selected, _tests.Tests(project.Key, ids), _tests.WindowDurations(project.Key, "", sinceDay, ids));
         });
+        held.Dispose(); // the data is read: a slow reader of the page holds no slot
 
         var body = new Html();
         var label = StateLabel(state);
@@ -361,10 +419,12 @@ public sealed class DashboardPages
     /// <summary><c>GET /ui/projects/{project}/tests/{test_id}</c>: its status strip, duration trend, recent executions and failure groups.</summary>
     public async Task TestAsync(HttpContext context)
     {
-        if (await OpenProjectAsync(context) is not var (session, project))
+        if (await OpenProjectAsync(context) is not var (session, project, slot))
         {
             return;
         }
+
+        using var held = slot;
 
         var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         var today = DailyRollups.DayOf(now);
@@ -383,6 +443,7 @@ public sealed class DashboardPages
             var infos = _tests.FailureGroups(project.Key, groups.ConvertAll(static g => g.GroupId));
             return (test, days, executions, groups, infos);
         });
+        held.Dispose(); // the data is read: a slow reader of the page holds no slot
         if (found.test is not { } test)
         {
             await NotFoundAsync(context, session);
@@ -445,10 +506,12 @@ public sealed class DashboardPages
     /// <summary><c>GET /ui/projects/{project}/failures</c>: failure groups of the last 7 days.</summary>
     public async Task FailuresAsync(HttpContext context)
     {
-        if (await OpenProjectAsync(context) is not var (session, project))
+        if (await OpenProjectAsync(context) is not var (session, project, slot))
         {
             return;
         }
+
+        using var held = slot;
 
         var today = DailyRollups.DayOf(_clock.GetUtcNow().ToUnixTimeMilliseconds());
         var groups = await HeavyReadSlots.RunAsync(() =>
@@ -456,6 +519,7 @@ public sealed class DashboardPages
             _tests.FoldPending();
             return TopGroups(project.Key, today - 6, 50);
         });
+        held.Dispose(); // the data is read: a slow reader of the page holds no slot
         var body = new Html();
         body.Add($"<h1>Failure groups (7 days)</h1>");
         GroupTable(body, project, groups);
@@ -486,7 +550,7 @@ public sealed class DashboardPages
         body.Add($"<table><thead><tr><th scope=\"col\">Failure</th><th scope=\"col\" class=\"num\">Times</th><th scope=\"col\" class=\"num\">Tests</th><th scope=\"col\">Last seen</th></tr></thead><tbody>");
         foreach (var group in groups)
         {
-            body.Add($"<tr><td><pre class=\"message\">{group.Example}</pre></td><td class=\"num\">{group.Occurrences}</td><td class=\"num\">{group.Tests}</td><td>{Time(group.LastMs)}</td></tr>");
+            body.Add($"<tr><td><pre class=\"message\">{(group.Example.Length > MessageShown ? group.Example[..MessageShown] + " …" : group.Example)}</pre></td><td class=\"num\">{group.Occurrences}</td><td class=\"num\">{group.Tests}</td><td>{Time(group.LastMs)}</td></tr>");
         }
 
         body.Add($"</tbody></table>");
@@ -518,15 +582,43 @@ public sealed class DashboardPages
             body.Add($"<tr><td><a href=\"{Url.Of("projects", project.Id, "tests", TestIds.Format(execution.TestId))}\">{test.Name}</a><br><span class=\"muted\">{test.Suite}</span></td><td class=\"{test.Status.ToText()}\">{test.Status.ToText()}</td><td class=\"num\">{test.Attempt}</td><td class=\"num\">{Duration(test.DurationMs)}</td></tr>");
             if (withMessages && test.FailureMessage is { } message)
             {
-                body.Add($"<tr><td colspan=\"4\"><pre class=\"message\">{message}</pre></td></tr>");
+                body.Add($"<tr><td colspan=\"4\"><pre class=\"message\">{(message.Length > MessageShown ? message[..MessageShown] + " …" : message)}</pre></td></tr>");
             }
         }
 
         body.Add($"</tbody></table>");
     }
 
-    /// <summary>The session and the project named by the route, or null after the sign-in redirect or the 404 page.</summary>
-    private async Task<(Session Session, ProjectRecord Project)?> OpenProjectAsync(HttpContext context)
+    /// <summary>
+    /// The session, the project named by the route and a history-read slot (the same fair slots and per-token read
+    /// budget as the API's reads: a page is no cheaper a way to scan history), or null after the sign-in redirect,
+    /// the 404, the 429 or the 503 page.
+    /// </summary>
+    private async Task<(Session Session, ProjectRecord Project, IDisposable Slot)?> OpenProjectAsync(HttpContext context)
+    {
+        if (await OpenSessionAsync(context) is not { } session)
+        {
+            return null;
+        }
+
+        if (_tenants.FindProject((string)context.Request.RouteValues["project"]!) is not { } project || !session.Principal.Owns(project))
+        {
+            await NotFoundAsync(context, session);
+            return null;
+        }
+
+        if (await _reads.TryEnterAsync(session.Principal.OrgKey ?? project.Key, context.RequestAborted) is not { } slot)
+        {
+            context.Response.Headers.RetryAfter = "2";
+            await MessagePageAsync(context, session, "Busy", "History reads are busy right now; try again in a moment.", StatusCodes.Status503ServiceUnavailable);
+            return null;
+        }
+
+        return (session, project, slot);
+    }
+
+    /// <summary>The live session within its read budget, or null after the sign-in redirect or the 429 page.</summary>
+    private async Task<Session?> OpenSessionAsync(HttpContext context)
     {
         if (_sessions.Find(context) is not { } session)
         {
@@ -534,13 +626,41 @@ public sealed class DashboardPages
             return null;
         }
 
-        if (_tenants.FindProject((string)context.Request.RouteValues["project"]!) is { } project && session.Principal.Owns(project))
+        context.Features.Set(session.Principal); // the access log names the token and project, as for the API
+        session.Principal.Touch(_clock.GetUtcNow().ToUnixTimeMilliseconds());
+        if (_limiter.TryAcquire(context, RateLimitPolicy.Read, session.Principal.TokenId) is { } retryAfter)
         {
-            return (session, project);
+            context.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
+            await MessagePageAsync(context, session, "Slow down", "This token's read budget is spent for now; try again shortly.", StatusCodes.Status429TooManyRequests);
+            return null;
         }
 
-        await NotFoundAsync(context, session);
-        return null;
+        return session;
+    }
+
+    private Task MessagePageAsync(HttpContext context, Session? session, string title, string message, int status)
+    {
+        var body = new Html();
+        body.Add($"<h1>{title}</h1><p>{message}</p>");
+        return PageAsync(context, session, null, title, body, status);
+    }
+
+    /// <summary>The posted form, or null when the body is not one (a bad request, never a 500).</summary>
+    private static async Task<IFormCollection?> ReadFormAsync(HttpContext context)
+    {
+        if (!context.Request.HasFormContentType)
+        {
+            return null;
+        }
+
+        try
+        {
+            return await context.Request.ReadFormAsync(context.RequestAborted);
+        }
+        catch (Exception e) when (e is InvalidDataException or BadHttpRequestException or IOException or OperationCanceledException)
+        {
+            return null;
+        }
     }
 
     private Task NotFoundAsync(HttpContext context, Session session)
@@ -572,7 +692,7 @@ public sealed class DashboardPages
     {
         var page = new Html();
         page.Add($"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
-        page.Add($"<title>{title} · FastIngest</title><link rel=\"stylesheet\" href=\"{new Url(_assets.CssPath)}\"></head><body>");
+        page.Add($"<title>{title} · FastIngest</title><link rel=\"stylesheet\" href=\"{Url.Local(_assets.CssPath)}\"></head><body>");
         page.Add($"<header><a class=\"brand\" href=\"/ui\">FastIngest</a>");
         if (project is not null)
         {

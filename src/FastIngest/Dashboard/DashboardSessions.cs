@@ -17,27 +17,49 @@ public sealed class DashboardSessions
     /// <summary>How long a session lasts after sign-in.</summary>
     public static readonly TimeSpan Lifetime = TimeSpan.FromHours(12);
 
-    /// <summary>Sessions kept at most; past it the oldest go (each costs a few hundred bytes).</summary>
+    /// <summary>Sessions kept at most; past it expired ones go first, then the oldest (each costs a few hundred bytes).</summary>
     private const int MaxSessions = 100_000;
 
-    private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
-    private readonly TimeProvider _clock;
+    /// <summary>Sessions one token may hold; its next sign-in ends its oldest, never another token's.</summary>
+    public const int MaxSessionsPerToken = 20;
 
-    public DashboardSessions(TimeProvider clock) => _clock = clock;
+    /// <summary>How often a session's token is read again (a revocation the principal missed shows within this).</summary>
+    private const long RecheckMs = 5_000;
+
+    private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
+    private readonly Lock _starting = new();
+    private readonly TimeProvider _clock;
+    private readonly Storage.ITenantStore _tenants;
+
+    public DashboardSessions(TimeProvider clock, Storage.ITenantStore tenants)
+    {
+        _clock = clock;
+        _tenants = tenants;
+    }
 
     public Session Start(Principal principal)
     {
-        if (_sessions.Count >= MaxSessions)
+        var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+        lock (_starting)
         {
-            foreach (var old in _sessions.OrderBy(static s => s.Value.ExpiresAtMs).Take(MaxSessions / 10))
+            var own = _sessions.Values.Where(s => s.Principal.TokenId == principal.TokenId).OrderBy(static s => s.ExpiresAtMs).ToList();
+            foreach (var old in own.Take(Math.Max(0, own.Count - MaxSessionsPerToken + 1)))
             {
-                _sessions.TryRemove(old.Key, out _);
+                _sessions.TryRemove(old.Id, out _);
             }
-        }
 
-        var session = new Session(NewSecret(), principal, NewSecret(), (_clock.GetUtcNow() + Lifetime).ToUnixTimeMilliseconds());
-        _sessions[session.Id] = session;
-        return session;
+            if (_sessions.Count >= MaxSessions)
+            {
+                foreach (var old in _sessions.Values.OrderBy(s => s.ExpiresAtMs > now).ThenBy(static s => s.ExpiresAtMs).Take(MaxSessions / 10).ToList())
+                {
+                    _sessions.TryRemove(old.Id, out _);
+                }
+            }
+
+            var session = new Session(NewSecret(), principal, NewSecret(), now + (long)Lifetime.TotalMilliseconds) { CheckedAtMs = now };
+            _sessions[session.Id] = session;
+            return session;
+        }
     }
 
     /// <summary>The live session the cookie names, or null (unknown, expired, or its token retired).</summary>
@@ -49,7 +71,7 @@ public sealed class DashboardSessions
         }
 
         var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
-        if (session.ExpiresAtMs <= now || session.Principal.IsRetired || session.Principal.IsExpired(now))
+        if (session.ExpiresAtMs <= now || session.Principal.IsRetired || session.Principal.IsExpired(now) || !StillValid(session, now))
         {
             _sessions.TryRemove(id, out _);
             return null;
@@ -60,6 +82,27 @@ public sealed class DashboardSessions
 
     public void End(Session session) => _sessions.TryRemove(session.Id, out _);
 
+    /// <summary>
+    /// The principal is marked retired when its token is revoked, but only while the token cache holds it; every few
+    /// seconds the token's row is read again, so a revocation always ends the session within <see cref="RecheckMs"/>.
+    /// </summary>
+    private bool StillValid(Session session, long now)
+    {
+        if (now - session.CheckedAtMs < RecheckMs)
+        {
+            return true;
+        }
+
+        var token = _tenants.FindToken(session.Principal.TokenId);
+        if (token is null || token.RevokedAtMs is not null || (token.ExpiresAtMs is { } expires && expires <= now))
+        {
+            return false;
+        }
+
+        session.CheckedAtMs = now;
+        return true;
+    }
+
     public static string NewSecret() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     /// <summary>Compares a form's anti-forgery field with the expected value in constant time.</summary>
@@ -69,4 +112,14 @@ public sealed class DashboardSessions
 }
 
 /// <summary>A signed-in browser: who it is (the token's principal) and the anti-forgery value its forms carry.</summary>
-public sealed record Session(string Id, Principal Principal, string AntiForgery, long ExpiresAtMs);
+public sealed record Session(string Id, Principal Principal, string AntiForgery, long ExpiresAtMs)
+{
+    private long _checkedAtMs;
+
+    /// <summary>When the token's row was last read (see <see cref="DashboardSessions"/>).</summary>
+    public long CheckedAtMs
+    {
+        get => Volatile.Read(ref _checkedAtMs);
+        set => Volatile.Write(ref _checkedAtMs, value);
+    }
+}

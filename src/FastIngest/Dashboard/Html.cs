@@ -72,14 +72,14 @@ public sealed class Html
     {
         private readonly Html _html;
 
-        public HtmlHandler(int literalLength, int formattedCount, Html html)
+        internal HtmlHandler(int literalLength, int formattedCount, Html html)
         {
             _ = literalLength;
             _ = formattedCount;
             _html = html;
         }
 
-        public readonly void AppendLiteral(string literal) => _html.AppendMarkup(literal);
+        internal readonly void AppendLiteral(string literal) => _html.AppendMarkup(literal);
 
         public readonly void AppendFormatted(string? value) => _html.Encode(value);
 
@@ -89,8 +89,8 @@ public sealed class Html
 
         public readonly void AppendFormatted(int value) => _html.AppendMarkup(value.ToString(CultureInfo.InvariantCulture));
 
-        public readonly void AppendFormatted(double value, string? format = null) =>
-            _html.AppendMarkup(value.ToString(format ?? "0.##", CultureInfo.InvariantCulture));
+        /// <summary>A number, shown to at most one decimal (no format string: it could carry text).</summary>
+        public readonly void AppendFormatted(double value) => _html.AppendMarkup(value.ToString("0.#", CultureInfo.InvariantCulture));
 
         /// <summary>A fragment built by another <see cref="Html"/>: already safe.</summary>
         public readonly void AppendFormatted(Html fragment) => _html.AppendMarkup(fragment.ToString());
@@ -101,14 +101,25 @@ public sealed class Html
 /// A link inside the dashboard: always a path on this server built from encoded segments, so a run id such as
 /// <c>javascript:alert(1)</c> or <c>../../x</c> is one harmless segment, never a scheme or a way out.
 /// </summary>
-public readonly record struct Url(string Value)
+public readonly record struct Url
 {
+    private Url(string value) => Value = value;
+
+    public string Value { get; }
+
+    /// <summary>A fixed path of this server's dashboard (an asset): must start with <c>/ui/</c>.</summary>
+    public static Url Local(string path) =>
+        path.StartsWith("/ui/", StringComparison.Ordinal) && !path.Contains("//", StringComparison.Ordinal)
+            ? new Url(path)
+            : throw new ArgumentException("Dashboard links stay under /ui/.", nameof(path));
+
     public static Url Of(params string[] segments)
     {
         var builder = new StringBuilder("/ui");
         foreach (var segment in segments)
         {
-            builder.Append('/').Append(Uri.EscapeDataString(segment));
+            // "." and ".." would be taken as dot segments by the browser: escape the dots too.
+            builder.Append('/').Append(segment is "." or ".." ? segment.Replace(".", "%2E", StringComparison.Ordinal) : Uri.EscapeDataString(segment));
         }
 
         return new Url(builder.ToString());

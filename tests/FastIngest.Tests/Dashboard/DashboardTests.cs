@@ -136,6 +136,49 @@ public sealed partial class DashboardTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ATokenKeepsAtMostTwentySessionsAndItsNextSignInEndsItsOldestNotAnotherTokens()
+    {
+        var tenant = await _server.CreateTenantAsync("ui-sessions");
+        using var other = new Browser(_server);
+        (await other.SignInAsync(tenant.OrgToken)).Dispose();
+        using var first = new Browser(_server);
+        (await first.SignInAsync(tenant.ProjectToken)).Dispose();
+        for (var i = 0; i < FastIngest.Dashboard.DashboardSessions.MaxSessionsPerToken; i++)
+        {
+            using var again = new Browser(_server);
+            (await again.SignInAsync(tenant.ProjectToken)).Dispose();
+        }
+
+        using (var oldest = await first.GetAsync($"/ui/projects/{tenant.ProjectId}"))
+        {
+            Assert.True(oldest.StatusCode == HttpStatusCode.SeeOther, $"the token's oldest session answered {(int)oldest.StatusCode}");
+        }
+
+        Assert.Contains("Sign out", await other.GetPageAsync($"/ui/projects/{tenant.ProjectId}"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ASignInThatIsNotAFormIsA400NotA500()
+    {
+        using var response = await _server.Client.PostAsync("/ui/sign-in", new StringContent("{}", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task ARunWhoseIdHasSlashesIsReachedByItsLink()
+    {
+        var tenant = await _server.CreateTenantAsync("ui-slashes");
+        await IngestAsync(tenant, "ci/1234/attempt-2", "t", "m");
+        using var browser = new Browser(_server);
+        (await browser.SignInAsync(tenant.ProjectToken)).Dispose();
+
+        var runs = await browser.GetPageAsync($"/ui/projects/{tenant.ProjectId}/runs");
+        var link = Regex.Match(runs, "href=\"([^\"]+attempt-2)\"").Groups[1].Value;
+
+        Assert.Contains("Run ci/1234/attempt-2", await browser.GetPageAsync(link), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task HostileNamesMessagesAndBranchesAreTextOnEveryPage()
     {
         var tenant = await _server.CreateTenantAsync("ui-hostile");
