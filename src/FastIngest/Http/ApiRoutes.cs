@@ -25,6 +25,7 @@ public static class ApiRoutes
         var projects = services.GetRequiredService<ProjectEndpoints>();
         var tokens = services.GetRequiredService<TokenEndpoints>();
         var metrics = services.GetRequiredService<MetricsEndpoint>();
+        var quarantine = services.GetRequiredService<Quarantine.QuarantineEndpoints>();
 
         // Which address serves what (with --metrics-listen) is decided by ListenerSeparation, by local port.
         var api = app.MapGroup("");
@@ -57,6 +58,9 @@ public static class ApiRoutes
             api.MapDelete(prefix + "/orgs/{id}", destructive.DeleteOrgAsync);
             api.MapPost(prefix + "/projects/{id}/tokens/revoke-all", destructive.RevokeAllTokensAsync);
             api.MapPost(prefix + "/projects/{id}/purge", destructive.PurgeAsync);
+            api.MapGet(prefix + "/projects/{id}/quarantine", quarantine.ListAsync);
+            api.MapPost(prefix + "/projects/{id}/quarantine", quarantine.PutAsync);
+            api.MapDelete(prefix + "/projects/{id}/quarantine/{entry}", quarantine.RemoveAsync);
             api.MapPost(prefix + "/admin/backup", destructive.BackupAsync);
         }
 

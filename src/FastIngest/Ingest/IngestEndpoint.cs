@@ -37,10 +37,13 @@ public sealed class IngestEndpoint
     private readonly Counter.Child _rejectedInvalid, _rejectedTooLarge, _rejectedMediaType, _rejectedScope, _rejectedRetired,
         _rejectedProjectGone, _failedAlone, _rejectedQuota;
     private readonly DailyQuota _quota;
+    private readonly Quarantine.QuarantineSet _quarantine;
 
     public IngestEndpoint(RequestAuthentication auth, RunBatchWriter queue, JUnitUpload junit, UploadSlots uploads, UploadSpool spool,
-        TimeProvider clock, ServerOptions options, ServerMetrics metrics, ILoggerFactory loggers, DailyQuota quota)
+        TimeProvider clock, ServerOptions options, ServerMetrics metrics, ILoggerFactory loggers, DailyQuota quota,
+        Quarantine.QuarantineSet quarantine)
     {
+        _quarantine = quarantine;
         _spool = spool;
         _quota = quota;
         _uploads = uploads;
@@ -346,11 +349,11 @@ public sealed class IngestEndpoint
             case RunWriteOutcome.Created:
                 _created.Inc();
                 _testCasesStored.Inc(run.Tests?.Count ?? 0);
-                await WriteAcceptedAsync(context, StatusCodes.Status201Created, run, principal.ProjectId!, duplicate: false);
+                await WriteAcceptedAsync(context, StatusCodes.Status201Created, run, principal.ProjectId!, duplicate: false, CountBlocking(run));
                 break;
             case RunWriteOutcome.Duplicate:
                 _duplicate.Inc();
-                await WriteAcceptedAsync(context, StatusCodes.Status200OK, run, principal.ProjectId!, duplicate: true);
+                await WriteAcceptedAsync(context, StatusCodes.Status200OK, run, principal.ProjectId!, duplicate: true, CountBlocking(run));
                 break;
             case RunWriteOutcome.Conflict:
                 _conflict.Inc();
@@ -377,8 +380,42 @@ public sealed class IngestEndpoint
         }
     }
 
-    private static Task WriteAcceptedAsync(HttpContext context, int status, RunRecord run, string projectId, bool duplicate) =>
-        JsonResponse.WriteAsync(context, status, (run, projectId, duplicate), static (json, s) =>
+    /// <summary>
+    /// The run's failed tests (by their last attempt) and how many of them are quarantined: the uploader decides
+    /// whether the build fails from this answer alone. Runs without failing tests (the hot path) cost nothing here.
+    /// </summary>
+    private (long Failed, long Quarantined) CountBlocking(RunRecord run)
+    {
+        if (run.Tests is not { Count: > 0 } tests || run.Counts is not { Failed: > 0 })
+        {
+            return (0, 0);
+        }
+
+        var finals = new Dictionary<(string Suite, string Name), TestCase>();
+        foreach (var test in tests)
+        {
+            if (!finals.TryGetValue((test.Suite, test.Name), out var seen) || test.Attempt > seen.Attempt)
+            {
+                finals[(test.Suite, test.Name)] = test;
+            }
+        }
+
+        long failed = 0, quarantined = 0;
+        foreach (var ((suite, name), test) in finals)
+        {
+            if (test.Status.IsFailure())
+            {
+                failed++;
+                quarantined += _quarantine.Contains(run.ProjectKey, suite, name) ? 1 : 0;
+            }
+        }
+
+        return (failed, quarantined);
+    }
+
+    private static Task WriteAcceptedAsync(HttpContext context, int status, RunRecord run, string projectId, bool duplicate,
+        (long Failed, long Quarantined) failures) =>
+        JsonResponse.WriteAsync(context, status, (run, projectId, duplicate, failures), static (json, s) =>
         {
             json.WriteStartObject();
             json.WriteString("run_id"u8, s.run.RunId);
@@ -390,6 +427,9 @@ public sealed class IngestEndpoint
                 json.WriteString("status"u8, s.run.Passed ? "passed" : "failed");
                 json.WriteNumber("test_cases"u8, tests.Count);
                 json.WriteCounts(s.run.Counts);
+                json.WriteNumber("failed_tests"u8, s.failures.Failed);
+                json.WriteNumber("quarantined_failures"u8, s.failures.Quarantined);
+                json.WriteNumber("blocking_failures"u8, s.failures.Failed - s.failures.Quarantined);
             }
 
             json.WriteEndObject();

@@ -16,6 +16,8 @@ public static class IngestServiceCollectionExtensions
         services.AddSingleton<Reading.StatsEndpoint>();
         services.AddSingleton<TestCases.TestCaseEndpoints>();
         services.AddSingleton<TestAnalytics.TestEndpoints>();
+        services.AddSingleton<Quarantine.QuarantineSet>();
+        services.AddSingleton<Quarantine.QuarantineEndpoints>();
         return services;
     }
 }

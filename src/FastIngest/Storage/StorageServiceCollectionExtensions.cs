@@ -17,6 +17,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IRunQueries>(static sp => new SqliteRunQueries(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<SqliteRollupFolder>()));
         services.AddSingleton<ITestQueries>(static sp => new SqliteTestQueries(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<SqliteRollupFolder>()));
         services.AddSingleton<IRunBatchStore>(static sp => new SqliteRunBatchStore(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<ServerOptions>().Durability));
+        services.AddSingleton<IQuarantineStore>(static sp => new SqliteQuarantineStore(sp.GetRequiredService<SqliteDatabase>()));
         services.AddSingleton<IConfirmTokenStore>(static sp => new SqliteConfirmTokenStore(sp.GetRequiredService<SqliteDatabase>()));
         services.AddSingleton<IDataRemovalStore>(static sp => new SqliteDataRemovalStore(sp.GetRequiredService<SqliteDatabase>()));
         services.AddHostedService<SqliteCheckpointer>();

@@ -15,6 +15,7 @@ internal static class SqliteMigrations
         static (c, t) => Execute(c, t, V6TestCases),
         static (c, t) => NeverReuseKeys(c, t),
         static (c, t) => TestsFirstClass(c, t),
+        static (c, t) => Execute(c, t, V9Quarantine),
     ];
 
     /// <summary>Steps that rebuild tables, so they run with foreign keys off (SQLite's documented procedure).</summary>
@@ -103,6 +104,35 @@ internal static class SqliteMigrations
         secret.Parameters.AddWithValue("$key", System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
         secret.ExecuteNonQuery();
     }
+
+    /// <summary>
+    /// 9: quarantine. Tests (by suite and name, seen or not yet) whose failures do not block a build, with who put
+    /// them there, why and until when; every change is kept in <c>quarantine_log</c>.
+    /// </summary>
+    private const string V9Quarantine = """
+        CREATE TABLE quarantine (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            project_id  INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            suite       TEXT    NOT NULL,
+            name        TEXT    NOT NULL,
+            reason      TEXT    NOT NULL,
+            created_at  INTEGER NOT NULL,
+            created_by  TEXT    NOT NULL,
+            expires_at  INTEGER,
+            UNIQUE (project_id, suite, name)
+        );
+        CREATE TABLE quarantine_log (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            project_id  INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            action      TEXT    NOT NULL,
+            suite       TEXT    NOT NULL,
+            name        TEXT    NOT NULL,
+            reason      TEXT,
+            changed_by  TEXT    NOT NULL,
+            changed_at  INTEGER NOT NULL
+        );
+        CREATE INDEX quarantine_log_by_project ON quarantine_log (project_id, id);
+        """;
 
     /// <summary>
     /// 8: tests are first-class. A test is (project, suite, name) with a compact id; an execution row is (run,

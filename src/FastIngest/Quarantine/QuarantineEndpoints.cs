@@ -1,0 +1,188 @@
+using System.Globalization;
+using FastIngest.Auth;
+using FastIngest.Http;
+using FastIngest.RateLimiting;
+using FastIngest.Storage;
+
+namespace FastIngest.Quarantine;
+
+/// <summary>
+/// <c>GET /v1/projects/{id}/quarantine</c> (any token that may read the project),
+/// <c>POST /v1/projects/{id}/quarantine {suite, name, reason, expires_at?}</c> and
+/// <c>DELETE /v1/projects/{id}/quarantine/{entry}</c> (org and admin tokens). Another tenant's project is a 404.
+/// </summary>
+public sealed class QuarantineEndpoints
+{
+    private const string EntryPrefix = "qua_";
+    private const int MaxReasonLength = 1000;
+
+    private readonly RequestAuthentication _auth;
+    private readonly ITenantStore _tenants;
+    private readonly IQuarantineStore _store;
+    private readonly QuarantineSet _set;
+    private readonly TimeProvider _clock;
+
+    public QuarantineEndpoints(RequestAuthentication auth, ITenantStore tenants, IQuarantineStore store, QuarantineSet set, TimeProvider clock)
+    {
+        _auth = auth;
+        _tenants = tenants;
+        _store = store;
+        _set = set;
+        _clock = clock;
+    }
+
+    public async Task ListAsync(HttpContext context)
+    {
+        if (await OpenAsync(context, RateLimitPolicy.Read, manage: false) is not var (_, project))
+        {
+            return;
+        }
+
+        var entries = _store.Active(project.Key, _clock.GetUtcNow().ToUnixTimeMilliseconds());
+        var changes = _store.Changes(project.Key, 50);
+        await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (project, entries, changes), static (json, s) =>
+        {
+            json.WriteStartObject();
+            json.WriteString("project_id"u8, s.project.Id);
+            json.WriteStartArray("tests"u8);
+            foreach (var entry in s.entries)
+            {
+                WriteEntry(json, entry);
+            }
+
+            json.WriteEndArray();
+            json.WriteStartArray("changes"u8);
+            foreach (var change in s.changes)
+            {
+                json.WriteStartObject();
+                json.WriteString("action"u8, change.Action);
+                json.WriteString("suite"u8, change.Suite);
+                json.WriteString("name"u8, change.Name);
+                json.WriteString("reason"u8, change.Reason);
+                json.WriteString("by"u8, change.By);
+                json.WriteTimestamp("at"u8, change.AtMs);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        });
+    }
+
+    public async Task PutAsync(HttpContext context)
+    {
+        if (await OpenAsync(context, RateLimitPolicy.Management, manage: true) is not var (principal, project))
+        {
+            return;
+        }
+
+        using var body = await JsonBody.ReadAsync(context, "suite", "name", "reason", "expires_at");
+        if (body is null)
+        {
+            return;
+        }
+
+        var suite = body.Text("suite", required: true, FastIngest.TestCases.TestCaseLimits.MaxSuiteLength);
+        var name = body.Text("name", required: true, FastIngest.TestCases.TestCaseLimits.MaxNameLength);
+        var reason = body.Text("reason", required: true, MaxReasonLength);
+        var expiresText = body.Text("expires_at", required: false, 40);
+        long? expiresAtMs = null;
+        var now = _clock.GetUtcNow();
+        if (expiresText is not null)
+        {
+            if (DateTimeOffset.TryParse(expiresText, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var expires) && expires > now)
+            {
+                expiresAtMs = expires.ToUnixTimeMilliseconds();
+            }
+            else
+            {
+                body.AddError("expires_at", "must be a date-time in the future, e.g. 2026-12-31T00:00:00Z");
+            }
+        }
+
+        if (name is { Length: 0 })
+        {
+            body.AddError("name", "must not be empty");
+        }
+
+        if (body.HasErrors)
+        {
+            await Problems.Validation(context, body.Errors);
+            return;
+        }
+
+        if (await RequestAuthentication.RefuseIfRetiredAsync(context, principal))
+        {
+            return;
+        }
+
+        var (entry, created) = _store.Put(project.Key, suite!, name!, reason!, expiresAtMs, principal.TokenId, now.ToUnixTimeMilliseconds());
+        _set.Changed(project.Key);
+        await JsonResponse.WriteAsync(context, created ? StatusCodes.Status201Created : StatusCodes.Status200OK, entry, static (json, e) =>
+        {
+            WriteEntry(json, e);
+        });
+    }
+
+    public async Task RemoveAsync(HttpContext context)
+    {
+        if (await OpenAsync(context, RateLimitPolicy.Management, manage: true) is not var (principal, project))
+        {
+            return;
+        }
+
+        var text = context.Request.RouteValues["entry"] as string ?? "";
+        if (!text.StartsWith(EntryPrefix, StringComparison.Ordinal)
+            || !long.TryParse(text.AsSpan(EntryPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var key)
+            || await RequestAuthentication.RefuseIfRetiredAsync(context, principal)
+            || _store.Remove(project.Key, key, principal.TokenId, _clock.GetUtcNow().ToUnixTimeMilliseconds()) is null)
+        {
+            if (!context.Response.HasStarted)
+            {
+                await Problems.NotFound(context, $"Quarantine entry '{text}'");
+            }
+
+            return;
+        }
+
+        _set.Changed(project.Key);
+        context.Response.StatusCode = StatusCodes.Status204NoContent;
+    }
+
+    private static void WriteEntry(System.Text.Json.Utf8JsonWriter json, QuarantineEntry entry)
+    {
+        json.WriteStartObject();
+        json.WriteString("id"u8, EntryPrefix + entry.Key.ToString(CultureInfo.InvariantCulture));
+        json.WriteString("suite"u8, entry.Suite);
+        json.WriteString("name"u8, entry.Name);
+        json.WriteString("reason"u8, entry.Reason);
+        json.WriteString("by"u8, entry.CreatedBy);
+        json.WriteTimestamp("since"u8, entry.CreatedAtMs);
+        json.WriteTimestamp("expires_at"u8, entry.ExpiresAtMs);
+        json.WriteEndObject();
+    }
+
+    /// <summary>The caller and the route's project, or null once the refusal is written (403 scope, 404 not theirs).</summary>
+    private async Task<(Principal Principal, ProjectRecord Project)?> OpenAsync(HttpContext context, RateLimitPolicy policy, bool manage)
+    {
+        if (await _auth.AuthenticateAsync(context, policy) is not { } principal)
+        {
+            return null;
+        }
+
+        if (manage && !principal.CanManage())
+        {
+            await Problems.Forbidden(context, "Changing the quarantine needs an org or admin token.");
+            return null;
+        }
+
+        var id = context.Request.RouteValues["id"] as string ?? "";
+        if (_tenants.FindProject(id) is not { } project || !principal.Owns(project))
+        {
+            await Problems.NotFound(context, $"Project '{id}'");
+            return null;
+        }
+
+        return (principal, project);
+    }
+}

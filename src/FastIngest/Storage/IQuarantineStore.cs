@@ -1,0 +1,25 @@
+namespace FastIngest.Storage;
+
+/// <summary>
+/// Tests a project has quarantined: their failures do not block the build (the uploader's
+/// <c>--fail-on-test-failures</c> and the ingest answer's <c>blocking_failures</c> leave them out). Every change is
+/// recorded with who, when and why.
+/// </summary>
+public interface IQuarantineStore
+{
+    /// <summary>The project's entries that have not expired by <paramref name="nowMs"/>.</summary>
+    IReadOnlyList<QuarantineEntry> Active(long projectKey, long nowMs);
+
+    /// <summary>Quarantines the test (or changes its reason and expiry); Created says whether it is new.</summary>
+    (QuarantineEntry Entry, bool Created) Put(long projectKey, string suite, string name, string reason, long? expiresAtMs, string by, long nowMs);
+
+    /// <summary>Releases an entry of the project; null when the project has no such entry.</summary>
+    QuarantineEntry? Remove(long projectKey, long entryKey, string by, long nowMs);
+
+    /// <summary>The project's newest changes, newest first.</summary>
+    IReadOnlyList<QuarantineChange> Changes(long projectKey, int limit);
+}
+
+public sealed record QuarantineEntry(long Key, string Suite, string Name, string Reason, long CreatedAtMs, string CreatedBy, long? ExpiresAtMs);
+
+public sealed record QuarantineChange(string Action, string Suite, string Name, string? Reason, string By, long AtMs);
