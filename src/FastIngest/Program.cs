@@ -21,6 +21,11 @@ if (args is ["new-admin-token"])
     return 0;
 }
 
+if (args is ["upload", ..])
+{
+    return await FastIngest.Upload.UploadCommand.RunAsync(args[1..], Environment.GetEnvironmentVariable, Console.Out, Console.Error);
+}
+
 if (args is ["seed", ..])
 {
     return FastIngest.Tools.SeedCommand.Run(args[1..], Console.Out);

@@ -13,6 +13,7 @@ public static class ServerOptionsParser
 
         Usage: fastingest [options]
                fastingest new-admin-token      print a fresh, well-formed admin token (nothing is stored)
+               fastingest upload [options] <file|directory|glob>...   send JUnit reports from CI (fastingest upload --help)
                fastingest seed --runs N [--days D] [--data DIR]
                                                fill a new project with N generated runs (benchmarks)
 

@@ -2,6 +2,7 @@ using Dapper;
 
 namespace FastIngest.Storage.Sqlite;
 
+[DapperAot]
 public sealed class SqliteQuarantineStore : IQuarantineStore
 {
     private readonly SqliteDatabase _database;
