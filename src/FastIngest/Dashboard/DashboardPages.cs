@@ -327,6 +327,10 @@ public sealed class DashboardPages
         body.Add($"<tr><th scope=\"row\">Duration</th><td>{Duration(run.DurationMs)}</td></tr>");
         body.Add($"<tr><th scope=\"row\">Branch</th><td>{run.Branch ?? "–"}</td></tr>");
         body.Add($"<tr><th scope=\"row\">Commit</th><td>{run.CommitSha ?? "–"}</td></tr>");
+        if (run.BuildUrl is { } buildUrl && Url.External(buildUrl) is { } ciLink)
+        {
+            body.Add($"<tr><th scope=\"row\">CI build</th><td><a href=\"{ciLink}\" rel=\"noopener noreferrer nofollow\">{buildUrl}</a></td></tr>");
+        }
         if (run.Counts is { } counts)
         {
             body.Add($"<tr><th scope=\"row\">Tests</th><td>{counts.Total} in all: <span class=\"passed\">{counts.Passed} passed</span>, <span class=\"failed\">{counts.Failed} failed</span>, <span class=\"skipped\">{counts.Skipped} skipped</span></td></tr>");

@@ -113,6 +113,10 @@ public readonly record struct Url
             ? new Url(path)
             : throw new ArgumentException("Dashboard links stay under /ui/.", nameof(path));
 
+    /// <summary>A CI system's build page: only an absolute http(s) URL (checked again here, not only at ingest); else null.</summary>
+    public static Url? External(string value) =>
+        Ingest.RunFieldRules.BuildUrlError(value) is null ? new Url(value) : null;
+
     public static Url Of(params string[] segments)
     {
         var builder = new StringBuilder("/ui");

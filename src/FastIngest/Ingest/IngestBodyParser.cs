@@ -33,6 +33,7 @@ public static class IngestBodyParser
         CommitSha = 32,
         Counts = 64,
         Tests = 128,
+        BuildUrl = 256,
     }
 
     /// <summary>Field errors reported per test case list; beyond this, one summary line says how many more.</summary>
@@ -50,7 +51,7 @@ public static class IngestBodyParser
         errors = null;
         var reader = new Utf8JsonReader(body, s_options);
         var seen = Seen.None;
-        string? runId = null, branch = null, commitSha = null;
+        string? runId = null, branch = null, commitSha = null, buildUrl = null;
         bool? passed = null;
         long? durationMs = null;
         DateTimeOffset? timestamp = null;
@@ -93,6 +94,13 @@ public static class IngestBodyParser
                     if (Once(ref seen, Seen.Timestamp, "timestamp", ref errors, ref reader))
                     {
                         timestamp = ReadTimestamp(ref reader, ref errors);
+                    }
+                }
+                else if (reader.ValueTextEquals(IngestFields.BuildUrl))
+                {
+                    if (Once(ref seen, Seen.BuildUrl, "build_url", ref errors, ref reader))
+                    {
+                        buildUrl = ReadText(ref reader, ref errors, "build_url", RunFieldRules.BuildUrlError);
                     }
                 }
                 else if (reader.ValueTextEquals(IngestFields.Branch))
@@ -185,6 +193,7 @@ public static class IngestBodyParser
             DurationMs = durationMs!.Value,
             TimestampMs = timestamp!.Value.ToUnixTimeMilliseconds(),
             Branch = branch,
+            BuildUrl = buildUrl,
             CommitSha = commitSha,
             Counts = counts,
             Tests = tests?.Cases,
@@ -304,7 +313,10 @@ public static class IngestBodyParser
         return null;
     }
 
-    private static string? ReadBranch(ref Utf8JsonReader reader, ref List<FieldError>? errors)
+    private static string? ReadBranch(ref Utf8JsonReader reader, ref List<FieldError>? errors) =>
+        ReadText(ref reader, ref errors, "branch", RunFieldRules.BranchError);
+
+    private static string? ReadText(ref Utf8JsonReader reader, ref List<FieldError>? errors, string field, Func<string, string?> rule)
     {
         if (reader.TokenType == JsonTokenType.Null)
         {
@@ -313,7 +325,7 @@ public static class IngestBodyParser
 
         if (reader.TokenType != JsonTokenType.String)
         {
-            Add(ref errors, "branch", "must be a string");
+            Add(ref errors, field, "must be a string");
             reader.Skip();
             return null;
         }
@@ -325,13 +337,13 @@ public static class IngestBodyParser
         }
         catch (InvalidOperationException)
         {
-            Add(ref errors, "branch", "must be valid UTF-8");
+            Add(ref errors, field, "must be valid UTF-8");
             return null;
         }
 
-        if (RunFieldRules.BranchError(value) is { } problem)
+        if (rule(value) is { } problem)
         {
-            Add(ref errors, "branch", problem);
+            Add(ref errors, field, problem);
             return null;
         }
 

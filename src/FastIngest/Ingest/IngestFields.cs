@@ -13,6 +13,8 @@ internal static class IngestFields
 
     public static ReadOnlySpan<byte> Branch => "branch"u8;
 
+    public static ReadOnlySpan<byte> BuildUrl => "build_url"u8;
+
     public static ReadOnlySpan<byte> CommitSha => "commit_sha"u8;
 
     public static ReadOnlySpan<byte> Counts => "counts"u8;

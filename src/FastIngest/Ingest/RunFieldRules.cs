@@ -12,6 +12,19 @@ public static class RunFieldRules
     public const string BranchControl = "must not contain control characters";
     public static readonly string CommitShaShape = $"must be {IngestFields.MinCommitShaLength} to {IngestFields.MaxCommitShaLength} hexadecimal characters";
 
+    /// <summary>Longest CI build URL kept.</summary>
+    public const int MaxBuildUrlLength = 2048;
+
+    /// <summary>
+    /// A CI build URL is shown as a link: only an absolute http(s) URL without control characters is one, so a
+    /// <c>javascript:</c> or <c>data:</c> value from an upload can never become a link.
+    /// </summary>
+    public static string? BuildUrlError(string value) =>
+        value.Length is 0 or > MaxBuildUrlLength ? $"must be 1 to {MaxBuildUrlLength} characters"
+        : value.Any(char.IsControl) || !Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")
+            ? "must be an absolute http or https URL"
+            : null;
+
     public static bool IsRunIdByte(byte b) =>
         (uint)(b - 'a') <= 'z' - 'a' || (uint)(b - 'A') <= 'Z' - 'A' || (uint)(b - '0') <= 9
         || b is (byte)'.' or (byte)'_' or (byte)':' or (byte)'/' or (byte)'-';

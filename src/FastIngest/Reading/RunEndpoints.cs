@@ -125,6 +125,7 @@ public sealed class RunEndpoints
         json.WriteTimestamp("timestamp"u8, run.TimestampMs);
         json.WriteString("branch"u8, run.Branch);
         json.WriteString("commit_sha"u8, run.CommitSha);
+        json.WriteString("build_url"u8, run.BuildUrl);
         json.WriteCounts(run.Counts);
         json.WriteTimestamp("received_at"u8, run.ReceivedAtMs);
         json.WriteEndObject();

@@ -20,4 +20,5 @@ public sealed record StoredRun(
     string? Branch,
     string? CommitSha,
     RunCounts? Counts,
-    long ReceivedAtMs);
+    long ReceivedAtMs,
+    string? BuildUrl = null);

@@ -16,6 +16,9 @@ public sealed record RunRecord
 
     public string? Branch { get; init; }
 
+    /// <summary>The CI build that produced the run; metadata, not part of the fingerprint (a retry is a duplicate either way).</summary>
+    public string? BuildUrl { get; init; }
+
     public string? CommitSha { get; init; }
 
     public RunCounts? Counts { get; init; }

@@ -34,6 +34,7 @@ public sealed class JUnitUpload
         ("timestamp", "X-Run-Timestamp"),
         ("branch", "X-Run-Branch"),
         ("commit_sha", "X-Run-Commit-Sha"),
+        ("build_url", "X-Run-Build-Url"),
     ];
 
     /// <summary>Longest start tag accepted: room for a long failure message attribute, not for millions of attributes.</summary>
@@ -196,6 +197,7 @@ public sealed class JUnitUpload
             DurationMs = duration,
             TimestampMs = (timestamp ?? received).ToUnixTimeMilliseconds(),
             Branch = fields.Branch,
+            BuildUrl = fields.BuildUrl,
             CommitSha = fields.CommitSha,
             Counts = tests.Counts,
             Tests = tests.Cases,
@@ -212,7 +214,7 @@ public sealed class JUnitUpload
         {
             if (Array.FindIndex(s_fields, f => f.Query == key) < 0)
             {
-                errors.Add(new FieldError(key, "is not a known query parameter; a JUnit upload takes run_id, status, duration_ms, timestamp, branch and commit_sha"));
+                errors.Add(new FieldError(key, "is not a known query parameter; a JUnit upload takes run_id, status, duration_ms, timestamp, branch, commit_sha and build_url"));
             }
         }
 
@@ -300,6 +302,18 @@ public sealed class JUnitUpload
             }
         }
 
+        if (values[6] is { } url)
+        {
+            if (RunFieldRules.BuildUrlError(url) is { } problem)
+            {
+                errors.Add(new FieldError("build_url", problem));
+            }
+            else
+            {
+                fields.BuildUrl = url;
+            }
+        }
+
         if (values[5] is { } sha)
         {
             fields.CommitSha = RunFieldRules.NormalizeCommitSha(sha);
@@ -328,5 +342,7 @@ public sealed class JUnitUpload
         public string? Branch { get; set; }
 
         public string? CommitSha { get; set; }
+
+        public string? BuildUrl { get; set; }
     }
 }

@@ -115,6 +115,11 @@ public static class UploadCommand
             query.Append("&commit_sha=").Append(Uri.EscapeDataString(commit));
         }
 
+        if (ci.BuildUrl is { } buildUrl && Ingest.RunFieldRules.BuildUrlError(buildUrl) is null)
+        {
+            query.Append("&build_url=").Append(Uri.EscapeDataString(buildUrl));
+        }
+
         var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(options.TimeoutSeconds);
         var sent = await UploadClient.SendAsync(new Uri(options.Server.TrimEnd('/') + "/v1/ingest?" + query), options.Token, combined.Stream, deadline, errors);
         if (sent.Answer is not { } answer)

@@ -157,6 +157,31 @@ public sealed partial class DashboardTests : IAsyncLifetime
         Assert.Contains("Sign out", await other.GetPageAsync($"/ui/projects/{tenant.ProjectId}"), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("javascript:alert(1)")]
+    [InlineData("data:text/html,x")]
+    [InlineData("//evil.example/x")]
+    [InlineData("ftp://ci.example/x")]
+    public async Task OnlyAnHttpBuildUrlIsStoredAndShownAsTheRunsCiLink(string hostile)
+    {
+        var tenant = await _server.CreateTenantAsync("ui-build-url-" + Math.Abs(hostile.GetHashCode(StringComparison.Ordinal)));
+        using (var refused = await _server.IngestAsync(tenant.ProjectToken, TestServer.Run("bad-url").Replace("}", $",\"build_url\":\"{hostile}\"}}", StringComparison.Ordinal)))
+        {
+            var problem = await Json.ReadProblemAsync(refused, HttpStatusCode.BadRequest);
+            Assert.Contains("build_url", problem.ToString(), StringComparison.Ordinal);
+        }
+
+        using (var stored = await _server.IngestAsync(tenant.ProjectToken, TestServer.Run("good-url").Replace("}", ",\"build_url\":\"https://ci.example/builds/7?x=1&y=2\"}", StringComparison.Ordinal)))
+        {
+            await Json.ReadAsync(stored, HttpStatusCode.Created);
+        }
+
+        using var browser = new Browser(_server);
+        (await browser.SignInAsync(tenant.ProjectToken)).Dispose();
+        var page = await browser.GetPageAsync($"/ui/projects/{tenant.ProjectId}/runs/good-url");
+        Assert.Contains("href=\"https://ci.example/builds/7?x=1&amp;y=2\"", page, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task ASignInThatIsNotAFormIsA400NotA500()
     {

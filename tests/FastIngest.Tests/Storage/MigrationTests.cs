@@ -11,7 +11,7 @@ public sealed class MigrationTests : IDisposable
         "SELECT id, public_id, name, created_at FROM orgs ORDER BY id",
         "SELECT id, public_id, org_id, name, created_at, retention_days FROM projects ORDER BY id",
         "SELECT id, secret_hash, scope, org_id, project_id, name, created_at, expires_at, last_used_at, revoked_at FROM api_tokens ORDER BY id",
-        "SELECT * FROM test_runs ORDER BY id",
+        "SELECT id, project_id, run_id, status, duration_ms, timestamp_ms, branch, commit_sha, count_total, count_passed, count_failed, count_skipped, fingerprint, received_at FROM test_runs ORDER BY id",
         "SELECT * FROM run_daily_stats ORDER BY project_id, day, branch",
         "SELECT * FROM rollup_state",
         "SELECT * FROM confirm_tokens ORDER BY token_hash",

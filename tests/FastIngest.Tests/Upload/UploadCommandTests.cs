@@ -43,6 +43,7 @@ public sealed class UploadCommandTests : IAsyncLifetime
         Assert.True(result.ExitCode == 0, result.ToString());
         var run = await RunAsync("gh-4242-2/unit-tests");
         Assert.Equal(("main", "abcdef1234567890", "failed"), (run.GetProperty("branch").GetString(), run.GetProperty("commit_sha").GetString(), run.GetProperty("status").GetString()));
+        Assert.Equal("https://github.com/acme/app/actions/runs/4242", run.GetProperty("build_url").GetString());
         var text = await File.ReadAllTextAsync(summary);
         Assert.Contains("**blocking**: `calc` / `divides`", text, StringComparison.Ordinal);
         Assert.Contains("/ui/projects/", text, StringComparison.Ordinal);

@@ -16,6 +16,7 @@ internal static class SqliteMigrations
         static (c, t) => NeverReuseKeys(c, t),
         static (c, t) => TestsFirstClass(c, t),
         static (c, t) => Execute(c, t, V9Quarantine),
+        static (c, t) => Execute(c, t, "ALTER TABLE test_runs ADD COLUMN build_url TEXT;"), // 10: the CI build behind a run
     ];
 
     /// <summary>Steps that rebuild tables, so they run with foreign keys off (SQLite's documented procedure).</summary>

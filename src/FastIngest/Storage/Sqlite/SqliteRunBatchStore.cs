@@ -104,8 +104,8 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
         private const string InsertSql = """
             INSERT OR IGNORE INTO test_runs
                 (project_id, run_id, status, duration_ms, timestamp_ms, branch, commit_sha,
-                 count_total, count_passed, count_failed, count_skipped, fingerprint, received_at)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13);
+                 count_total, count_passed, count_failed, count_skipped, fingerprint, received_at, build_url)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14);
             """;
 
         private const string FingerprintSql = "SELECT fingerprint FROM test_runs WHERE project_id = ?1 AND run_id = ?2;";
@@ -340,6 +340,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
 
             raw.sqlite3_bind_blob(s, 12, fingerprint);
             raw.sqlite3_bind_int64(s, 13, run.ReceivedAtMs);
+            BindText(s, 14, run.BuildUrl);
         }
 
         /// <summary>Whether the stored run with this key has this content; null when no run has the key.</summary>

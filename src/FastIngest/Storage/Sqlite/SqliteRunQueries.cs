@@ -21,7 +21,7 @@ public sealed class SqliteRunQueries : IRunQueries
             """
             SELECT run_id AS RunId, status AS Status, duration_ms AS DurationMs, timestamp_ms AS TimestampMs,
                    branch AS Branch, commit_sha AS CommitSha, count_total AS Total, count_passed AS Passed,
-                   count_failed AS Failed, count_skipped AS Skipped, received_at AS ReceivedAtMs
+                   count_failed AS Failed, count_skipped AS Skipped, received_at AS ReceivedAtMs, build_url AS BuildUrl
             FROM test_runs WHERE project_id = @projectKey AND run_id = @runId;
             """,
             new { projectKey, runId });
@@ -34,7 +34,7 @@ public sealed class SqliteRunQueries : IRunQueries
         // (project_id, timestamp_ms DESC, id DESC): a page costs the same at any depth.
         var sql = new System.Text.StringBuilder("""
             SELECT id, run_id, status, duration_ms, timestamp_ms, branch, commit_sha,
-                   count_total, count_passed, count_failed, count_skipped, received_at
+                   count_total, count_passed, count_failed, count_skipped, received_at, build_url
             FROM test_runs INDEXED BY test_runs_by_time
             WHERE project_id = $project
             """);
@@ -85,7 +85,7 @@ public sealed class SqliteRunQueries : IRunQueries
             runs.Add(new ListedRun(reader.GetInt64(0), new StoredRun(
                 reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4),
                 reader.IsDBNull(5) ? null : reader.GetString(5), reader.IsDBNull(6) ? null : reader.GetString(6),
-                counts, reader.GetInt64(11))));
+                counts, reader.GetInt64(11), reader.IsDBNull(12) ? null : reader.GetString(12))));
         }
 
         return runs;
@@ -137,6 +137,8 @@ public sealed class SqliteRunQueries : IRunQueries
 
         public string? Branch { get; set; }
 
+        public string? BuildUrl { get; set; }
+
         public string? CommitSha { get; set; }
 
         public long? Total { get; set; }
@@ -150,6 +152,6 @@ public sealed class SqliteRunQueries : IRunQueries
         public long ReceivedAtMs { get; set; }
 
         public StoredRun ToRecord() => new(RunId, Status, DurationMs, TimestampMs, Branch, CommitSha,
-            Total is { } total ? new RunCounts(total, Passed ?? 0, Failed ?? 0, Skipped ?? 0) : null, ReceivedAtMs);
+            Total is { } total ? new RunCounts(total, Passed ?? 0, Failed ?? 0, Skipped ?? 0) : null, ReceivedAtMs, BuildUrl);
     }
 }
