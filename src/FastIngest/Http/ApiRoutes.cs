@@ -61,6 +61,7 @@ public static class ApiRoutes
             api.MapGet(prefix + "/projects/{id}/quarantine", quarantine.ListAsync);
             api.MapPost(prefix + "/projects/{id}/quarantine", quarantine.PutAsync);
             api.MapDelete(prefix + "/projects/{id}/quarantine/{entry}", quarantine.RemoveAsync);
+            api.MapPut(prefix + "/projects/{id}/quarantine/policy", quarantine.PolicyAsync);
             api.MapPost(prefix + "/admin/backup", destructive.BackupAsync);
         }
 

@@ -132,6 +132,27 @@ public sealed class JsonBody : IDisposable
         return text;
     }
 
+    public bool? Boolean(string field, bool required)
+    {
+        if (!_document.RootElement.TryGetProperty(field, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            if (required)
+            {
+                _errors.Add(new FieldError(field, "is required"));
+            }
+
+            return null;
+        }
+
+        if (value.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
+        {
+            _errors.Add(new FieldError(field, "must be true or false"));
+            return null;
+        }
+
+        return value.GetBoolean();
+    }
+
     public long? WholeNumber(string field, long min, long max)
     {
         if (!_document.RootElement.TryGetProperty(field, out var value) || value.ValueKind == JsonValueKind.Null)

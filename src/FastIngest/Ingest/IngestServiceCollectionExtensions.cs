@@ -18,6 +18,8 @@ public static class IngestServiceCollectionExtensions
         services.AddSingleton<TestAnalytics.TestEndpoints>();
         services.AddSingleton<Quarantine.QuarantineSet>();
         services.AddSingleton<Quarantine.QuarantineEndpoints>();
+        services.AddSingleton<Quarantine.AutoQuarantine>();
+        services.AddHostedService(static sp => sp.GetRequiredService<Quarantine.AutoQuarantine>());
         return services;
     }
 }

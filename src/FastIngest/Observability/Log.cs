@@ -71,6 +71,10 @@ internal static partial class Log
         Message = "WAL checkpoint failed, retried on the next tick: {Error}")]
     public static partial void CheckpointFailed(ILogger logger, string error);
 
+    [LoggerMessage(EventId = 36, EventName = "auto_quarantine_failed", Level = LogLevel.Warning,
+        Message = "The auto-quarantine policy could not be applied, retried in five minutes: {Error}")]
+    public static partial void AutoQuarantineFailed(ILogger logger, string error);
+
     [LoggerMessage(EventId = 35, EventName = "token_use_flush_failed", Level = LogLevel.Warning,
         Message = "Could not record token last-used times; kept for the next flush")]
     public static partial void TokenUseFlushFailed(ILogger logger, Exception exception);

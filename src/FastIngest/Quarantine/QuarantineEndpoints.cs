@@ -21,9 +21,12 @@ public sealed class QuarantineEndpoints
     private readonly IQuarantineStore _store;
     private readonly QuarantineSet _set;
     private readonly TimeProvider _clock;
+    private readonly AutoQuarantine _auto;
 
-    public QuarantineEndpoints(RequestAuthentication auth, ITenantStore tenants, IQuarantineStore store, QuarantineSet set, TimeProvider clock)
+    public QuarantineEndpoints(RequestAuthentication auth, ITenantStore tenants, IQuarantineStore store, QuarantineSet set, TimeProvider clock,
+        AutoQuarantine auto)
     {
+        _auto = auto;
         _auth = auth;
         _tenants = tenants;
         _store = store;
@@ -40,10 +43,12 @@ public sealed class QuarantineEndpoints
 
         var entries = _store.Active(project.Key, _clock.GetUtcNow().ToUnixTimeMilliseconds());
         var changes = _store.Changes(project.Key, 50);
-        await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (project, entries, changes), static (json, s) =>
+        var policy = _store.Policy(project.Key);
+        await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (project, entries, changes, policy), static (json, s) =>
         {
             json.WriteStartObject();
             json.WriteString("project_id"u8, s.project.Id);
+            WritePolicy(json, s.policy);
             json.WriteStartArray("tests"u8);
             foreach (var entry in s.entries)
             {
@@ -124,6 +129,64 @@ public sealed class QuarantineEndpoints
         });
     }
 
+    /// <summary>
+    /// <c>PUT /v1/projects/{id}/quarantine/policy {auto, release_after_days?}</c>: tests that flaked within the quiet
+    /// period (default 14 days) are quarantined automatically, and released after that many quiet days.
+    /// </summary>
+    public async Task PolicyAsync(HttpContext context)
+    {
+        if (await OpenAsync(context, RateLimitPolicy.Management, manage: true) is not var (principal, project))
+        {
+            return;
+        }
+
+        using var body = await JsonBody.ReadAsync(context, "auto", "release_after_days");
+        if (body is null)
+        {
+            return;
+        }
+
+        var auto = body.Boolean("auto", required: true);
+        var days = body.WholeNumber("release_after_days", 1, 365) ?? 14;
+        if (body.HasErrors)
+        {
+            await Problems.Validation(context, body.Errors);
+            return;
+        }
+
+        if (await RequestAuthentication.RefuseIfRetiredAsync(context, principal))
+        {
+            return;
+        }
+
+        int? policy = auto == true ? (int)days : null;
+        _store.SetPolicy(project.Key, policy, principal.TokenId, _clock.GetUtcNow().ToUnixTimeMilliseconds());
+        if (policy is { } quietDays)
+        {
+            _auto.Apply(project.Key, quietDays); // takes effect now, not at the next round
+        }
+
+        await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (project, policy), static (json, s) =>
+        {
+            json.WriteStartObject();
+            json.WriteString("project_id"u8, s.project.Id);
+            WritePolicy(json, s.policy);
+            json.WriteEndObject();
+        });
+    }
+
+    private static void WritePolicy(System.Text.Json.Utf8JsonWriter json, int? releaseAfterDays)
+    {
+        json.WriteStartObject("policy"u8);
+        json.WriteBoolean("auto"u8, releaseAfterDays is not null);
+        if (releaseAfterDays is { } days)
+        {
+            json.WriteNumber("release_after_days"u8, days);
+        }
+
+        json.WriteEndObject();
+    }
+
     public async Task RemoveAsync(HttpContext context)
     {
         if (await OpenAsync(context, RateLimitPolicy.Management, manage: true) is not var (principal, project))
@@ -159,6 +222,7 @@ public sealed class QuarantineEndpoints
         json.WriteString("by"u8, entry.CreatedBy);
         json.WriteTimestamp("since"u8, entry.CreatedAtMs);
         json.WriteTimestamp("expires_at"u8, entry.ExpiresAtMs);
+        json.WriteBoolean("auto"u8, entry.Auto);
         json.WriteEndObject();
     }
 

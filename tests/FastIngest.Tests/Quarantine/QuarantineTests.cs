@@ -78,6 +78,68 @@ public sealed class QuarantineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ThePolicyQuarantinesRecentFlakesReleasesThemWhenQuietAndLeavesPeoplesEntriesAlone()
+    {
+        var tenant = await _server.CreateTenantAsync("quarantine-auto");
+        await FlakeAsync(tenant, "wobbly", DateTimeOffset.UtcNow.AddDays(-2), "aaaaaaa");
+        await FlakeAsync(tenant, "ancient", DateTimeOffset.UtcNow.AddDays(-6), "bbbbbbb");
+        using (var manual = await _server.PostAsync($"/v1/projects/{tenant.ProjectId}/quarantine", tenant.OrgToken,
+            new { suite = "S", name = "ancient", reason = "known, tracked in JIRA-9" }))
+        {
+            await Json.ReadAsync(manual, HttpStatusCode.Created);
+        }
+
+        await PolicyAsync(tenant, new { auto = true, release_after_days = 3 });
+        var on = await QuarantineAsync(tenant);
+        Assert.Equal(["ancient:False", "wobbly:True"], on.GetProperty("tests").EnumerateArray()
+            .Select(t => $"{t.GetProperty("name").GetString()}:{t.GetProperty("auto").GetBoolean()}").Order(StringComparer.Ordinal));
+        Assert.True(on.GetProperty("policy").GetProperty("auto").GetBoolean());
+
+        // Quiet for longer than the (now shorter) period: released by the policy; the person's entry stays.
+        await PolicyAsync(tenant, new { auto = true, release_after_days = 1 });
+        var quiet = await QuarantineAsync(tenant);
+        Assert.Equal(["ancient"], quiet.GetProperty("tests").EnumerateArray().Select(t => t.GetProperty("name").GetString()!));
+        var actions = quiet.GetProperty("changes").EnumerateArray().Select(c => c.GetProperty("action").GetString()).ToList();
+        Assert.Contains("auto-added", actions);
+        Assert.Contains("auto-released", actions);
+    }
+
+    private async Task FlakeAsync(Tenant tenant, string name, DateTimeOffset at, string commit)
+    {
+        foreach (var (runId, status) in new[] { ($"{name}-pass", "passed"), ($"{name}-fail", "failed") })
+        {
+            var body = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object?>
+            {
+                ["run_id"] = runId,
+                ["status"] = status,
+                ["duration_ms"] = 10,
+                ["timestamp"] = at.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture),
+                ["commit_sha"] = commit,
+                ["tests"] = new[] { new { suite = "S", name, status, duration_ms = 1 } },
+            });
+            using var response = await _server.IngestAsync(tenant.ProjectToken, body);
+            await Json.ReadAsync(response, HttpStatusCode.Created);
+        }
+    }
+
+    private async Task PolicyAsync(Tenant tenant, object policy)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Put, $"/v1/projects/{tenant.ProjectId}/quarantine/policy")
+        {
+            Content = System.Net.Http.Json.JsonContent.Create(policy),
+        };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", tenant.OrgToken);
+        using var response = await _server.Client.SendAsync(request);
+        await Json.ReadAsync(response, HttpStatusCode.OK);
+    }
+
+    private async Task<System.Text.Json.JsonElement> QuarantineAsync(Tenant tenant)
+    {
+        using var response = await _server.SendAsync(HttpMethod.Get, $"/v1/projects/{tenant.ProjectId}/quarantine", tenant.ProjectToken);
+        return await Json.ReadAsync(response, HttpStatusCode.OK);
+    }
+
+    [Fact]
     public async Task AnotherTenantsQuarantineIsA404AndAnExpiredEntryNoLongerCounts()
     {
         var owner = await _server.CreateTenantAsync("quarantine-owner");

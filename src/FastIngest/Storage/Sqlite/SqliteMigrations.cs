@@ -120,7 +120,14 @@ internal static class SqliteMigrations
             created_at  INTEGER NOT NULL,
             created_by  TEXT    NOT NULL,
             expires_at  INTEGER,
+            auto        INTEGER NOT NULL DEFAULT 0,
             UNIQUE (project_id, suite, name)
+        );
+        CREATE TABLE quarantine_policy (
+            project_id          INTEGER PRIMARY KEY REFERENCES projects(id) ON DELETE CASCADE,
+            release_after_days  INTEGER NOT NULL,
+            changed_by          TEXT    NOT NULL,
+            changed_at          INTEGER NOT NULL
         );
         CREATE TABLE quarantine_log (
             id          INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -15,13 +15,14 @@ public sealed class SqliteQuarantineStore : IQuarantineStore
         return new List<QuarantineEntry>(connection.Query<EntryRow>(
             """
             SELECT id AS Key, suite AS Suite, name AS Name, reason AS Reason, created_at AS CreatedAtMs, created_by AS CreatedBy,
-                   expires_at AS ExpiresAtMs
+                   expires_at AS ExpiresAtMs, auto AS Auto
             FROM quarantine WHERE project_id = @projectKey AND (expires_at IS NULL OR expires_at > @nowMs) ORDER BY suite, name;
             """,
             new { projectKey, nowMs }).Select(static r => r.ToEntry()));
     }
 
-    public (QuarantineEntry Entry, bool Created) Put(long projectKey, string suite, string name, string reason, long? expiresAtMs, string by, long nowMs)
+    public (QuarantineEntry Entry, bool Created) Put(long projectKey, string suite, string name, string reason, long? expiresAtMs, string by, long nowMs,
+        bool byPolicy = false)
     {
         using var connection = _database.Open();
         using var transaction = connection.BeginTransaction(deferred: false);
@@ -30,15 +31,15 @@ public sealed class SqliteQuarantineStore : IQuarantineStore
             new { projectKey, suite, name }, transaction) > 0;
         var row = connection.QuerySingle<EntryRow>(
             """
-            INSERT INTO quarantine (project_id, suite, name, reason, created_at, created_by, expires_at)
-            VALUES (@projectKey, @suite, @name, @reason, @nowMs, @by, @expiresAtMs)
+            INSERT INTO quarantine (project_id, suite, name, reason, created_at, created_by, expires_at, auto)
+            VALUES (@projectKey, @suite, @name, @reason, @nowMs, @by, @expiresAtMs, @autoFlag)
             ON CONFLICT (project_id, suite, name) DO UPDATE SET reason = excluded.reason, expires_at = excluded.expires_at,
-                created_at = excluded.created_at, created_by = excluded.created_by
+                created_at = excluded.created_at, created_by = excluded.created_by, auto = excluded.auto
             RETURNING id AS Key, suite AS Suite, name AS Name, reason AS Reason, created_at AS CreatedAtMs, created_by AS CreatedBy,
-                      expires_at AS ExpiresAtMs;
+                      expires_at AS ExpiresAtMs, auto AS Auto;
             """,
-            new { projectKey, suite, name, reason, nowMs, by, expiresAtMs }, transaction);
-        Log(connection, transaction, projectKey, existed ? "changed" : "added", suite, name, reason, by, nowMs);
+            new { projectKey, suite, name, reason, nowMs, by, expiresAtMs, autoFlag = byPolicy ? 1 : 0 }, transaction);
+        Log(connection, transaction, projectKey, (byPolicy ? "auto-" : "") + (existed ? "changed" : "added"), suite, name, reason, by, nowMs);
         transaction.Commit();
         return (row.ToEntry(), !existed);
     }
@@ -51,16 +52,56 @@ public sealed class SqliteQuarantineStore : IQuarantineStore
             """
             DELETE FROM quarantine WHERE id = @entryKey AND project_id = @projectKey
             RETURNING id AS Key, suite AS Suite, name AS Name, reason AS Reason, created_at AS CreatedAtMs, created_by AS CreatedBy,
-                      expires_at AS ExpiresAtMs;
+                      expires_at AS ExpiresAtMs, auto AS Auto;
             """,
             new { entryKey, projectKey }, transaction);
         if (row is not null)
         {
-            Log(connection, transaction, projectKey, "released", row.Suite, row.Name, null, by, nowMs);
+            Log(connection, transaction, projectKey, by == AutoQuarantineBy ? "auto-released" : "released", row.Suite, row.Name, null, by, nowMs);
         }
 
         transaction.Commit();
         return row?.ToEntry();
+    }
+
+    /// <summary>Who the policy's own changes are recorded as.</summary>
+    public const string AutoQuarantineBy = "auto-quarantine";
+
+    public int? Policy(long projectKey)
+    {
+        using var connection = _database.Open();
+        return connection.QuerySingleOrDefault<int?>("SELECT release_after_days FROM quarantine_policy WHERE project_id = @projectKey;", new { projectKey });
+    }
+
+    public void SetPolicy(long projectKey, int? releaseAfterDays, string by, long nowMs)
+    {
+        using var connection = _database.Open();
+        using var transaction = connection.BeginTransaction(deferred: false);
+        if (releaseAfterDays is { } days)
+        {
+            connection.Execute(
+                """
+                INSERT INTO quarantine_policy (project_id, release_after_days, changed_by, changed_at) VALUES (@projectKey, @days, @by, @nowMs)
+                ON CONFLICT (project_id) DO UPDATE SET release_after_days = excluded.release_after_days, changed_by = excluded.changed_by,
+                    changed_at = excluded.changed_at;
+                """,
+                new { projectKey, days, by, nowMs }, transaction);
+        }
+        else
+        {
+            connection.Execute("DELETE FROM quarantine_policy WHERE project_id = @projectKey;", new { projectKey }, transaction);
+        }
+
+        Log(connection, transaction, projectKey, releaseAfterDays is null ? "policy-off" : "policy-on", "", "",
+            releaseAfterDays is { } d ? $"release after {d} quiet days" : null, by, nowMs);
+        transaction.Commit();
+    }
+
+    public IReadOnlyList<(long ProjectKey, int ReleaseAfterDays)> Policies()
+    {
+        using var connection = _database.Open();
+        return connection.Query<PolicyRow>("SELECT project_id AS ProjectKey, release_after_days AS Days FROM quarantine_policy;")
+            .Select(static r => (r.ProjectKey, r.Days)).ToList();
     }
 
     public IReadOnlyList<QuarantineChange> Changes(long projectKey, int limit)
@@ -99,7 +140,16 @@ public sealed class SqliteQuarantineStore : IQuarantineStore
 
         public long? ExpiresAtMs { get; set; }
 
-        public QuarantineEntry ToEntry() => new(Key, Suite, Name, Reason, CreatedAtMs, CreatedBy, ExpiresAtMs);
+        public bool Auto { get; set; }
+
+        public QuarantineEntry ToEntry() => new(Key, Suite, Name, Reason, CreatedAtMs, CreatedBy, ExpiresAtMs, Auto);
+    }
+
+    internal sealed class PolicyRow
+    {
+        public long ProjectKey { get; set; }
+
+        public int Days { get; set; }
     }
 
     internal sealed class ChangeRow
