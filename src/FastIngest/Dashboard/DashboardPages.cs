@@ -131,10 +131,18 @@ public sealed class DashboardPages
                 context.Response.Headers.RetryAfter = result.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
             }
 
-            var message = result.Failure == AuthFailure.Blocked
-                ? "Too many wrong tokens were tried for this token id; wait a few minutes."
-                : "That token was not accepted. Paste a whole FastIngest token (it starts with its scope's prefix).";
-            await SignInPageAsync(context, message, result.Failure == AuthFailure.Blocked ? StatusCodes.Status429TooManyRequests : StatusCodes.Status401Unauthorized);
+            var (message, status) = result.Failure switch
+            {
+                AuthFailure.Blocked => ("Too many wrong tokens were tried for this token id; wait a few minutes.", StatusCodes.Status429TooManyRequests),
+                AuthFailure.Overloaded => ("The server is busy checking tokens; please sign in again in a moment.", StatusCodes.Status503ServiceUnavailable),
+                _ => ("That token was not accepted. Paste a whole FastIngest token (it starts with its scope's prefix).", StatusCodes.Status401Unauthorized),
+            };
+            if (status == StatusCodes.Status503ServiceUnavailable)
+            {
+                context.Response.Headers.RetryAfter = "1";
+            }
+
+            await SignInPageAsync(context, message, status);
             return;
         }
 

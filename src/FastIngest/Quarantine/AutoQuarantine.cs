@@ -18,6 +18,7 @@ public sealed class AutoQuarantine : BackgroundService
     private readonly QuarantineSet _set;
     private readonly TimeProvider _clock;
     private readonly ILogger<AutoQuarantine> _logger;
+    private readonly Lock _applying = new();
 
     public AutoQuarantine(IQuarantineStore store, ITestQueries tests, QuarantineSet set, TimeProvider clock, ILogger<AutoQuarantine> logger)
     {
@@ -30,6 +31,21 @@ public sealed class AutoQuarantine : BackgroundService
 
     /// <summary>Applies the policy to one project now; returns how many entries it added or released.</summary>
     public int Apply(long projectKey, int releaseAfterDays)
+    {
+        lock (_applying)
+        {
+            try
+            {
+                return ApplyLocked(projectKey, releaseAfterDays);
+            }
+            finally
+            {
+                _set.Changed(projectKey); // even when a write failed halfway, ingest answers re-read what is stored
+            }
+        }
+    }
+
+    private int ApplyLocked(long projectKey, int releaseAfterDays)
     {
         var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         var quietSince = now - (releaseAfterDays * 24L * 60 * 60 * 1000);
@@ -64,11 +80,6 @@ public sealed class AutoQuarantine : BackgroundService
             changes++;
         }
 
-        if (changes > 0)
-        {
-            _set.Changed(projectKey);
-        }
-
         return changes;
     }
 
@@ -79,16 +90,17 @@ public sealed class AutoQuarantine : BackgroundService
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                foreach (var (projectKey, days) in _store.Policies())
+                try
                 {
-                    try
+                    foreach (var (projectKey, days) in _store.Policies())
                     {
                         Apply(projectKey, days);
                     }
-                    catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or InvalidDataException)
-                    {
-                        Log.AutoQuarantineFailed(_logger, e.Message);
-                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // Upkeep must never stop the server: the next round tries again.
+                    Log.AutoQuarantineFailed(_logger, e.Message);
                 }
             }
         }

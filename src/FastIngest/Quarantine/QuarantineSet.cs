@@ -12,7 +12,10 @@ public sealed class QuarantineSet
 {
     private readonly IQuarantineStore _store;
     private readonly TimeProvider _clock;
-    private readonly ConcurrentDictionary<long, Dictionary<(string Suite, string Name), long?>> _projects = new();
+    /// <summary>How long a loaded set is trusted: a change another process (or a lost race) made shows within this.</summary>
+    private const long TrustMs = 5_000;
+
+    private readonly ConcurrentDictionary<long, (long LoadedAtMs, Dictionary<(string Suite, string Name), long?> Entries)> _projects = new();
 
     public QuarantineSet(IQuarantineStore store, TimeProvider clock)
     {
@@ -24,9 +27,13 @@ public sealed class QuarantineSet
     public bool Contains(long projectKey, string suite, string name)
     {
         var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
-        var entries = _projects.GetOrAdd(projectKey, key =>
-            _store.Active(key, now).ToDictionary(static e => (e.Suite, e.Name), static e => e.ExpiresAtMs));
-        return entries.TryGetValue((suite, name), out var expires) && (expires is null || expires > now);
+        if (!_projects.TryGetValue(projectKey, out var loaded) || now - loaded.LoadedAtMs > TrustMs)
+        {
+            loaded = (now, _store.Active(projectKey, now).ToDictionary(static e => (e.Suite, e.Name), static e => e.ExpiresAtMs));
+            _projects[projectKey] = loaded;
+        }
+
+        return loaded.Entries.TryGetValue((suite, name), out var expires) && (expires is null || expires > now);
     }
 
     public void Changed(long projectKey) => _projects.TryRemove(projectKey, out _);

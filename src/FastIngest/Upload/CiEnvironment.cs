@@ -22,14 +22,14 @@ public sealed record CiEnvironment(string Provider, string? RunId, string? Shard
             : Get("GITLAB_CI") == "true" ? new CiEnvironment(
                 "GitLab CI",
                 Join("gl", Get("CI_PIPELINE_ID"), null),
-                Get("CI_JOB_NAME"),
+                Attempt(Get("CI_JOB_NAME"), Get("CI_JOB_ID")),
                 Get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME") ?? Get("CI_COMMIT_REF_NAME"),
                 Get("CI_COMMIT_SHA"),
                 Get("CI_PIPELINE_URL"))
             : Get("BUILDKITE") == "true" ? new CiEnvironment(
                 "Buildkite",
                 Join("bk", Get("BUILDKITE_BUILD_ID"), null),
-                Get("BUILDKITE_STEP_KEY") ?? Get("BUILDKITE_LABEL"),
+                Attempt(Attempt(Get("BUILDKITE_STEP_KEY") ?? Get("BUILDKITE_LABEL"), Get("BUILDKITE_PARALLEL_JOB")), Get("BUILDKITE_RETRY_COUNT")),
                 Get("BUILDKITE_BRANCH"),
                 Get("BUILDKITE_COMMIT"),
                 Get("BUILDKITE_BUILD_URL"))
@@ -43,7 +43,7 @@ public sealed record CiEnvironment(string Provider, string? RunId, string? Shard
             : Get("TF_BUILD") is { } tf && tf.Equals("true", StringComparison.OrdinalIgnoreCase) ? new CiEnvironment(
                 "Azure Pipelines",
                 Join("az", Get("BUILD_BUILDID"), null),
-                Get("SYSTEM_JOBDISPLAYNAME") ?? Get("SYSTEM_JOBNAME"),
+                Attempt(Get("SYSTEM_JOBDISPLAYNAME") ?? Get("SYSTEM_JOBNAME"), Get("SYSTEM_JOBATTEMPT")),
                 Get("SYSTEM_PULLREQUEST_SOURCEBRANCH") ?? Get("BUILD_SOURCEBRANCHNAME"),
                 Get("BUILD_SOURCEVERSION"),
                 Get("BUILD_BUILDID") is { } build ? $"{Get("SYSTEM_COLLECTIONURI")}{Get("SYSTEM_TEAMPROJECT")}/_build/results?buildId={build}" : null)
@@ -66,6 +66,14 @@ public sealed record CiEnvironment(string Provider, string? RunId, string? Shard
             BuildUrl = Get("FASTINGEST_BUILD_URL") ?? detected.BuildUrl,
         };
     }
+
+    /// <summary>
+    /// A job's name with what tells its retries and parallel copies apart (a GitLab job id, a Buildkite parallel index
+    /// and retry count, an Azure job attempt): until shards of one run are merged on the server, each is a run of its
+    /// own, so a retried job with new reports is a new run, not a 409, and a re-run of the same upload step (same job)
+    /// is still a duplicate.
+    /// </summary>
+    private static string? Attempt(string? job, string? attempt) => job is null || attempt is null ? job : $"{job}-{attempt}";
 
     /// <summary>A run id from a CI's own ids, reduced to the characters run ids allow.</summary>
     private static string? Join(string prefix, string? id, string? attempt) =>

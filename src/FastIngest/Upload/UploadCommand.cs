@@ -55,8 +55,21 @@ public static class UploadCommand
             return UsageError;
         }
 
+        try
+        {
+            return await UploadAsync(options!, env, output, errors);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Whatever went wrong, the build is not broken by accident: the same rules as any failed upload.
+            return await GiveUpAsync(options!, errors, $"{e.GetType().Name}: {e.Message}", localFailures: 0, unreadable: options!.FailOnTestFailures);
+        }
+    }
+
+    private static async Task<int> UploadAsync(UploadOptions options, Func<string, string?> env, TextWriter output, TextWriter errors)
+    {
         var ci = CiEnvironment.Detect(env);
-        var baseRunId = options!.RunId ?? ci.RunId;
+        var baseRunId = options.RunId ?? ci.RunId;
         if (baseRunId is null)
         {
             await errors.WriteLineAsync($"fastingest upload: no --run-id given and no CI detected to take one from.\n{Usage}");
@@ -67,6 +80,12 @@ public static class UploadCommand
         var shard = options.Shard ?? ci.Shard;
         var runId = CiEnvironment.Sanitize(shard is null ? baseRunId : $"{baseRunId}/{shard}");
         var branch = options.Branch ?? ci.Branch;
+        if (branch is not null && Ingest.RunFieldRules.BranchError(branch) is { } branchProblem)
+        {
+            await errors.WriteLineAsync($"fastingest upload: warning: the branch is left out: it {branchProblem}");
+            branch = null;
+        }
+
         var commit = options.Commit ?? ci.Commit;
         var files = ReportFiles.Expand(options.Paths, out var missing);
         foreach (var path in missing)
@@ -76,18 +95,20 @@ public static class UploadCommand
 
         if (files.Count == 0)
         {
-            return await GiveUpAsync(options, errors, "no report files were found", localFailures: 0);
+            // No report at all usually means the tests never ran (a compile error): a gate cannot call that a pass.
+            return await GiveUpAsync(options, errors, "no report files were found", localFailures: 0, unreadable: true);
         }
 
         using var combined = new TemporaryFile();
-        CombinedReport report;
-        try
+        var report = CombinedReport.Write(files, combined.Stream);
+        foreach (var (file, problem) in report.Unreadable)
         {
-            report = CombinedReport.Write(files, combined.Stream);
+            await errors.WriteLineAsync($"fastingest upload: warning: {file} is left out: {problem}");
         }
-        catch (Exception e) when (e is XmlException or IOException or UnauthorizedAccessException)
+
+        if (report.Unreadable.Count == files.Count)
         {
-            return await GiveUpAsync(options, errors, $"a report could not be read: {e.Message}", localFailures: 0);
+            return await GiveUpAsync(options, errors, "no report file could be read", localFailures: 0, unreadable: true);
         }
 
         await output.WriteLineAsync(
@@ -101,7 +122,8 @@ public static class UploadCommand
 
         if (options.Server is null || options.Token is null)
         {
-            return await GiveUpAsync(options, errors, "no server or token (set FASTINGEST_SERVER and FASTINGEST_TOKEN)", report.Failures.Count);
+            return await GiveUpAsync(options, errors, "no server or token (set FASTINGEST_SERVER and FASTINGEST_TOKEN)", report.Failures.Count,
+                report.Unreadable.Count > 0);
         }
 
         var query = new StringBuilder($"run_id={Uri.EscapeDataString(runId)}");
@@ -124,24 +146,33 @@ public static class UploadCommand
         var sent = await UploadClient.SendAsync(new Uri(options.Server.TrimEnd('/') + "/v1/ingest?" + query), options.Token, combined.Stream, deadline, errors);
         if (sent.Answer is not { } answer)
         {
-            return await GiveUpAsync(options, errors, sent.Problem ?? "the upload did not complete", report.Failures.Count);
+            return await GiveUpAsync(options, errors, sent.Problem ?? "the upload did not complete", report.Failures.Count, report.Unreadable.Count > 0);
         }
 
-        var blocking = answer.TryGetProperty("blocking_failures", out var b) ? b.GetInt64() : report.Failures.Count;
-        var quarantined = answer.TryGetProperty("quarantined_failures", out var q) ? q.GetInt64() : 0;
-        var projectId = answer.GetProperty("project_id").GetString();
+        var blocking = answer.TryGetProperty("blocking_failures", out var b) && b.ValueKind == JsonValueKind.Number ? b.GetInt64() : report.Failures.Count;
+        var quarantined = answer.TryGetProperty("quarantined_failures", out var q) && q.ValueKind == JsonValueKind.Number ? q.GetInt64() : 0;
+        var projectId = answer.TryGetProperty("project_id", out var p) ? p.GetString() : null;
         var duplicate = answer.TryGetProperty("duplicate", out var d) && d.GetBoolean();
         await output.WriteLineAsync($"fastingest upload: stored{(duplicate ? " (already stored: duplicate)" : "")}: {blocking} blocking failure(s), {quarantined} quarantined");
         var runUrl = $"{options.Server.TrimEnd('/')}/ui/projects/{Uri.EscapeDataString(projectId ?? "")}/runs/{Uri.EscapeDataString(runId)}";
-        await StepSummary.AppendAsync(env, report, runId, blocking, quarantined, runUrl, options.Server, options.Token, projectId);
-        return options.FailOnTestFailures && blocking > 0 ? TestsFailed : Uploaded;
+        try
+        {
+            await StepSummary.AppendAsync(env, report, runId, blocking, quarantined, runUrl, options.Server, options.Token, projectId);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or JsonException)
+        {
+            await errors.WriteLineAsync($"fastingest upload: warning: the step summary could not be written: {e.Message}");
+        }
+
+        // A report that could not be read may have held failures: a gate does not pass what it could not see.
+        return options.FailOnTestFailures && (blocking > 0 || report.Unreadable.Count > 0) ? TestsFailed : Uploaded;
     }
 
     /// <summary>
     /// The upload could not be completed: a warning and exit 0 (2 with --strict). With --fail-on-test-failures the
     /// reports themselves still decide: a failed test fails the build (quarantine unknown, so every failure blocks).
     /// </summary>
-    private static async Task<int> GiveUpAsync(UploadOptions options, TextWriter errors, string why, int localFailures)
+    private static async Task<int> GiveUpAsync(UploadOptions options, TextWriter errors, string why, int localFailures, bool unreadable = false)
     {
         await errors.WriteLineAsync($"fastingest upload: warning: not uploaded: {why}");
         if (options.Strict)
@@ -149,7 +180,7 @@ public static class UploadCommand
             return NotUploaded;
         }
 
-        return options.FailOnTestFailures && localFailures > 0 ? TestsFailed : Uploaded;
+        return options.FailOnTestFailures && (localFailures > 0 || unreadable) ? TestsFailed : Uploaded;
     }
 
     /// <summary>A private temporary file, deleted when disposed.</summary>
@@ -220,7 +251,14 @@ public sealed record UploadOptions(IReadOnlyList<string> Paths, string? Server, 
         }
 
         string? Value(string flag, string? variable) =>
-            values.TryGetValue(flag, out var v) ? v : variable is null ? null : env(variable) is { Length: > 0 } e ? e : null;
+            values.TryGetValue(flag, out var v) && v.Length > 0 ? v : variable is null ? null : env(variable) is { Length: > 0 } e ? e : null;
+        if (Value("--server", "FASTINGEST_SERVER") is { } server
+            && (!Uri.TryCreate(server, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.UserInfo.Length > 0))
+        {
+            error = $"the server must be an http(s) URL without credentials in it, e.g. https://fastingest.example.com (got '{(uri?.UserInfo.Length > 0 ? "<redacted>" : server)}')";
+            return false;
+        }
+
         options = new UploadOptions(paths, Value("--server", "FASTINGEST_SERVER"), Value("--token", "FASTINGEST_TOKEN"), Value("--run-id", null),
             Value("--shard", null), Value("--branch", null), Value("--commit", null), timeout, flags.Contains("--strict"),
             flags.Contains("--fail-on-test-failures"), flags.Contains("--dry-run"));
@@ -231,6 +269,9 @@ public sealed record UploadOptions(IReadOnlyList<string> Paths, string? Server, 
 /// <summary>Report paths: files as given, every *.xml under a directory, and simple globs (<c>*</c>, <c>**</c>).</summary>
 public static class ReportFiles
 {
+    /// <summary>Every file below, skipping directories the job may not read (a root-owned volume in the workspace).</summary>
+    private static readonly EnumerationOptions s_everywhere = new() { RecurseSubdirectories = true, IgnoreInaccessible = true };
+
     public static List<string> Expand(IReadOnlyList<string> paths, out List<string> missing)
     {
         missing = [];
@@ -244,7 +285,7 @@ public static class ReportFiles
             }
             else if (Directory.Exists(path))
             {
-                files.UnionWith(Directory.EnumerateFiles(path, "*.xml", SearchOption.AllDirectories).Select(Path.GetFullPath));
+                files.UnionWith(Directory.EnumerateFiles(path, "*.xml", s_everywhere).Select(Path.GetFullPath));
             }
             else if (path.Contains('*', StringComparison.Ordinal) || path.Contains('?', StringComparison.Ordinal))
             {
@@ -274,55 +315,61 @@ public static class ReportFiles
         var regex = new System.Text.RegularExpressions.Regex("^" + System.Text.RegularExpressions.Regex.Escape(full)
             .Replace(@"\*\*/", "(.*/)?", StringComparison.Ordinal).Replace(@"\*\*", ".*", StringComparison.Ordinal)
             .Replace(@"\*", "[^/]*", StringComparison.Ordinal).Replace(@"\?", "[^/]", StringComparison.Ordinal) + "$");
-        return Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories).Select(Path.GetFullPath).Where(f => regex.IsMatch(f));
+        var options = full.Contains("**", StringComparison.Ordinal) ? s_everywhere : new EnumerationOptions { IgnoreInaccessible = true };
+        return Directory.EnumerateFiles(root, "*", options).Select(Path.GetFullPath).Where(f => regex.IsMatch(f));
     }
 }
 
 /// <summary>
 /// Several JUnit files combined into one gzip report (<c>&lt;testsuites&gt;</c> holding every file's suites), with
-/// what the uploader needs to know without the server: how many tests, which failed.
+/// what the uploader needs to know without the server: how many tests, which failed by their last attempt, and
+/// which files could not be read (each is read once on its own first, so one broken file is left out, not the
+/// rest with it). <c>system-out</c>, <c>system-err</c> and <c>properties</c> are dropped: the server ignores them,
+/// and they are most of a report's bytes.
 /// </summary>
-public sealed record CombinedReport(long Tests, List<(string Suite, string Name, string? Message)> Failures)
+public sealed record CombinedReport(long Tests, List<(string Suite, string Name, string? Message)> Failures, List<(string File, string Problem)> Unreadable)
 {
-    private static readonly XmlReaderSettings s_read = new() { DtdProcessing = DtdProcessing.Prohibit, XmlResolver = null, IgnoreComments = true };
+    private static readonly XmlReaderSettings s_read = new() { DtdProcessing = DtdProcessing.Ignore, XmlResolver = null, IgnoreComments = true };
 
     public static CombinedReport Write(IReadOnlyList<string> files, Stream destination)
     {
+        var unreadable = new List<(string, string)>();
+        var outcomes = new Dictionary<(string Suite, string Name), (bool Failed, string? Message)>();
         long tests = 0;
-        var failures = new List<(string, string, string?)>();
         using (var gzip = new GZipStream(destination, CompressionLevel.Fastest, leaveOpen: true))
         using (var writer = XmlWriter.Create(gzip, new XmlWriterSettings { Encoding = new UTF8Encoding(false), CloseOutput = false }))
         {
             writer.WriteStartElement("testsuites");
             foreach (var file in files)
             {
+                if (Problem(file) is { } problem)
+                {
+                    unreadable.Add((file, problem));
+                    continue;
+                }
+
                 using var reader = XmlReader.Create(file, s_read);
                 reader.MoveToContent();
-                if (reader.LocalName == "testsuites")
+                if (reader.LocalName == "testsuite")
                 {
-                    if (!reader.IsEmptyElement)
+                    CopySuite(reader, writer, ref tests, outcomes);
+                    continue;
+                }
+
+                if (!reader.IsEmptyElement)
+                {
+                    reader.Read();
+                    while (!reader.EOF && reader.NodeType != XmlNodeType.EndElement)
                     {
-                        reader.Read();
-                        while (!reader.EOF && reader.NodeType != XmlNodeType.EndElement)
+                        if (reader.NodeType == XmlNodeType.Element)
                         {
-                            if (reader.NodeType == XmlNodeType.Element)
-                            {
-                                CopySuite(reader, writer, ref tests, failures);
-                            }
-                            else
-                            {
-                                reader.Read();
-                            }
+                            CopySuite(reader, writer, ref tests, outcomes);
+                        }
+                        else
+                        {
+                            reader.Read();
                         }
                     }
-                }
-                else if (reader.LocalName == "testsuite")
-                {
-                    CopySuite(reader, writer, ref tests, failures);
-                }
-                else
-                {
-                    throw new XmlException($"{Path.GetFileName(file)}: the root element is <{reader.LocalName}>, not <testsuites> or <testsuite>");
                 }
             }
 
@@ -330,30 +377,59 @@ public sealed record CombinedReport(long Tests, List<(string Suite, string Name,
         }
 
         destination.Position = 0;
-        return new CombinedReport(tests, failures);
+        var failures = outcomes.Where(static o => o.Value.Failed).Select(static o => (o.Key.Suite, o.Key.Name, o.Value.Message)).ToList();
+        return new CombinedReport(tests, failures, unreadable);
     }
 
-    /// <summary>Copies one element (a suite) whole, noting its test cases and failures on the way.</summary>
-    private static void CopySuite(XmlReader reader, XmlWriter writer, ref long tests, List<(string, string, string?)> failures)
+    /// <summary>Why a file cannot be sent (not well-formed XML, or not a JUnit report), or null when it can.</summary>
+    private static string? Problem(string file)
+    {
+        try
+        {
+            using var reader = XmlReader.Create(file, s_read);
+            reader.MoveToContent();
+            if (reader.LocalName is not ("testsuites" or "testsuite"))
+            {
+                return $"the root element is <{reader.LocalName}>, not <testsuites> or <testsuite>";
+            }
+
+            while (reader.Read())
+            {
+            }
+
+            return null;
+        }
+        catch (Exception e) when (e is XmlException or IOException or UnauthorizedAccessException)
+        {
+            return e.Message;
+        }
+    }
+
+    /// <summary>Copies one element (a suite) whole, noting each test case's outcome (a later attempt replaces an earlier one).</summary>
+    private static void CopySuite(XmlReader reader, XmlWriter writer, ref long tests, Dictionary<(string, string), (bool, string?)> outcomes)
     {
         using var subtree = reader.ReadSubtree();
-        string? suite = null, name = null;
-        var depth = -1;
-        while (subtree.Read())
+        (string Suite, string Name)? current = null;
+        var caseDepth = -1;
+        subtree.Read();
+        while (!subtree.EOF)
         {
             switch (subtree.NodeType)
             {
+                case XmlNodeType.Element when subtree.LocalName is "system-out" or "system-err" or "properties":
+                    subtree.Skip();
+                    continue;
                 case XmlNodeType.Element:
                     if (subtree.LocalName == "testcase")
                     {
                         tests++;
-                        suite = subtree.GetAttribute("classname") ?? "";
-                        name = subtree.GetAttribute("name") ?? "";
-                        depth = subtree.Depth;
+                        current = (subtree.GetAttribute("classname") ?? "", subtree.GetAttribute("name") ?? "");
+                        caseDepth = subtree.Depth;
+                        outcomes[current.Value] = (false, null);
                     }
-                    else if (subtree.LocalName is "failure" or "error" && name is not null && subtree.Depth == depth + 1)
+                    else if (subtree.LocalName is "failure" or "error" && current is { } test && subtree.Depth == caseDepth + 1)
                     {
-                        failures.Add((suite!, name, subtree.GetAttribute("message")));
+                        outcomes[test] = (true, subtree.GetAttribute("message"));
                     }
 
                     writer.WriteStartElement(subtree.Prefix, subtree.LocalName, subtree.NamespaceURI);
@@ -375,6 +451,8 @@ public sealed record CombinedReport(long Tests, List<(string Suite, string Name,
                     writer.WriteCData(subtree.Value);
                     break;
             }
+
+            subtree.Read();
         }
 
         reader.Read(); // past the copied element
@@ -419,7 +497,7 @@ public static class UploadClient
 
                 var detail = ProblemDetail(body);
                 problem = $"the server answered {(int)response.StatusCode}{(detail is null ? "" : ": " + detail)}";
-                if (response.StatusCode != HttpStatusCode.TooManyRequests && (int)response.StatusCode < 500)
+                if (response.StatusCode is not (HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout) && (int)response.StatusCode < 500)
                 {
                     return new Sent(null, problem); // the request itself is wrong: repeating it cannot help
                 }
@@ -433,7 +511,9 @@ public static class UploadClient
                 problem = e is OperationCanceledException ? "the deadline passed" : $"the server could not be reached ({e.Message})";
             }
 
-            var wait = retryAfter ?? (delay + TimeSpan.FromMilliseconds(Random.Shared.Next(0, (int)delay.TotalMilliseconds)));
+            // Retry-After is honoured, but never below half a second (a date in the past, a clock skew, or 0).
+            var wait = retryAfter is { } asked ? TimeSpan.FromTicks(Math.Max(asked.Ticks, TimeSpan.FromMilliseconds(500).Ticks))
+                : delay + TimeSpan.FromMilliseconds(Random.Shared.Next(0, (int)delay.TotalMilliseconds));
             if (DateTimeOffset.UtcNow + wait >= deadline)
             {
                 return new Sent(null, $"{problem}; no time left for another attempt");

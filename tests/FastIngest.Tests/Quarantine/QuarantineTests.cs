@@ -140,7 +140,7 @@ public sealed class QuarantineTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task AnotherTenantsQuarantineIsA404AndAnExpiredEntryNoLongerCounts()
+    public async Task AnotherTenantsQuarantineIsA404AndAnExpiryInThePastIsRefused()
     {
         var owner = await _server.CreateTenantAsync("quarantine-owner");
         var stranger = await _server.CreateTenantAsync("quarantine-stranger");

@@ -100,7 +100,7 @@ public sealed class UploadCommandTests : IAsyncLifetime
     public async Task A429WithRetryAfterIsWaitedForThenTheUploadSucceeds()
     {
         using var stub = new StubServer(
-            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Type: application/problem+json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\nContent-Type: application/problem+json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
             "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 93\r\nConnection: close\r\n\r\n"
             + """{"run_id":"stub-1","project_id":"p","duplicate":false,"failed_tests":0,"blocking_failures":0}""".PadRight(93));
         var watch = Stopwatch.StartNew();
@@ -108,11 +108,36 @@ public sealed class UploadCommandTests : IAsyncLifetime
 
         Assert.True(result.ExitCode == 0 && result.Output.Contains("stored", StringComparison.Ordinal), result.ToString());
         Assert.Equal(2, stub.Requests);
-        Assert.True(watch.Elapsed >= TimeSpan.FromSeconds(1), $"did not wait for Retry-After: {watch.Elapsed}");
+        Assert.True(watch.Elapsed >= TimeSpan.FromSeconds(3), $"did not wait for Retry-After (3 s, longer than the first backoff): {watch.Elapsed}");
+    }
+
+    [Fact]
+    public async Task ABrokenOrForeignReportIsLeftOutTheRestIsUploadedAndTheGateDoesNotPassWhatItCouldNotSee()
+    {
+        var reports = Reports("mixed", ("good.xml", Passing), ("truncated.xml", "<testsuite name=\"x\"><testcase name="), ("coverage.xml", "<coverage/>"));
+        var lenient = await RunAsync(["upload", "--run-id", "mixed-1", reports], Env());
+        var gated = await RunAsync(["upload", "--run-id", "mixed-2", "--fail-on-test-failures", reports], Env());
+        var nothing = await RunAsync(["upload", "--run-id", "mixed-3", "--fail-on-test-failures", Path.Combine(_directory, "no-such-dir")], Env());
+
+        Assert.True(lenient.ExitCode == 0 && lenient.Errors.Contains("truncated.xml is left out", StringComparison.Ordinal), lenient.ToString());
+        Assert.Equal(2, (await RunAsync("mixed-1")).GetProperty("counts").GetProperty("total").GetInt32());
+        Assert.True(gated.ExitCode == 1, gated.ToString());
+        Assert.True(nothing.ExitCode == 1, nothing.ToString());
+    }
+
+    [Fact]
+    public async Task ATestThatPassedOnItsLastAttemptDoesNotFailTheGateEvenWhenTheServerIsDown()
+    {
+        var reports = Reports("retried", ("r.xml", """<testsuite name="u"><testcase classname="c" name="t"><failure message="x"/></testcase><testcase classname="c" name="t"/></testsuite>"""));
+        var result = await RunAsync(["upload", "--run-id", "retried-1", "--timeout", "2", "--fail-on-test-failures", reports],
+            Env(("FASTINGEST_SERVER", $"http://127.0.0.1:{AotBinary.FreePort()}")));
+        Assert.True(result.ExitCode == 0, result.ToString());
     }
 
     [Theory]
     [InlineData("--bogus")]
+    [InlineData("--server", "ci.example.com", "x.xml")]
+    [InlineData("--server", "https://user:secret@ci.example.com", "x.xml")]
     [InlineData("--timeout", "0", "x.xml")]
     public async Task AUsageErrorIsExit64(params string[] args)
     {
@@ -163,7 +188,16 @@ public sealed class UploadCommandTests : IAsyncLifetime
         var output = process.StandardOutput.ReadToEndAsync();
         var errors = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
         return new Result(process.ExitCode, await output, await errors);
     }
 

@@ -29,16 +29,24 @@ public sealed class SqliteQuarantineStore : IQuarantineStore
         var existed = connection.ExecuteScalar<long>(
             "SELECT count(*) FROM quarantine WHERE project_id = @projectKey AND suite = @suite AND name = @name;",
             new { projectKey, suite, name }, transaction) > 0;
-        var row = connection.QuerySingle<EntryRow>(
+        var row = connection.QuerySingleOrDefault<EntryRow>(
             """
             INSERT INTO quarantine (project_id, suite, name, reason, created_at, created_by, expires_at, auto)
             VALUES (@projectKey, @suite, @name, @reason, @nowMs, @by, @expiresAtMs, @autoFlag)
             ON CONFLICT (project_id, suite, name) DO UPDATE SET reason = excluded.reason, expires_at = excluded.expires_at,
                 created_at = excluded.created_at, created_by = excluded.created_by, auto = excluded.auto
+                WHERE excluded.auto = 0 OR quarantine.auto = 1 -- the policy never takes over a person's entry
             RETURNING id AS Key, suite AS Suite, name AS Name, reason AS Reason, created_at AS CreatedAtMs, created_by AS CreatedBy,
                       expires_at AS ExpiresAtMs, auto AS Auto;
             """,
             new { projectKey, suite, name, reason, nowMs, by, expiresAtMs, autoFlag = byPolicy ? 1 : 0 }, transaction);
+        if (row is null)
+        {
+            // A person's entry for this test already: it stays as they made it.
+            transaction.Commit();
+            return (Active(projectKey, long.MinValue).First(e => e.Suite == suite && e.Name == name), false);
+        }
+
         Log(connection, transaction, projectKey, (byPolicy ? "auto-" : "") + (existed ? "changed" : "added"), suite, name, reason, by, nowMs);
         transaction.Commit();
         return (row.ToEntry(), !existed);
@@ -50,11 +58,11 @@ public sealed class SqliteQuarantineStore : IQuarantineStore
         using var transaction = connection.BeginTransaction(deferred: false);
         var row = connection.QuerySingleOrDefault<EntryRow>(
             """
-            DELETE FROM quarantine WHERE id = @entryKey AND project_id = @projectKey
+            DELETE FROM quarantine WHERE id = @entryKey AND project_id = @projectKey AND (@by <> 'auto-quarantine' OR auto = 1)
             RETURNING id AS Key, suite AS Suite, name AS Name, reason AS Reason, created_at AS CreatedAtMs, created_by AS CreatedBy,
                       expires_at AS ExpiresAtMs, auto AS Auto;
             """,
-            new { entryKey, projectKey }, transaction);
+            new { entryKey, projectKey, by }, transaction);
         if (row is not null)
         {
             Log(connection, transaction, projectKey, by == AutoQuarantineBy ? "auto-released" : "released", row.Suite, row.Name, null, by, nowMs);
