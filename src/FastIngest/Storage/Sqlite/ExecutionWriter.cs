@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.IO.Hashing;
 using System.Runtime.InteropServices;
-using System.Text;
 using FastIngest.TestAnalytics;
 using SQLitePCL;
 
@@ -252,44 +251,13 @@ internal sealed class ExecutionWriter : IDisposable
         }
     }
 
-    private static void BindText(sqlite3_stmt statement, int index, string? text)
-    {
-        if (text is null)
-        {
-            raw.sqlite3_bind_null(statement, index);
-            return;
-        }
+    private void Step(sqlite3_stmt statement) => RawSqlite.Step(_db, statement);
 
-        // Names are at most 1,024 characters and messages 4,096 (validated): UTF-8 on the stack, no allocation.
-        Span<byte> utf8 = stackalloc byte[Encoding.UTF8.GetMaxByteCount(text.Length)];
-        var length = Encoding.UTF8.GetBytes(text, utf8);
-        raw.sqlite3_bind_text(statement, index, utf8[..length]);
-    }
+    private sqlite3_stmt Prepare(string sql) => RawSqlite.Prepare(_db, sql);
 
-    private void Step(sqlite3_stmt statement)
-    {
-        var rc = raw.sqlite3_step(statement);
-        raw.sqlite3_reset(statement);
-        if (rc != raw.SQLITE_DONE)
-        {
-            Check(rc);
-        }
-    }
+    private void Check(int rc) => RawSqlite.Check(_db, rc);
 
-    private sqlite3_stmt Prepare(string sql)
-    {
-        Check(raw.sqlite3_prepare_v2(_db, sql, out var statement));
-        return statement;
-    }
-
-    private void Check(int rc)
-    {
-        if (rc is not (raw.SQLITE_OK or raw.SQLITE_DONE or raw.SQLITE_ROW))
-        {
-            Microsoft.Data.Sqlite.SqliteException.ThrowExceptionForRC(rc, _db);
-            throw new Microsoft.Data.Sqlite.SqliteException($"SQLite error {rc}", rc);
-        }
-    }
+    private static void BindText(sqlite3_stmt statement, int index, string? text) => RawSqlite.BindText(statement, index, text);
 
     private readonly record struct Row(long TestId, int Attempt, TestCaseStatus Status, long DurationMs, long MessageId);
 }

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Text;
 using FastIngest.Configuration;
 using Microsoft.Data.Sqlite;
 using Microsoft.Win32.SafeHandles;
@@ -370,43 +369,12 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             }
         }
 
-        private static void BindText(sqlite3_stmt statement, int index, string? text)
-        {
-            if (text is null)
-            {
-                raw.sqlite3_bind_null(statement, index);
-                return;
-            }
+        private void Step(sqlite3_stmt statement) => RawSqlite.Step(_db, statement);
 
-            // Fields are short (<= 4096 chars, validated); UTF-8 on the stack avoids an allocation per row.
-            Span<byte> utf8 = stackalloc byte[Encoding.UTF8.GetMaxByteCount(text.Length)];
-            var length = Encoding.UTF8.GetBytes(text, utf8);
-            raw.sqlite3_bind_text(statement, index, utf8[..length]);
-        }
+        private sqlite3_stmt Prepare(string sql) => RawSqlite.Prepare(_db, sql);
 
-        private void Step(sqlite3_stmt statement)
-        {
-            var rc = raw.sqlite3_step(statement);
-            raw.sqlite3_reset(statement);
-            if (rc != raw.SQLITE_DONE)
-            {
-                Check(rc);
-            }
-        }
+        private void Check(int rc) => RawSqlite.Check(_db, rc);
 
-        private sqlite3_stmt Prepare(string sql)
-        {
-            Check(raw.sqlite3_prepare_v2(_db, sql, out var statement));
-            return statement;
-        }
-
-        private void Check(int rc)
-        {
-            if (rc is not (raw.SQLITE_OK or raw.SQLITE_DONE or raw.SQLITE_ROW))
-            {
-                SqliteException.ThrowExceptionForRC(rc, _db);
-                throw new SqliteException($"SQLite error {rc}", rc); // ThrowExceptionForRC returns only for success codes
-            }
-        }
+        private static void BindText(sqlite3_stmt statement, int index, string? text) => RawSqlite.BindText(statement, index, text);
     }
 }

@@ -127,7 +127,7 @@ public sealed class SqliteTestQueries : ITestQueries
             // Every test: one pass over the window in test order through SQLite's C API (a blob read is a span, not
             // an array), merging each test's days into one scratch histogram.
             var db = connection.Handle!;
-            Check(db, raw.sqlite3_prepare_v2(db, """
+            RawSqlite.Check(db, raw.sqlite3_prepare_v2(db, """
                 SELECT test_id, duration_max, duration_sum, histogram FROM test_days
                 WHERE project_id = ?1 AND branch = ?2 AND day >= ?3 ORDER BY test_id;
                 """, out var statement));
@@ -150,7 +150,7 @@ public sealed class SqliteTestQueries : ITestQueries
                     merged.Add(raw.sqlite3_column_blob(statement, 3), raw.sqlite3_column_int64(statement, 1), raw.sqlite3_column_int64(statement, 2));
                 }
 
-                Check(db, rc);
+                RawSqlite.Check(db, rc);
                 if (current >= 0)
                 {
                     durations[current] = merged.TakeResult();
@@ -389,13 +389,6 @@ public sealed class SqliteTestQueries : ITestQueries
         return rows;
     }
 
-    private static void Check(SQLitePCL.sqlite3 db, int rc)
-    {
-        if (rc is not (raw.SQLITE_OK or raw.SQLITE_DONE or raw.SQLITE_ROW))
-        {
-            SqliteException.ThrowExceptionForRC(rc, db);
-        }
-    }
 
     private static TestCaseStatus Status(int stored) => stored is >= 0 and <= 3
         ? (TestCaseStatus)stored
