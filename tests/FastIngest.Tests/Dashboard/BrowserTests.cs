@@ -61,7 +61,7 @@ public sealed class BrowserTests : IAsyncLifetime
         _driver.Navigate().GoToUrl(new Uri(_server.Client.BaseAddress!, "/"));
         Snap("sign-in");
         _driver.FindElement(By.Id("token")).SendKeys(tenant.ProjectToken);
-        _driver.FindElement(By.CssSelector("form[action='/ui/sign-in'] button")).Click();
+        await FollowAsync(By.CssSelector("form[action='/ui/sign-in'] button"));
 
         // A project token lands on its project's overview.
         Assert.Contains("FastIngest", _driver.Title, StringComparison.Ordinal);
@@ -70,31 +70,77 @@ public sealed class BrowserTests : IAsyncLifetime
         CheckPage("overview");
 
         // Runs, then the newest run, by their links.
-        _driver.FindElement(By.LinkText("Runs")).Click();
+        await FollowAsync(By.LinkText("Runs"));
         CheckPage("runs");
-        _driver.FindElement(By.LinkText("run-1")).Click();
+        await FollowAsync(By.LinkText("run-1"));
         Assert.Contains("Failed tests", _driver.PageSource, StringComparison.Ordinal);
         CheckPage("run");
 
         // The failing test from the run, then the test lists and failure groups.
-        _driver.FindElement(By.PartialLinkText("<script>")).Click();
+        await FollowAsync(By.PartialLinkText("<script>"));
         Assert.Contains("Recent executions", _driver.PageSource, StringComparison.Ordinal);
         CheckPage("test");
-        _driver.FindElement(By.LinkText("Tests")).Click();
-        _driver.FindElement(By.LinkText("Broken")).Click();
+        await FollowAsync(By.LinkText("Tests"));
+        await FollowAsync(By.LinkText("Broken"));
         Assert.NotEmpty(_driver.FindElements(By.PartialLinkText("<script>")));
         CheckPage("tests-broken");
-        _driver.FindElement(By.LinkText("Failures")).Click();
+        await FollowAsync(By.LinkText("Failures"));
         CheckPage("failures");
 
         // The keyboard reaches the first link of the page.
         _driver.FindElement(By.TagName("body")).SendKeys(Keys.Tab);
         Assert.Equal("a", _driver.SwitchTo().ActiveElement().TagName);
 
-        // Signing out ends the session: the project is gone from this browser.
-        _driver.FindElement(By.CssSelector("form[action='/ui/sign-out'] button")).Click();
+        // Signing out ends the session: the project is gone from this browser. (The click's navigation is waited for:
+        // a new navigation started before the sign-out's answer arrives would race it.)
+        await FollowAsync(By.CssSelector("form[action='/ui/sign-out'] button"));
+        Assert.True(await AppearsAsync(By.Id("token")), $"signing out did not lead to the sign-in page: {_driver.Url}");
         _driver.Navigate().GoToUrl(new Uri(_server.Client.BaseAddress!, $"/ui/projects/{tenant.ProjectId}"));
-        Assert.NotEmpty(_driver.FindElements(By.Id("token")));
+        Assert.True(await AppearsAsync(By.Id("token")), $"a signed-out browser still sees the project: {_driver.Url}");
+    }
+
+    /// <summary>Clicks and waits until the browser is on the new page, fully loaded: the next look never meets the old one.</summary>
+    private async Task FollowAsync(By what)
+    {
+        var before = _driver.Url;
+        var element = _driver.FindElement(what);
+        element.Click();
+        for (var i = 0; i < 100; i++)
+        {
+            var stale = false;
+            try
+            {
+                _ = element.Enabled;
+            }
+            catch (StaleElementReferenceException)
+            {
+                stale = true;
+            }
+
+            if ((stale || _driver.Url != before) && _driver.ExecuteScript("return document.readyState") is "complete")
+            {
+                return;
+            }
+
+            await Task.Delay(100);
+        }
+
+        Assert.Fail($"clicking {what} did not lead anywhere from {before}");
+    }
+
+    private async Task<bool> AppearsAsync(By what)
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            if (_driver.FindElements(what).Count > 0)
+            {
+                return true;
+            }
+
+            await Task.Delay(100);
+        }
+
+        return false;
     }
 
     /// <summary>Nothing hostile ran, the page lays out within the window, axe is satisfied; then a screenshot.</summary>
