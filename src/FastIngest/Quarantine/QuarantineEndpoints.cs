@@ -17,15 +17,17 @@ public sealed class QuarantineEndpoints
     private const int MaxReasonLength = 1000;
 
     private readonly RequestAuthentication _auth;
+    private readonly Management.ManagedObjectAccess _access;
     private readonly ITenantStore _tenants;
     private readonly IQuarantineStore _store;
     private readonly QuarantineSet _set;
     private readonly TimeProvider _clock;
     private readonly AutoQuarantine _auto;
 
-    public QuarantineEndpoints(RequestAuthentication auth, ITenantStore tenants, IQuarantineStore store, QuarantineSet set, TimeProvider clock,
-        AutoQuarantine auto)
+    public QuarantineEndpoints(RequestAuthentication auth, Management.ManagedObjectAccess access, ITenantStore tenants, IQuarantineStore store,
+        QuarantineSet set, TimeProvider clock, AutoQuarantine auto)
     {
+        _access = access;
         _auto = auto;
         _auth = auth;
         _tenants = tenants;
@@ -36,7 +38,7 @@ public sealed class QuarantineEndpoints
 
     public async Task ListAsync(HttpContext context)
     {
-        if (await OpenAsync(context, RateLimitPolicy.Read, manage: false) is not var (_, project))
+        if (await OpenForReadingAsync(context) is not { } project)
         {
             return;
         }
@@ -76,7 +78,7 @@ public sealed class QuarantineEndpoints
 
     public async Task PutAsync(HttpContext context)
     {
-        if (await OpenAsync(context, RateLimitPolicy.Management, manage: true) is not var (principal, project))
+        if (await _access.AuthorizeAsync(context, RateLimitPolicy.Management, "Changing the quarantine") is not var (principal, project))
         {
             return;
         }
@@ -135,7 +137,7 @@ public sealed class QuarantineEndpoints
     /// </summary>
     public async Task PolicyAsync(HttpContext context)
     {
-        if (await OpenAsync(context, RateLimitPolicy.Management, manage: true) is not var (principal, project))
+        if (await _access.AuthorizeAsync(context, RateLimitPolicy.Management, "Changing the quarantine") is not var (principal, project))
         {
             return;
         }
@@ -189,7 +191,7 @@ public sealed class QuarantineEndpoints
 
     public async Task RemoveAsync(HttpContext context)
     {
-        if (await OpenAsync(context, RateLimitPolicy.Management, manage: true) is not var (principal, project))
+        if (await _access.AuthorizeAsync(context, RateLimitPolicy.Management, "Changing the quarantine") is not var (principal, project))
         {
             return;
         }
@@ -226,17 +228,14 @@ public sealed class QuarantineEndpoints
         json.WriteEndObject();
     }
 
-    /// <summary>The caller and the route's project, or null once the refusal is written (403 scope, 404 not theirs).</summary>
-    private async Task<(Principal Principal, ProjectRecord Project)?> OpenAsync(HttpContext context, RateLimitPolicy policy, bool manage)
+    /// <summary>
+    /// The route's project for any token that may read it (a project token its own, managers theirs), or null once the
+    /// refusal is written (404 when it is not theirs). Changes go through <see cref="Management.ManagedObjectAccess"/>.
+    /// </summary>
+    private async Task<ProjectRecord?> OpenForReadingAsync(HttpContext context)
     {
-        if (await _auth.AuthenticateAsync(context, policy) is not { } principal)
+        if (await _auth.AuthenticateAsync(context, RateLimitPolicy.Read) is not { } principal)
         {
-            return null;
-        }
-
-        if (manage && !principal.CanManage())
-        {
-            await Problems.Forbidden(context, "Changing the quarantine needs an org or admin token.");
             return null;
         }
 
@@ -247,6 +246,6 @@ public sealed class QuarantineEndpoints
             return null;
         }
 
-        return (principal, project);
+        return project;
     }
 }
