@@ -27,7 +27,7 @@ public sealed class DashboardPages
     /// <summary>Characters of a message shown in a listing; a test's own page shows its executions' messages in full.</summary>
     private const int MessageShown = 1000;
     private const int PageSize = 50;
-    private const long MsPerDay = 24L * 60 * 60 * 1000;
+    private const long MsPerDay = DailyRollups.MsPerDay;
 
     private static readonly string s_securityPolicy =
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -540,15 +540,12 @@ public sealed class DashboardPages
 
     private List<GroupRow> TopGroups(long projectKey, long sinceDay, int limit)
     {
-        var rows = _tests.FailureOccurrences(projectKey, sinceDay);
-        var top = rows.GroupBy(static r => r.GroupId)
-            .Select(static g => (Id: g.Key, Occurrences: g.Sum(static r => r.Occurrences), Tests: g.Select(static r => r.TestId).Distinct().Count(), LastMs: g.Max(static r => r.LastMs)))
-            .OrderByDescending(static g => g.Occurrences).ThenBy(static g => g.Id).Take(limit).ToList();
-        var infos = _tests.FailureGroups(projectKey, top.ConvertAll(static g => g.Id));
-        return top.ConvertAll(g => new GroupRow(infos.GetValueOrDefault(g.Id)?.Pattern ?? "", infos.GetValueOrDefault(g.Id)?.Example ?? "", g.Occurrences, g.Tests, g.LastMs));
+        var top = FailureGroupTotal.Top(_tests.FailureOccurrences(projectKey, sinceDay), limit);
+        var infos = _tests.FailureGroups(projectKey, top.ConvertAll(static g => g.GroupId));
+        return top.ConvertAll(g => new GroupRow(infos.GetValueOrDefault(g.GroupId)?.Example ?? "", g.Occurrences, g.Tests.Count, g.LastMs));
     }
 
-    private sealed record GroupRow(string Pattern, string Example, long Occurrences, int Tests, long LastMs);
+    private sealed record GroupRow(string Example, long Occurrences, int Tests, long LastMs);
 
     private static void GroupTable(Html body, ProjectRecord project, List<GroupRow> groups)
     {
@@ -562,7 +559,7 @@ public sealed class DashboardPages
         body.Add($"<table><thead><tr><th scope=\"col\">Failure</th><th scope=\"col\" class=\"num\">Times</th><th scope=\"col\" class=\"num\">Tests</th><th scope=\"col\">Last seen</th></tr></thead><tbody>");
         foreach (var group in groups)
         {
-            body.Add($"<tr><td><pre class=\"message\">{(group.Example.Length > MessageShown ? group.Example[..MessageShown] + " …" : group.Example)}</pre></td><td class=\"num\">{group.Occurrences}</td><td class=\"num\">{group.Tests}</td><td>{Time(group.LastMs)}</td></tr>");
+            body.Add($"<tr><td><pre class=\"message\">{Shown(group.Example)}</pre></td><td class=\"num\">{group.Occurrences}</td><td class=\"num\">{group.Tests}</td><td>{Time(group.LastMs)}</td></tr>");
         }
 
         body.Add($"</tbody></table>");
@@ -594,7 +591,7 @@ public sealed class DashboardPages
             body.Add($"<tr><td><a href=\"{Url.Of("projects", project.Id, "tests", TestIds.Format(execution.TestId))}\">{test.Name}</a><br><span class=\"muted\">{test.Suite}</span></td><td class=\"{test.Status.ToText()}\">{test.Status.ToText()}</td><td class=\"num\">{test.Attempt}</td><td class=\"num\">{Duration(test.DurationMs)}</td></tr>");
             if (withMessages && test.FailureMessage is { } message)
             {
-                body.Add($"<tr><td colspan=\"4\"><pre class=\"message\">{(message.Length > MessageShown ? message[..MessageShown] + " …" : message)}</pre></td></tr>");
+                body.Add($"<tr><td colspan=\"4\"><pre class=\"message\">{Shown(message)}</pre></td></tr>");
             }
         }
 
@@ -760,7 +757,10 @@ public sealed class DashboardPages
 
     private static string Selected(bool selected) => selected ? " selected" : "";
 
-    private static string Date(long day) => DateOnly.FromDayNumber(checked((int)(day + 719162))).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+    /// <summary>A message as a listing shows it: its first <see cref="MessageShown"/> characters.</summary>
+    private static string Shown(string message) => message.Length > MessageShown ? message[..MessageShown] + " …" : message;
+
+    private static string Date(long day) => DailyRollups.DateOf(day);
 
     private static string Time(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms).ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture) + " UTC";
 

@@ -48,7 +48,7 @@ public sealed class AutoQuarantine : BackgroundService
     private int ApplyLocked(long projectKey, int releaseAfterDays)
     {
         var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
-        var quietSince = now - (releaseAfterDays * 24L * 60 * 60 * 1000);
+        var quietSince = now - (releaseAfterDays * DailyRollups.MsPerDay);
         _tests.FoldPending();
         var flaky = _tests.WindowTotals(projectKey, "", DailyRollups.DayOf(quietSince))
             .Where(t => t.Flakes > 0 && t.LastFlakyMs >= quietSince)

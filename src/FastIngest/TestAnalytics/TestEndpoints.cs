@@ -149,20 +149,10 @@ public sealed class TestEndpoints
             return;
         }
 
-        if (await _windowReads.TryEnterAsync(q.TenantKey, context.RequestAborted) is not { } lease)
+        if (await ReadHistoryAsync(context, q, () => _tests.WindowDurations(q.ProjectKey, q.Branch ?? "", q.SinceDay, testIds: null))
+            is not { } durations)
         {
-            await Problems.Unavailable(context, "reads-busy", "History reads are busy; retry shortly.", 2);
             return;
-        }
-
-        IReadOnlyDictionary<long, Durations> durations;
-        using (lease)
-        {
-            durations = await HeavyReadSlots.RunAsync(() =>
-            {
-                _tests.FoldPending();
-                return _tests.WindowDurations(q.ProjectKey, q.Branch ?? "", q.SinceDay, testIds: null);
-            });
         }
 
         var slowest = durations.Where(static d => d.Value.Samples > 0).ToList();
@@ -232,7 +222,7 @@ public sealed class TestEndpoints
                 percentiles.Add(day.Histogram, day.DurationMax, day.DurationSum);
                 var d = percentiles.TakeResult();
                 json.WriteStartObject();
-                json.WriteString("date"u8, DateOnly.FromDayNumber(checked((int)(day.Day + 719162))).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
+                json.WriteString("date"u8, DailyRollups.DateOf(day.Day));
                 json.WriteNumber("executions"u8, day.Executions);
                 json.WriteNumber("failures"u8, day.Failures);
                 json.WriteNumber("skipped"u8, day.Skipped);
@@ -378,35 +368,13 @@ public sealed class TestEndpoints
             return;
         }
 
-        if (await _windowReads.TryEnterAsync(q.TenantKey, context.RequestAborted) is not { } lease)
+        if (await ReadHistoryAsync(context, q, () => _tests.FailureOccurrences(q.ProjectKey, q.SinceDay)) is not { } rows)
         {
-            await Problems.Unavailable(context, "reads-busy", "History reads are busy; retry shortly.", 2);
             return;
         }
 
-        IReadOnlyList<FailureOccurrence> rows;
-        using (lease)
-        {
-            rows = await HeavyReadSlots.RunAsync(() =>
-            {
-                _tests.FoldPending();
-                return _tests.FailureOccurrences(q.ProjectKey, q.SinceDay);
-            });
-        }
-
-        var groups = rows.GroupBy(static r => r.GroupId)
-            .Select(static g => new
-            {
-                Id = g.Key,
-                Occurrences = g.Sum(static r => r.Occurrences),
-                FirstMs = g.Min(static r => r.FirstMs),
-                LastMs = g.Max(static r => r.LastMs),
-                Tests = g.OrderByDescending(static r => r.Occurrences).ThenBy(static r => r.TestId).ToList(),
-            })
-            .OrderByDescending(static g => g.Occurrences).ThenByDescending(static g => g.LastMs).ThenBy(static g => g.Id)
-            .Take(q.Limit)
-            .ToList();
-        var infos = _tests.FailureGroups(q.ProjectKey, groups.ConvertAll(static g => g.Id));
+        var groups = FailureGroupTotal.Top(rows, q.Limit);
+        var infos = _tests.FailureGroups(q.ProjectKey, groups.ConvertAll(static g => g.GroupId));
         var names = _tests.Tests(q.ProjectKey, groups.SelectMany(static g => g.Tests.Take(TestsPerGroup).Select(static t => t.TestId)).Distinct().ToList());
         await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (q, groups, infos, names), static (json, s) =>
         {
@@ -414,9 +382,9 @@ public sealed class TestEndpoints
             json.WriteStartArray("groups"u8);
             foreach (var group in s.groups)
             {
-                var info = s.infos.GetValueOrDefault(group.Id);
+                var info = s.infos.GetValueOrDefault(group.GroupId);
                 json.WriteStartObject();
-                json.WriteString("group_id"u8, FailureGroupIds.Format(group.Id));
+                json.WriteString("group_id"u8, FailureGroupIds.Format(group.GroupId));
                 json.WriteString("pattern"u8, info?.Pattern);
                 json.WriteString("example"u8, info?.Example);
                 json.WriteNumber("occurrences"u8, group.Occurrences);
@@ -445,10 +413,17 @@ public sealed class TestEndpoints
     }
 
     /// <summary>The window's roll-ups summed per test and classified; null after a 503 has been written.</summary>
-    private async Task<List<TestSummary>?> SummarizeAsync(HttpContext context, WindowQuery q)
+    private Task<List<TestSummary>?> SummarizeAsync(HttpContext context, WindowQuery q) =>
+        ReadHistoryAsync(context, q, () => TestWindow.Summarize(_tests.WindowTotals(q.ProjectKey, q.Branch ?? "", q.SinceDay), q.SinceMs, q.NowMs, _rules));
+
+    /// <summary>
+    /// A window read: roll-up reads are small, but a 365-day window over tens of thousands of tests is not, so each
+    /// takes one of the fair history-read slots and runs on a thread of its own, after folding what is pending.
+    /// Null after the 503 has been written.
+    /// </summary>
+    private async Task<T?> ReadHistoryAsync<T>(HttpContext context, WindowQuery q, Func<T> read)
+        where T : class
     {
-        // Roll-up reads are small, but a 365-day window over tens of thousands of tests is not: the same fair
-        // slots as any history read, on a thread of their own.
         if (await _windowReads.TryEnterAsync(q.TenantKey, context.RequestAborted) is not { } lease)
         {
             await Problems.Unavailable(context, "reads-busy", "History reads are busy; retry shortly.", 2);
@@ -460,7 +435,7 @@ public sealed class TestEndpoints
             return await HeavyReadSlots.RunAsync(() =>
             {
                 _tests.FoldPending();
-                return TestWindow.Summarize(_tests.WindowTotals(q.ProjectKey, q.Branch ?? "", q.SinceDay), q.SinceMs, q.NowMs, _rules);
+                return read();
             });
         }
     }

@@ -10,6 +10,11 @@ internal sealed class DailyRollups
 
     public Dictionary<(long Project, long Day, string Branch), Group> Groups { get; } = [];
 
+    /// <summary>The day as a date, <c>yyyy-MM-dd</c> (day 0 is 1970-01-01).</summary>
+    public static string DateOf(long day) =>
+        DateOnly.FromDayNumber(checked((int)(day + DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber)))
+            .ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+
     public static long DayOf(long timestampMs) => Math.DivRem(timestampMs, MsPerDay) is var (q, r) && r < 0 ? q - 1 : q;
 
     public void Add(long project, long timestampMs, string? branch, bool passed, long durationMs)
