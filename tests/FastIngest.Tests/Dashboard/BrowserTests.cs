@@ -112,8 +112,10 @@ public sealed class BrowserTests : IAsyncLifetime
             {
                 _ = element.Enabled;
             }
-            catch (StaleElementReferenceException)
+            catch (WebDriverException)
             {
+                // The old page is gone: Chromium says so as a stale element, or, mid-navigation, as a node that no
+                // longer belongs to the document.
                 stale = true;
             }
 
