@@ -162,6 +162,15 @@ public sealed class Authenticator
     private async Task<AuthResult> VerifyAsync(UInt128 key, Guesser guesser, string token)
     {
         await Task.Yield(); // the first caller returns to its own await before the I/O starts
+
+        // A caller that missed the cache just before the previous flight for this token cached its principal,
+        // and reached the in-flight map just after that flight left it, starts a flight of its own: the
+        // principal is already here, so it costs no read and no Argon2 (a flight caches before it leaves).
+        if (_cache.TryGet(key, out var cached) && !cached.IsExpired(_clock.GetUtcNow().ToUnixTimeMilliseconds()))
+        {
+            return AuthResult.Success(cached);
+        }
+
         var tokenId = guesser.TokenId;
         var secretVerified = false;
         for (var attempt = 0; ; attempt++)
