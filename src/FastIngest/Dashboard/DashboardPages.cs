@@ -307,7 +307,7 @@ public sealed class DashboardPages
 
         // Links escape '/' in run ids as %2F, which routing leaves escaped; run ids never contain '%'.
         var runId = ((string)context.Request.RouteValues["run_id"]!).Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
-        var after = long.TryParse(context.Request.Query["after"], NumberStyles.None, CultureInfo.InvariantCulture, out var a) ? a : -1;
+        var after = ExecutionPosition.Parse(context.Request.Query["after"]);
         var found = await HeavyReadSlots.RunAsync(() =>
         {
             var run = _runs.FindRun(project.Key, runId);
@@ -316,8 +316,8 @@ public sealed class DashboardPages
                 return default;
             }
 
-            var failed = (_tests.ListRunExecutions(project.Key, runId, TestCaseStatus.Failed, -1, FailedShown) ?? [])
-                .Concat(_tests.ListRunExecutions(project.Key, runId, TestCaseStatus.Error, -1, FailedShown) ?? []).Take(FailedShown).ToList();
+            var failed = (_tests.ListRunExecutions(project.Key, runId, TestCaseStatus.Failed, ExecutionPosition.Start, FailedShown) ?? [])
+                .Concat(_tests.ListRunExecutions(project.Key, runId, TestCaseStatus.Error, ExecutionPosition.Start, FailedShown) ?? []).Take(FailedShown).ToList();
             var all = _tests.ListRunExecutions(project.Key, runId, null, after, PageSize + 1) ?? [];
             return (run, failed, all);
         });
@@ -345,6 +345,17 @@ public sealed class DashboardPages
         }
 
         body.Add($"</tbody></table>");
+        if (run.Shards is { Count: > 0 } shards)
+        {
+            body.Add($"<h2>Shards</h2><table><thead><tr><th scope=\"col\">Shard</th><th scope=\"col\">Status</th><th scope=\"col\" class=\"num\">Tests</th><th scope=\"col\" class=\"num\">Failed</th><th scope=\"col\" class=\"num\">Duration</th><th scope=\"col\">Received</th></tr></thead><tbody>");
+            foreach (var shard in shards)
+            {
+                body.Add($"<tr><td>{shard.Name}</td><td class=\"{shard.Status}\">{shard.Status}</td><td class=\"num\">{shard.Counts?.Total.ToString(CultureInfo.InvariantCulture) ?? "–"}</td><td class=\"num\">{shard.Counts?.Failed.ToString(CultureInfo.InvariantCulture) ?? "–"}</td><td class=\"num\">{Duration(shard.DurationMs)}</td><td>{Time(shard.ReceivedAtMs)}</td></tr>");
+            }
+
+            body.Add($"</tbody></table>");
+        }
+
         if (found.failed.Count > 0)
         {
             var more = run.Counts is { } c2 && c2.Failed > found.failed.Count ? $" (the first {found.failed.Count} of {c2.Failed}; every test is listed below)" : "";
@@ -359,7 +370,7 @@ public sealed class DashboardPages
             ExecutionTable(body, project, page, withMessages: false);
             if (found.all.Count > PageSize)
             {
-                body.Add($"<p class=\"pager\"><a href=\"{Url.Of("projects", project.Id, "runs", runId).With(("after", page[^1].Position.ToString(CultureInfo.InvariantCulture)))}\" rel=\"next\">More tests</a></p>");
+                body.Add($"<p class=\"pager\"><a href=\"{Url.Of("projects", project.Id, "runs", runId).With(("after", page[^1].Position.ToString()))}\" rel=\"next\">More tests</a></p>");
             }
         }
 
@@ -588,7 +599,7 @@ public sealed class DashboardPages
         foreach (var execution in executions)
         {
             var test = execution.Case;
-            body.Add($"<tr><td><a href=\"{Url.Of("projects", project.Id, "tests", TestIds.Format(execution.TestId))}\">{test.Name}</a><br><span class=\"muted\">{test.Suite}</span></td><td class=\"{test.Status.ToText()}\">{test.Status.ToText()}</td><td class=\"num\">{test.Attempt}</td><td class=\"num\">{Duration(test.DurationMs)}</td></tr>");
+            body.Add($"<tr><td><a href=\"{Url.Of("projects", project.Id, "tests", TestIds.Format(execution.TestId))}\">{test.Name}</a><br><span class=\"muted\">{test.Suite}{(execution.Shard is { } shard ? " · shard " + shard : "")}</span></td><td class=\"{test.Status.ToText()}\">{test.Status.ToText()}</td><td class=\"num\">{test.Attempt}</td><td class=\"num\">{Duration(test.DurationMs)}</td></tr>");
             if (withMessages && test.FailureMessage is { } message)
             {
                 body.Add($"<tr><td colspan=\"4\"><pre class=\"message\">{Shown(message)}</pre></td></tr>");

@@ -34,6 +34,7 @@ public static class IngestBodyParser
         Counts = 64,
         Tests = 128,
         BuildUrl = 256,
+        Shard = 512,
     }
 
     /// <summary>Field errors reported per test case list; beyond this, one summary line says how many more.</summary>
@@ -51,7 +52,7 @@ public static class IngestBodyParser
         errors = null;
         var reader = new Utf8JsonReader(body, s_options);
         var seen = Seen.None;
-        string? runId = null, branch = null, commitSha = null, buildUrl = null;
+        string? runId = null, shard = null, branch = null, commitSha = null, buildUrl = null;
         bool? passed = null;
         long? durationMs = null;
         DateTimeOffset? timestamp = null;
@@ -72,7 +73,14 @@ public static class IngestBodyParser
                 {
                     if (Once(ref seen, Seen.RunId, "run_id", ref errors, ref reader))
                     {
-                        runId = ReadRunId(ref reader, ref errors);
+                        runId = ReadRunId(ref reader, ref errors, "run_id");
+                    }
+                }
+                else if (reader.ValueTextEquals(IngestFields.Shard))
+                {
+                    if (Once(ref seen, Seen.Shard, "shard", ref errors, ref reader))
+                    {
+                        shard = ReadRunId(ref reader, ref errors, "shard");
                     }
                 }
                 else if (reader.ValueTextEquals(IngestFields.Status))
@@ -189,6 +197,7 @@ public static class IngestBodyParser
         {
             ProjectKey = projectKey,
             RunId = runId!,
+            Shard = shard,
             Passed = passed!.Value,
             DurationMs = durationMs!.Value,
             TimestampMs = timestamp!.Value.ToUnixTimeMilliseconds(),
@@ -218,11 +227,12 @@ public static class IngestBodyParser
         return true;
     }
 
-    private static string? ReadRunId(ref Utf8JsonReader reader, ref List<FieldError>? errors)
+    /// <summary>A run id or a shard name: the same characters and length.</summary>
+    private static string? ReadRunId(ref Utf8JsonReader reader, ref List<FieldError>? errors, string field)
     {
         if (reader.TokenType != JsonTokenType.String)
         {
-            Add(ref errors, "run_id", "must be a string");
+            Add(ref errors, field, "must be a string");
             reader.Skip();
             return null;
         }
@@ -231,14 +241,14 @@ public static class IngestBodyParser
         var length = CopyShortString(ref reader, scratch);
         if (length < 0)
         {
-            Add(ref errors, "run_id", $"must be at most {IngestFields.MaxRunIdLength} characters");
+            Add(ref errors, field, $"must be at most {IngestFields.MaxRunIdLength} characters");
             return null;
         }
 
         var value = scratch[..length];
         if (value.IsEmpty)
         {
-            Add(ref errors, "run_id", "must not be empty");
+            Add(ref errors, field, "must not be empty");
             return null;
         }
 
@@ -246,7 +256,7 @@ public static class IngestBodyParser
         {
             if (!RunFieldRules.IsRunIdByte(b))
             {
-                Add(ref errors, "run_id", RunFieldRules.RunIdCharacters);
+                Add(ref errors, field, RunFieldRules.RunIdCharacters);
                 return null;
             }
         }

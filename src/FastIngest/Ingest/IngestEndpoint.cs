@@ -358,8 +358,16 @@ public sealed class IngestEndpoint
             case RunWriteOutcome.Conflict:
                 _conflict.Inc();
                 Log.RunConflict(_logger, context.TraceIdentifier, principal.ProjectId!, run.RunId);
-                await Problems.Conflict(context, "run-conflict",
-                    $"Run '{run.RunId}' is already stored with different content; the stored run was not changed.");
+                await Problems.Conflict(context, "run-conflict", run.Shard is null
+                    ? $"Run '{run.RunId}' is already stored with different content; the stored run was not changed."
+                    : $"Shard '{run.Shard}' of run '{run.RunId}' is already stored with different content; the stored run was not changed.");
+                break;
+            case RunWriteOutcome.ShardMismatch:
+                _conflict.Inc();
+                Log.RunConflict(_logger, context.TraceIdentifier, principal.ProjectId!, run.RunId);
+                await Problems.Conflict(context, "run-conflict", run.Shard is null
+                    ? $"Run '{run.RunId}' is stored in shards; an upload without a shard cannot join it. Name this upload's shard, or use a new run id."
+                    : $"Run '{run.RunId}' cannot take shard '{run.Shard}': it is stored without shards, or its shards name another branch or commit. Every shard of a run must name the same branch and commit.");
                 break;
             case RunWriteOutcome.OverQuota:
                 _rejectedQuota.Inc();
@@ -419,6 +427,11 @@ public sealed class IngestEndpoint
         {
             json.WriteStartObject();
             json.WriteString("run_id"u8, s.run.RunId);
+            if (s.run.Shard is { } shard)
+            {
+                json.WriteString("shard"u8, shard);
+            }
+
             json.WriteString("project_id"u8, s.projectId);
             json.WriteBoolean("duplicate"u8, s.duplicate);
             if (s.run.Tests is { } tests)

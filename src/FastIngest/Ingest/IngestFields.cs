@@ -5,6 +5,8 @@ internal static class IngestFields
 {
     public static ReadOnlySpan<byte> RunId => "run_id"u8;
 
+    public static ReadOnlySpan<byte> Shard => "shard"u8;
+
     public static ReadOnlySpan<byte> Status => "status"u8;
 
     public static ReadOnlySpan<byte> DurationMs => "duration_ms"u8;

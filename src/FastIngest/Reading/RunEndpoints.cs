@@ -128,6 +128,26 @@ public sealed class RunEndpoints
         json.WriteString("build_url"u8, run.BuildUrl);
         json.WriteCounts(run.Counts);
         json.WriteTimestamp("received_at"u8, run.ReceivedAtMs);
+        json.WriteNumber("shard_count"u8, run.ShardCount);
+        if (run.Shards is { } shards)
+        {
+            // Each upload of a sharded run as it was sent; the fields above are the merged run.
+            json.WriteStartArray("shards"u8);
+            foreach (var shard in shards)
+            {
+                json.WriteStartObject();
+                json.WriteString("shard"u8, shard.Name);
+                json.WriteString("status"u8, shard.Status);
+                json.WriteNumber("duration_ms"u8, shard.DurationMs);
+                json.WriteCounts(shard.Counts);
+                json.WriteString("build_url"u8, shard.BuildUrl);
+                json.WriteTimestamp("received_at"u8, shard.ReceivedAtMs);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+        }
+
         json.WriteEndObject();
     }
 }

@@ -26,12 +26,19 @@ public static class DurationHistogram
         BinaryPrimitives.WriteUInt32LittleEndian(slot, BinaryPrimitives.ReadUInt32LittleEndian(slot) + 1);
     }
 
+    /// <summary>Takes one count out of the duration's bucket; an empty bucket wraps, and merging it into a count of one or more restores it.</summary>
+    public static void Subtract(Span<byte> blob, long durationMs)
+    {
+        var slot = blob.Slice(BucketOf(durationMs) * sizeof(uint), sizeof(uint));
+        BinaryPrimitives.WriteUInt32LittleEndian(slot, unchecked(BinaryPrimitives.ReadUInt32LittleEndian(slot) - 1));
+    }
+
     /// <summary>Adds every count of <paramref name="source"/> into <paramref name="target"/>.</summary>
     public static void Merge(Span<byte> target, ReadOnlySpan<byte> source)
     {
         for (var offset = 0; offset + sizeof(uint) <= Math.Min(target.Length, source.Length); offset += sizeof(uint))
         {
-            var sum = BinaryPrimitives.ReadUInt32LittleEndian(target[offset..]) + BinaryPrimitives.ReadUInt32LittleEndian(source[offset..]);
+            var sum = unchecked(BinaryPrimitives.ReadUInt32LittleEndian(target[offset..]) + BinaryPrimitives.ReadUInt32LittleEndian(source[offset..]));
             BinaryPrimitives.WriteUInt32LittleEndian(target[offset..], sum);
         }
     }

@@ -21,4 +21,9 @@ public sealed record StoredRun(
     string? CommitSha,
     RunCounts? Counts,
     long ReceivedAtMs,
-    string? BuildUrl = null);
+    string? BuildUrl = null,
+    int ShardCount = 0,
+    IReadOnlyList<StoredShard>? Shards = null);
+
+/// <summary>One upload of a sharded run, as it was sent; the run holds the merged values.</summary>
+public sealed record StoredShard(string Name, string Status, long DurationMs, RunCounts? Counts, long ReceivedAtMs, string? BuildUrl);

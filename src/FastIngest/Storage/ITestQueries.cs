@@ -10,10 +10,10 @@ public interface ITestQueries
     void FoldPending();
 
     /// <summary>
-    /// A run's executions in (test, attempt) order after <paramref name="afterPosition"/> (see
-    /// <see cref="RunExecution.Position"/>), optionally of one status; null when the project has no such run.
+    /// A run's executions after <paramref name="after"/> (see <see cref="RunExecution.Position"/>): shard by shard
+    /// in upload order, each in (test, attempt) order; optionally of one status; null when the project has no such run.
     /// </summary>
-    IReadOnlyList<RunExecution>? ListRunExecutions(long projectKey, string runId, TestCaseStatus? status, long afterPosition, int limit);
+    IReadOnlyList<RunExecution>? ListRunExecutions(long projectKey, string runId, TestCaseStatus? status, ExecutionPosition after, int limit);
 
     /// <summary>
     /// Each test's roll-ups for <paramref name="branch"/> ('' = all branches) from <paramref name="sinceDay"/> on,
@@ -104,10 +104,35 @@ public sealed record TestDayRow(
     long DurationMax,
     byte[] Histogram);
 
-/// <summary>An execution in a run's listing; <see cref="Position"/> (test id and attempt) orders and pages them.</summary>
-public sealed record RunExecution(long TestId, TestCase Case)
+/// <summary>
+/// An execution in a run's listing: <see cref="Shard"/> names the upload it came with (null for a run uploaded in one
+/// piece); <see cref="Position"/> orders and pages them.
+/// </summary>
+public sealed record RunExecution(long TestId, TestCase Case, long RowKey, string? Shard)
 {
-    public long Position => (TestId << 7) | (long)Case.Attempt;
+    public ExecutionPosition Position => new(RowKey, (TestId << 7) | (long)Case.Attempt);
+}
+
+/// <summary>
+/// A place in a run's listing: the stored row (the run, or one of its shards, in key order), then test and attempt
+/// packed into one number. <see cref="RowKey"/> 0 names the run's first row (cursors issued before shards existed).
+/// </summary>
+public readonly record struct ExecutionPosition(long RowKey, long TestAttempt)
+{
+    public static ExecutionPosition Start => new(0, -1);
+
+    /// <summary>The dashboard's <c>after</c> parameter: <c>row.test-attempt</c>.</summary>
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{RowKey}.{TestAttempt}");
+
+    public static ExecutionPosition Parse(string? text)
+    {
+        var dot = text?.IndexOf('.') ?? -1;
+        return dot > 0
+            && long.TryParse(text.AsSpan(0, dot), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var row)
+            && long.TryParse(text.AsSpan(dot + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var testAttempt)
+            ? new ExecutionPosition(row, testAttempt)
+            : Start;
+    }
 }
 
 /// <summary>A place in a test's history: a UTC day and a run key within it.</summary>

@@ -7,6 +7,12 @@ public sealed record RunRecord
 
     public required string RunId { get; init; }
 
+    /// <summary>
+    /// This upload's part of a sharded run (a CI job of the pipeline), or null for a run uploaded in one piece.
+    /// Shards of one run id are merged into one run; each is idempotent on its own.
+    /// </summary>
+    public string? Shard { get; init; }
+
     public required bool Passed { get; init; }
 
     public required long DurationMs { get; init; }

@@ -20,6 +20,12 @@ public enum RunWriteOutcome : byte
     /// </summary>
     Failed,
 
+    /// <summary>
+    /// The run id is stored, and this upload cannot join it: a run is either uploaded in one piece or in shards
+    /// (never both), and every shard of a run names the same branch and commit. Nothing was changed.
+    /// </summary>
+    ShardMismatch,
+
     /// <summary>A lookup-only run (its org is over its daily quota) that is not stored yet: nothing was stored.</summary>
     OverQuota,
 }

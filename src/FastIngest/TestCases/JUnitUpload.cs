@@ -35,6 +35,7 @@ public sealed class JUnitUpload
         ("branch", "X-Run-Branch"),
         ("commit_sha", "X-Run-Commit-Sha"),
         ("build_url", "X-Run-Build-Url"),
+        ("shard", "X-Run-Shard"),
     ];
 
     /// <summary>Longest start tag accepted: room for a long failure message attribute, not for millions of attributes.</summary>
@@ -193,6 +194,7 @@ public sealed class JUnitUpload
         {
             ProjectKey = projectKey,
             RunId = fields.RunId!,
+            Shard = fields.Shard,
             Passed = passed,
             DurationMs = duration,
             TimestampMs = (timestamp ?? received).ToUnixTimeMilliseconds(),
@@ -214,7 +216,7 @@ public sealed class JUnitUpload
         {
             if (Array.FindIndex(s_fields, f => f.Query == key) < 0)
             {
-                errors.Add(new FieldError(key, "is not a known query parameter; a JUnit upload takes run_id, status, duration_ms, timestamp, branch, commit_sha and build_url"));
+                errors.Add(new FieldError(key, "is not a known query parameter; a JUnit upload takes run_id, shard, status, duration_ms, timestamp, branch, commit_sha and build_url"));
             }
         }
 
@@ -314,6 +316,18 @@ public sealed class JUnitUpload
             }
         }
 
+        if (values[7] is { } shard)
+        {
+            if (RunFieldRules.RunIdError(shard) is { } problem)
+            {
+                errors.Add(new FieldError("shard", problem));
+            }
+            else
+            {
+                fields.Shard = shard;
+            }
+        }
+
         if (values[5] is { } sha)
         {
             fields.CommitSha = RunFieldRules.NormalizeCommitSha(sha);
@@ -344,5 +358,7 @@ public sealed class JUnitUpload
         public string? CommitSha { get; set; }
 
         public string? BuildUrl { get; set; }
+
+        public string? Shard { get; set; }
     }
 }

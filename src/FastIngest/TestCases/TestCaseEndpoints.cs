@@ -75,7 +75,7 @@ public sealed class TestCaseEndpoints
         }
 
         var filters = $"tests|{projectKey}|{status}|{runId}"; // run ids never contain a '|' 
-        long after = -1;
+        var after = ExecutionPosition.Start;
         if (cursorText is not null)
         {
             if (!_cursors.TryDecode(cursorText, filters, out var position))
@@ -84,7 +84,7 @@ public sealed class TestCaseEndpoints
                 return;
             }
 
-            after = position.First;
+            after = new ExecutionPosition(position.Second, position.First);
         }
 
         var rows = _tests.ListRunExecutions(projectKey, runId, status, after, limit + 1);
@@ -96,7 +96,8 @@ public sealed class TestCaseEndpoints
 
         var more = rows.Count > limit;
         var count = more ? limit : rows.Count;
-        var next = more ? _cursors.Encode(rows[count - 1].Position, 0, filters) : null;
+        // (Test and attempt first, the row second: a cursor from before shards, (position, 0), still means the same place.)
+        var next = more ? _cursors.Encode(rows[count - 1].Position.TestAttempt, rows[count - 1].Position.RowKey, filters) : null;
         await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (rows, count, runId, projectId, next), static (json, s) =>
         {
             json.WriteStartObject();
@@ -108,6 +109,11 @@ public sealed class TestCaseEndpoints
                 var test = s.rows[i].Case;
                 json.WriteStartObject();
                 json.WriteString("test_id"u8, TestAnalytics.TestIds.Format(s.rows[i].TestId));
+                if (s.rows[i].Shard is { } shard)
+                {
+                    json.WriteString("shard"u8, shard);
+                }
+
                 json.WriteString("suite"u8, test.Suite);
                 json.WriteString("name"u8, test.Name);
                 json.WriteString("file"u8, test.File);

@@ -69,9 +69,9 @@ public sealed record CiEnvironment(string Provider, string? RunId, string? Shard
 
     /// <summary>
     /// A job's name with what tells its retries and parallel copies apart (a GitLab job id, a Buildkite parallel index
-    /// and retry count, an Azure job attempt): until shards of one run are merged on the server, each is a run of its
-    /// own, so a retried job with new reports is a new run, not a 409, and a re-run of the same upload step (same job)
-    /// is still a duplicate.
+    /// and retry count, an Azure job attempt). Each is a shard of the pipeline's run: a retried job with new reports
+    /// joins the run as a shard of its own (its failures stay on record, which is how a flaky retry is seen), never
+    /// a 409, and a re-run of the same upload step (same job) is a duplicate.
     /// </summary>
     private static string? Attempt(string? job, string? attempt) => job is null || attempt is null ? job : $"{job}-{attempt}";
 

@@ -76,9 +76,9 @@ public static class UploadCommand
             return UsageError;
         }
 
-        // Until the server merges shards into one run, each shard (CI job) is a run of its own: <run>/<shard>.
-        var shard = options.Shard ?? ci.Shard;
-        var runId = CiEnvironment.Sanitize(shard is null ? baseRunId : $"{baseRunId}/{shard}");
+        // Every job of one pipeline attempt uploads to the same run id, each as its own shard; the server merges them.
+        var runId = CiEnvironment.Sanitize(baseRunId);
+        var shard = (options.Shard ?? ci.Shard) is { } named ? CiEnvironment.Sanitize(named) : null;
         var branch = options.Branch ?? ci.Branch;
         if (branch is not null && Ingest.RunFieldRules.BranchError(branch) is { } branchProblem)
         {
@@ -113,6 +113,7 @@ public static class UploadCommand
 
         await output.WriteLineAsync(
             $"fastingest upload: {files.Count} file(s), {report.Tests} test(s), {report.Failures.Count} failed; run '{runId}'"
+            + $"{(shard is null ? "" : $", shard '{shard}'")}"
             + $"{(branch is null ? "" : $", branch '{branch}'")}{(commit is null ? "" : $", commit {commit}")} (CI: {ci.Provider})");
         if (options.DryRun)
         {
@@ -127,6 +128,11 @@ public static class UploadCommand
         }
 
         var query = new StringBuilder($"run_id={Uri.EscapeDataString(runId)}");
+        if (shard is not null)
+        {
+            query.Append("&shard=").Append(Uri.EscapeDataString(shard));
+        }
+
         if (branch is not null)
         {
             query.Append("&branch=").Append(Uri.EscapeDataString(branch));

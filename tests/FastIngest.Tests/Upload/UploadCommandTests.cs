@@ -41,7 +41,8 @@ public sealed class UploadCommandTests : IAsyncLifetime
             ("GITHUB_REF_NAME", "main"), ("GITHUB_SHA", "abcdef1234567890"), ("GITHUB_REPOSITORY", "acme/app"), ("GITHUB_STEP_SUMMARY", summary)));
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        var run = await RunAsync("gh-4242-2/unit-tests");
+        var run = await RunAsync("gh-4242-2");
+        Assert.Equal("unit-tests", run.GetProperty("shards")[0].GetProperty("shard").GetString());
         Assert.Equal(("main", "abcdef1234567890", "failed"), (run.GetProperty("branch").GetString(), run.GetProperty("commit_sha").GetString(), run.GetProperty("status").GetString()));
         Assert.Equal("https://github.com/acme/app/actions/runs/4242", run.GetProperty("build_url").GetString());
         var text = await File.ReadAllTextAsync(summary);
@@ -59,9 +60,12 @@ public sealed class UploadCommandTests : IAsyncLifetime
         var again = await RunAsync(["upload", Reports("gl1", ("a.xml", Passing))], env.Append(("CI_JOB_NAME", "test 1/2")).ToArray());
 
         Assert.True(first.ExitCode == 0 && second.ExitCode == 0, first + "\n" + second);
-        Assert.Equal("passed", (await RunAsync("gl-77/test-1/2")).GetProperty("status").GetString());
-        Assert.Equal("failed", (await RunAsync("gl-77/test-2/2")).GetProperty("status").GetString());
+        var run = await RunAsync("gl-77");
+        var shards = run.GetProperty("shards").EnumerateArray().Select(s => (s.GetProperty("shard").GetString(), s.GetProperty("status").GetString()));
+        Assert.Equal([("test-1/2", "passed"), ("test-2/2", "failed")], shards);
+        Assert.Equal(("failed", 3), (run.GetProperty("status").GetString(), run.GetProperty("counts").GetProperty("total").GetInt32()));
         Assert.True(again.ExitCode == 0 && again.Output.Contains("duplicate", StringComparison.Ordinal), again.ToString());
+        Assert.Equal(2, (await RunAsync("gl-77")).GetProperty("shard_count").GetInt32());
     }
 
     [Fact]

@@ -27,6 +27,21 @@ internal sealed class DailyRollups
         }
     }
 
+    /// <summary>
+    /// Takes a run counted earlier back out (a sharded run is counted again when a shard changes it). The groups
+    /// are deltas merged into stored rows, so counts may go below zero here; histogram counts wrap as uint32 and
+    /// merge back exactly. The maximum duration stays: a merged run only ever gets longer.
+    /// </summary>
+    public void Remove(long project, long timestampMs, string? branch, bool passed, long durationMs)
+    {
+        var day = DayOf(timestampMs);
+        Get(project, day, "").Remove(passed, durationMs);
+        if (!string.IsNullOrEmpty(branch))
+        {
+            Get(project, day, branch).Remove(passed, durationMs);
+        }
+    }
+
     private Group Get(long project, long day, string branch)
     {
         var key = (project, day, branch);
@@ -60,6 +75,21 @@ internal sealed class DailyRollups
 
             DurationMax = Math.Max(DurationMax, durationMs);
             DurationHistogram.Add(Histogram, durationMs);
+        }
+
+        public void Remove(bool passed, long durationMs)
+        {
+            Total--;
+            if (passed)
+            {
+                Passed--;
+            }
+            else
+            {
+                Failed--;
+            }
+
+            DurationHistogram.Subtract(Histogram, durationMs);
         }
     }
 }

@@ -13,7 +13,7 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
     {
         using var connection = _database.Open();
         return connection.ExecuteScalar<long>(
-            "SELECT count(*) FROM test_runs WHERE project_id = @projectKey AND (@beforeMs IS NULL OR timestamp_ms < @beforeMs);",
+            "SELECT count(*) FROM test_runs WHERE project_id = @projectKey AND head_key IS NULL AND (@beforeMs IS NULL OR timestamp_ms < @beforeMs);",
             new { projectKey, beforeMs });
     }
 
@@ -39,24 +39,16 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
         {
             // The same run selection as DeleteBatch (oldest first, through the time index), then one chunk of
             // their cases by primary key.
-            return beforeMs is { } before
-                ? connection.Execute(
-                    """
-                    DELETE FROM executions WHERE (run_key, test_id, attempt) IN (
-                        SELECT run_key, test_id, attempt FROM executions WHERE run_key IN (
-                            SELECT id FROM test_runs WHERE project_id = @projectKey AND timestamp_ms < @before
-                            ORDER BY timestamp_ms LIMIT @batchSize)
-                        LIMIT @maxRows);
-                    """,
-                    new { projectKey, before, batchSize, maxRows })
-                : connection.Execute(
-                    """
-                    DELETE FROM executions WHERE (run_key, test_id, attempt) IN (
-                        SELECT run_key, test_id, attempt FROM executions WHERE run_key IN (
-                            SELECT id FROM test_runs WHERE project_id = @projectKey LIMIT @batchSize)
-                        LIMIT @maxRows);
-                    """,
-                    new { projectKey, batchSize, maxRows });
+            var before = beforeMs ?? long.MaxValue;
+            return connection.Execute(
+                """
+                DELETE FROM executions WHERE (run_key, test_id, attempt) IN (
+                    SELECT run_key, test_id, attempt FROM executions WHERE run_key IN (
+                        SELECT id FROM test_runs WHERE project_id = @projectKey AND timestamp_ms < @before
+                        ORDER BY timestamp_ms, id LIMIT @batchSize)
+                    LIMIT @maxRows);
+                """,
+                new { projectKey, before, batchSize, maxRows });
         }
         finally
         {
@@ -66,18 +58,25 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
 
     private static int DeleteBatch(Microsoft.Data.Sqlite.SqliteConnection connection, long projectKey, long? beforeMs, int batchSize)
     {
-        // The oldest first, through the time index; each call is its own short transaction.
-        return beforeMs is { } before
-            ? connection.Execute(
-                """
-                DELETE FROM test_runs WHERE id IN (
-                    SELECT id FROM test_runs WHERE project_id = @projectKey AND timestamp_ms < @before
-                    ORDER BY timestamp_ms LIMIT @batchSize);
-                """,
-                new { projectKey, before, batchSize })
-            : connection.Execute(
-                "DELETE FROM test_runs WHERE id IN (SELECT id FROM test_runs WHERE project_id = @projectKey LIMIT @batchSize);",
-                new { projectKey, batchSize });
+        // The oldest first, through the time index; each call is its own short transaction. A sharded run's head
+        // comes before its shards (same timestamp, smaller key) and takes them along; only runs are counted.
+        // (Deleting everything takes the same order, so a batch never holds shards without their head.)
+        var before = beforeMs ?? long.MaxValue;
+        var runs = connection.Query<long>(
+            """
+            DELETE FROM test_runs WHERE id IN (
+                SELECT id FROM test_runs WHERE project_id = @projectKey AND timestamp_ms < @before
+                ORDER BY timestamp_ms, id LIMIT @batchSize)
+            RETURNING head_key IS NULL;
+            """,
+            new { projectKey, before, batchSize });
+        var count = 0;
+        foreach (var isRun in runs)
+        {
+            count += (int)isRun;
+        }
+
+        return count;
     }
 
     public void RebuildRollupsAfterPurge(long projectKey, long beforeMs)
@@ -117,7 +116,7 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
         foreach (var run in connection.Query<RemainingRun>(
             """
             SELECT timestamp_ms AS TimestampMs, branch AS Branch, status = 'passed' AS Passed, duration_ms AS DurationMs
-            FROM test_runs WHERE project_id = @projectKey AND timestamp_ms >= @dayStart AND timestamp_ms < @dayEnd;
+            FROM test_runs WHERE project_id = @projectKey AND timestamp_ms >= @dayStart AND timestamp_ms < @dayEnd AND head_key IS NULL;
             """,
             new { projectKey, dayStart, dayEnd }, transaction))
         {

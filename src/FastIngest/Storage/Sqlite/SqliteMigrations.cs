@@ -17,10 +17,11 @@ internal static class SqliteMigrations
         static (c, t) => TestsFirstClass(c, t),
         static (c, t) => Execute(c, t, V9Quarantine),
         static (c, t) => Execute(c, t, "ALTER TABLE test_runs ADD COLUMN build_url TEXT;"), // 10: the CI build behind a run
+        static (c, t) => Shards(c, t),
     ];
 
     /// <summary>Steps that rebuild tables, so they run with foreign keys off (SQLite's documented procedure).</summary>
-    private static readonly int[] s_rebuildSteps = [7];
+    private static readonly int[] s_rebuildSteps = [7, 11];
 
     /// <summary>
     /// 7: internal keys are never handed out twice. Without AUTOINCREMENT SQLite reuses the largest key once its
@@ -104,6 +105,59 @@ internal static class SqliteMigrations
         secret.CommandText = "INSERT INTO server_secrets (name, value) VALUES ('cursor', $key);";
         secret.Parameters.AddWithValue("$key", System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
         secret.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// 11: sharded runs. A run is unique per (project, run id, shard): a run without shards has shard '' as before.
+    /// A sharded run is a head row (shard '', <c>shards</c> = how many, the merged status, counts and duration,
+    /// a fingerprint no content has) plus one row per shard (<c>head_key</c> names the head) holding that shard's
+    /// own fields, fingerprint and executions, stamped with the head's timestamp. Run-level reads take rows
+    /// without a head; per-test data lives on rows without <c>shards</c>. The unique key changes, so the table is
+    /// rebuilt (keys and the AUTOINCREMENT sequence kept).
+    /// </summary>
+    private const string V11Shards = """
+        CREATE TABLE test_runs_v11 (
+            id             INTEGER PRIMARY KEY AUTOINCREMENT,
+            project_id     INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            run_id         TEXT    NOT NULL,
+            status         TEXT    NOT NULL CHECK (status IN ('passed', 'failed')),
+            duration_ms    INTEGER NOT NULL,
+            timestamp_ms   INTEGER NOT NULL,
+            branch         TEXT,
+            commit_sha     TEXT,
+            count_total    INTEGER,
+            count_passed   INTEGER,
+            count_failed   INTEGER,
+            count_skipped  INTEGER,
+            fingerprint    BLOB    NOT NULL,
+            received_at    INTEGER NOT NULL,
+            build_url      TEXT,
+            shard          TEXT    NOT NULL DEFAULT '',
+            head_key       INTEGER REFERENCES test_runs(id) ON DELETE CASCADE,
+            shards         INTEGER,
+            UNIQUE (project_id, run_id, shard)
+        );
+        INSERT INTO test_runs_v11 (id, project_id, run_id, status, duration_ms, timestamp_ms, branch, commit_sha,
+                                   count_total, count_passed, count_failed, count_skipped, fingerprint, received_at, build_url)
+            SELECT id, project_id, run_id, status, duration_ms, timestamp_ms, branch, commit_sha,
+                   count_total, count_passed, count_failed, count_skipped, fingerprint, received_at, build_url FROM test_runs;
+        DROP TABLE test_runs;
+        ALTER TABLE test_runs_v11 RENAME TO test_runs;
+        CREATE INDEX test_runs_by_time ON test_runs (project_id, timestamp_ms DESC, id DESC);
+        CREATE INDEX test_runs_by_commit ON test_runs (project_id, commit_sha, id) WHERE commit_sha IS NOT NULL;
+        CREATE INDEX test_runs_by_head ON test_runs (head_key) WHERE head_key IS NOT NULL;
+        """;
+
+    private static void Shards(SqliteConnection connection, SqliteTransaction transaction)
+    {
+        // Keys of deleted runs are never handed out again: the sequence carries over, not just the largest live key.
+        using var sequence = connection.CreateCommand();
+        sequence.Transaction = transaction;
+        sequence.CommandText = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'test_runs'), 0);";
+        var used = (long)sequence.ExecuteScalar()!;
+        Execute(connection, transaction, V11Shards);
+        Execute(connection, transaction, $"UPDATE sqlite_sequence SET seq = max(seq, {used}) WHERE name = 'test_runs';");
+        Execute(connection, transaction, $"INSERT INTO sqlite_sequence (name, seq) SELECT 'test_runs', {used} WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'test_runs');");
     }
 
     /// <summary>

@@ -103,11 +103,33 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
         private const string InsertSql = """
             INSERT OR IGNORE INTO test_runs
                 (project_id, run_id, status, duration_ms, timestamp_ms, branch, commit_sha,
-                 count_total, count_passed, count_failed, count_skipped, fingerprint, received_at, build_url)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14);
+                 count_total, count_passed, count_failed, count_skipped, fingerprint, received_at, build_url,
+                 shard, head_key, shards)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17);
             """;
 
-        private const string FingerprintSql = "SELECT fingerprint FROM test_runs WHERE project_id = ?1 AND run_id = ?2;";
+        /// <summary>The stored content of one upload: a run without shards (shard '') or one shard of a run.</summary>
+        private const string FingerprintSql = "SELECT fingerprint, shards FROM test_runs WHERE project_id = ?1 AND run_id = ?2 AND shard = ?3;";
+
+        /// <summary>A sharded run's head (or a run without shards, then <c>shards</c> is null).</summary>
+        private const string HeadSql = """
+            SELECT id, shards, timestamp_ms, branch, commit_sha FROM test_runs WHERE project_id = ?1 AND run_id = ?2 AND shard = '';
+            """;
+
+        /// <summary>A new shard joins its run: the head holds the merged status, counts and duration.</summary>
+        private const string MergeShardSql = """
+            UPDATE test_runs SET
+                shards = shards + 1,
+                status = CASE WHEN ?2 = 'failed' THEN 'failed' ELSE status END,
+                duration_ms = max(duration_ms, ?3),
+                count_total = CASE WHEN ?4 IS NULL THEN count_total ELSE coalesce(count_total, 0) + ?4 END,
+                count_passed = CASE WHEN ?4 IS NULL THEN count_passed ELSE coalesce(count_passed, 0) + ?5 END,
+                count_failed = CASE WHEN ?4 IS NULL THEN count_failed ELSE coalesce(count_failed, 0) + ?6 END,
+                count_skipped = CASE WHEN ?4 IS NULL THEN count_skipped ELSE coalesce(count_skipped, 0) + ?7 END,
+                received_at = max(received_at, ?8),
+                build_url = coalesce(build_url, ?9)
+            WHERE id = ?1;
+            """;
 
         /// <summary>
         /// Checked inside the batch's write transaction, so no deletion can begin between the check and the
@@ -117,6 +139,9 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
 
         private static ReadOnlySpan<byte> Passed => "passed"u8;
 
+        /// <summary>A sharded run's head stores no upload: one byte, which no 16-byte fingerprint equals.</summary>
+        private static ReadOnlySpan<byte> HeadFingerprint => [0];
+
         private static ReadOnlySpan<byte> Failed => "failed"u8;
 
         private readonly SqliteConnection _connection;
@@ -124,6 +149,8 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
         private readonly sqlite3_stmt _insert;
         private readonly ExecutionWriter _executions;
         private readonly sqlite3_stmt _fingerprint;
+        private readonly sqlite3_stmt _head;
+        private readonly sqlite3_stmt _mergeShard;
         private readonly sqlite3_stmt _begin;
         private readonly sqlite3_stmt _commit;
         private readonly sqlite3_stmt _rollback;
@@ -142,6 +169,8 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             _insert = Prepare(InsertSql);
             _executions = new ExecutionWriter(_db, epoch);
             _fingerprint = Prepare(FingerprintSql);
+            _head = Prepare(HeadSql);
+            _mergeShard = Prepare(MergeShardSql);
             _begin = Prepare("BEGIN IMMEDIATE;");
             _commit = Prepare("COMMIT;");
             _rollback = Prepare("ROLLBACK;");
@@ -191,12 +220,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
                     WriteFingerprint(run.Fingerprint, fingerprint);
                     if (run.LookupOnly)
                     {
-                        outcomes[i] = StoredFingerprintMatches(run, fingerprint) switch
-                        {
-                            true => RunWriteOutcome.Duplicate,
-                            false => RunWriteOutcome.Conflict,
-                            null => RunWriteOutcome.OverQuota,
-                        };
+                        outcomes[i] = StoredOutcome(run, fingerprint) ?? RunWriteOutcome.OverQuota;
                         continue;
                     }
 
@@ -241,26 +265,133 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
 
         private RunWriteOutcome WriteRun(RunRecord run, ReadOnlySpan<byte> fingerprint)
         {
-            Bind(run, fingerprint);
-            Step(_insert);
-            if (raw.sqlite3_changes(_db) == 1)
+            if (run.Shard is not null)
             {
-                if (run.Tests is { Count: > 0 } tests)
-                {
-                    // Only a new run gets its cases: a duplicate's are already stored, a conflict's never are.
-                    _executions.Write(raw.sqlite3_last_insert_rowid(_db), run.ProjectKey, run.TimestampMs, tests);
-                }
+                return WriteShard(run, fingerprint);
+            }
 
+            if (Insert(run, fingerprint, run.TimestampMs, headKey: null, shards: null) is { } runKey)
+            {
+                WriteExecutions(run, runKey, run.TimestampMs);
                 return RunWriteOutcome.Created;
             }
 
             // Ignored: the key exists, possibly from earlier in this very batch. Same content is a retry.
-            return StoredFingerprintMatches(run, fingerprint) switch
+            return StoredOutcome(run, fingerprint) ?? throw new SqliteException("A run the insert ignored has no stored row.", raw.SQLITE_CORRUPT);
+        }
+
+        /// <summary>
+        /// One shard of a run. The first creates the run's head row; each shard is its own row (its fingerprint, its
+        /// executions) stamped with the head's timestamp, so a run's rows share one day and one place in time
+        /// order; a new shard folds its status, counts and duration into the head. Shards of one run meet here in
+        /// commit order (one writer), however many connections they arrived on.
+        /// </summary>
+        private RunWriteOutcome WriteShard(RunRecord run, ReadOnlySpan<byte> fingerprint)
+        {
+            var head = FindHead(run);
+            if (head is null)
             {
-                true => RunWriteOutcome.Duplicate,
-                false => RunWriteOutcome.Conflict,
-                null => throw new SqliteException("A run the insert ignored has no stored row.", raw.SQLITE_CORRUPT),
-            };
+                var headKey = Insert(run, HeadFingerprint, run.TimestampMs, headKey: null, shards: 1)
+                    ?? throw new SqliteException("A run head the lookup did not find was ignored.", raw.SQLITE_CORRUPT);
+                var shardKey = Insert(run, fingerprint, run.TimestampMs, headKey, shards: null)
+                    ?? throw new SqliteException("The first shard of a new run was ignored.", raw.SQLITE_CORRUPT);
+                WriteExecutions(run, shardKey, run.TimestampMs);
+                return RunWriteOutcome.Created;
+            }
+
+            var (key, isSharded, timestampMs, branch, commitSha) = head.Value;
+            if (!isSharded)
+            {
+                return RunWriteOutcome.ShardMismatch;
+            }
+
+            if (branch != run.Branch || commitSha != run.CommitSha)
+            {
+                // A stored shard is a conflict (its content differs); a new one cannot join this run.
+                return StoredOutcome(run, fingerprint) ?? RunWriteOutcome.ShardMismatch;
+            }
+
+            if (Insert(run, fingerprint, timestampMs, key, shards: null) is not { } newShardKey)
+            {
+                return StoredOutcome(run, fingerprint) ?? throw new SqliteException("A shard the insert ignored has no stored row.", raw.SQLITE_CORRUPT);
+            }
+
+            WriteExecutions(run, newShardKey, timestampMs);
+            MergeIntoHead(key, run);
+            return RunWriteOutcome.Created;
+        }
+
+        /// <summary>Inserts one row; its key, or null when the (project, run id, shard) exists.</summary>
+        private long? Insert(RunRecord run, ReadOnlySpan<byte> fingerprint, long timestampMs, long? headKey, long? shards)
+        {
+            Bind(run, fingerprint, timestampMs, headKey, shards);
+            Step(_insert);
+            return raw.sqlite3_changes(_db) == 1 ? raw.sqlite3_last_insert_rowid(_db) : null;
+        }
+
+        /// <summary>Only a new row gets its cases: a duplicate's are already stored, a conflict's never are.</summary>
+        private void WriteExecutions(RunRecord run, long rowKey, long timestampMs)
+        {
+            if (run.Tests is { Count: > 0 } tests)
+            {
+                _executions.Write(rowKey, run.ProjectKey, timestampMs, tests);
+            }
+        }
+
+        private (long Key, bool IsSharded, long TimestampMs, string? Branch, string? CommitSha)? FindHead(RunRecord run)
+        {
+            var q = _head;
+            raw.sqlite3_bind_int64(q, 1, run.ProjectKey);
+            BindText(q, 2, run.RunId);
+            try
+            {
+                var rc = raw.sqlite3_step(q);
+                if (rc == raw.SQLITE_DONE)
+                {
+                    return null;
+                }
+
+                if (rc != raw.SQLITE_ROW)
+                {
+                    Check(rc);
+                }
+
+                return (raw.sqlite3_column_int64(q, 0), raw.sqlite3_column_type(q, 1) != raw.SQLITE_NULL, raw.sqlite3_column_int64(q, 2),
+                    ColumnText(q, 3), ColumnText(q, 4));
+            }
+            finally
+            {
+                raw.sqlite3_reset(q);
+            }
+        }
+
+        private static string? ColumnText(sqlite3_stmt statement, int column) =>
+            raw.sqlite3_column_type(statement, column) == raw.SQLITE_NULL ? null : raw.sqlite3_column_text(statement, column).utf8_to_string();
+
+        private void MergeIntoHead(long headKey, RunRecord run)
+        {
+            var s = _mergeShard;
+            raw.sqlite3_bind_int64(s, 1, headKey);
+            raw.sqlite3_bind_text(s, 2, run.Passed ? Passed : Failed);
+            raw.sqlite3_bind_int64(s, 3, run.DurationMs);
+            if (run.Counts is { } counts)
+            {
+                raw.sqlite3_bind_int64(s, 4, counts.Total);
+                raw.sqlite3_bind_int64(s, 5, counts.Passed);
+                raw.sqlite3_bind_int64(s, 6, counts.Failed);
+                raw.sqlite3_bind_int64(s, 7, counts.Skipped);
+            }
+            else
+            {
+                raw.sqlite3_bind_null(s, 4);
+                raw.sqlite3_bind_null(s, 5);
+                raw.sqlite3_bind_null(s, 6);
+                raw.sqlite3_bind_null(s, 7);
+            }
+
+            raw.sqlite3_bind_int64(s, 8, run.ReceivedAtMs);
+            BindText(s, 9, run.BuildUrl);
+            Step(s);
         }
 
         private bool IsProjectLive(long projectKey)
@@ -296,6 +427,8 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             _insert.Dispose();
             _executions.Dispose();
             _fingerprint.Dispose();
+            _head.Dispose();
+            _mergeShard.Dispose();
             _begin.Dispose();
             _commit.Dispose();
             _rollback.Dispose();
@@ -312,14 +445,14 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             BinaryPrimitives.WriteUInt64BigEndian(destination[8..], (ulong)value);
         }
 
-        private void Bind(RunRecord run, ReadOnlySpan<byte> fingerprint)
+        private void Bind(RunRecord run, ReadOnlySpan<byte> fingerprint, long timestampMs, long? headKey, long? shards)
         {
             var s = _insert;
             raw.sqlite3_bind_int64(s, 1, run.ProjectKey);
             BindText(s, 2, run.RunId);
             raw.sqlite3_bind_text(s, 3, run.Passed ? Passed : Failed);
             raw.sqlite3_bind_int64(s, 4, run.DurationMs);
-            raw.sqlite3_bind_int64(s, 5, run.TimestampMs);
+            raw.sqlite3_bind_int64(s, 5, timestampMs);
             BindText(s, 6, run.Branch);
             BindText(s, 7, run.CommitSha);
             if (run.Counts is { } counts)
@@ -340,14 +473,34 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             raw.sqlite3_bind_blob(s, 12, fingerprint);
             raw.sqlite3_bind_int64(s, 13, run.ReceivedAtMs);
             BindText(s, 14, run.BuildUrl);
+            // A head row (shards = 1) is shard ''; so is a run without shards.
+            BindText(s, 15, shards is null ? run.Shard ?? "" : "");
+            BindOptional(s, 16, headKey);
+            BindOptional(s, 17, shards);
         }
 
-        /// <summary>Whether the stored run with this key has this content; null when no run has the key.</summary>
-        private bool? StoredFingerprintMatches(RunRecord run, ReadOnlySpan<byte> fingerprint)
+        private static void BindOptional(sqlite3_stmt statement, int index, long? value)
+        {
+            if (value is { } v)
+            {
+                raw.sqlite3_bind_int64(statement, index, v);
+            }
+            else
+            {
+                raw.sqlite3_bind_null(statement, index);
+            }
+        }
+
+        /// <summary>
+        /// What a stored upload with this key makes of this one: a retry (same content), a conflict (other content),
+        /// a mismatch (an upload without a shard meeting a sharded run); null when nothing has the key.
+        /// </summary>
+        private RunWriteOutcome? StoredOutcome(RunRecord run, ReadOnlySpan<byte> fingerprint)
         {
             var q = _fingerprint;
             raw.sqlite3_bind_int64(q, 1, run.ProjectKey);
             BindText(q, 2, run.RunId);
+            BindText(q, 3, run.Shard ?? "");
             try
             {
                 var rc = raw.sqlite3_step(q);
@@ -361,7 +514,12 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
                     Check(rc);
                 }
 
-                return raw.sqlite3_column_blob(q, 0).SequenceEqual(fingerprint);
+                if (raw.sqlite3_column_type(q, 1) != raw.SQLITE_NULL)
+                {
+                    return RunWriteOutcome.ShardMismatch; // a sharded run's head
+                }
+
+                return raw.sqlite3_column_blob(q, 0).SequenceEqual(fingerprint) ? RunWriteOutcome.Duplicate : RunWriteOutcome.Conflict;
             }
             finally
             {

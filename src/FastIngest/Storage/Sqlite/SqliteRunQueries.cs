@@ -17,15 +17,41 @@ public sealed class SqliteRunQueries : IRunQueries
     public StoredRun? FindRun(long projectKey, string runId)
     {
         using var connection = _database.Open();
+        // The run is the row with shard '': a run uploaded in one piece, or a sharded run's head (merged values).
         var row = connection.QuerySingleOrDefault<RunRow>(
             """
-            SELECT run_id AS RunId, status AS Status, duration_ms AS DurationMs, timestamp_ms AS TimestampMs,
+            SELECT id AS Key, run_id AS RunId, status AS Status, duration_ms AS DurationMs, timestamp_ms AS TimestampMs,
                    branch AS Branch, commit_sha AS CommitSha, count_total AS Total, count_passed AS Passed,
-                   count_failed AS Failed, count_skipped AS Skipped, received_at AS ReceivedAtMs, build_url AS BuildUrl
-            FROM test_runs WHERE project_id = @projectKey AND run_id = @runId;
+                   count_failed AS Failed, count_skipped AS Skipped, received_at AS ReceivedAtMs, build_url AS BuildUrl,
+                   shards AS Shards
+            FROM test_runs WHERE project_id = @projectKey AND run_id = @runId AND shard = '';
             """,
             new { projectKey, runId });
-        return row?.ToRecord();
+        if (row is null)
+        {
+            return null;
+        }
+
+        var run = row.ToRecord();
+        if (row.Shards is null)
+        {
+            return run;
+        }
+
+        var shards = new List<StoredShard>();
+        foreach (var shard in connection.Query<ShardRow>(
+            """
+            SELECT shard AS Name, status AS Status, duration_ms AS DurationMs, count_total AS Total, count_passed AS Passed,
+                   count_failed AS Failed, count_skipped AS Skipped, received_at AS ReceivedAtMs, build_url AS BuildUrl
+            FROM test_runs INDEXED BY test_runs_by_head WHERE head_key = @key ORDER BY id;
+            """,
+            new { key = row.Key }))
+        {
+            shards.Add(new StoredShard(shard.Name, shard.Status, shard.DurationMs, Counts(shard.Total, shard.Passed, shard.Failed, shard.Skipped),
+                shard.ReceivedAtMs, shard.BuildUrl));
+        }
+
+        return run with { Shards = shards };
     }
 
     public IReadOnlyList<ListedRun> ListRuns(RunListQuery query)
@@ -34,9 +60,9 @@ public sealed class SqliteRunQueries : IRunQueries
         // (project_id, timestamp_ms DESC, id DESC): a page costs the same at any depth.
         var sql = new System.Text.StringBuilder("""
             SELECT id, run_id, status, duration_ms, timestamp_ms, branch, commit_sha,
-                   count_total, count_passed, count_failed, count_skipped, received_at, build_url
+                   count_total, count_passed, count_failed, count_skipped, received_at, build_url, coalesce(shards, 0)
             FROM test_runs INDEXED BY test_runs_by_time
-            WHERE project_id = $project
+            WHERE project_id = $project AND head_key IS NULL
             """);
         using var connection = _database.Open();
         using var command = connection.CreateCommand();
@@ -85,7 +111,7 @@ public sealed class SqliteRunQueries : IRunQueries
             runs.Add(new ListedRun(reader.GetInt64(0), new StoredRun(
                 reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4),
                 reader.IsDBNull(5) ? null : reader.GetString(5), reader.IsDBNull(6) ? null : reader.GetString(6),
-                counts, reader.GetInt64(11), reader.IsDBNull(12) ? null : reader.GetString(12))));
+                counts, reader.GetInt64(11), reader.IsDBNull(12) ? null : reader.GetString(12), reader.GetInt32(13))));
         }
 
         return runs;
@@ -125,8 +151,36 @@ public sealed class SqliteRunQueries : IRunQueries
         public byte[] Histogram { get; set; } = [];
     }
 
+    private static RunCounts? Counts(long? total, long? passed, long? failed, long? skipped) =>
+        total is { } t ? new RunCounts(t, passed ?? 0, failed ?? 0, skipped ?? 0) : null;
+
+    internal sealed class ShardRow
+    {
+        public string Name { get; set; } = "";
+
+        public string Status { get; set; } = "";
+
+        public long DurationMs { get; set; }
+
+        public long? Total { get; set; }
+
+        public long? Passed { get; set; }
+
+        public long? Failed { get; set; }
+
+        public long? Skipped { get; set; }
+
+        public long ReceivedAtMs { get; set; }
+
+        public string? BuildUrl { get; set; }
+    }
+
     internal sealed class RunRow
     {
+        public long Key { get; set; }
+
+        public long? Shards { get; set; }
+
         public string RunId { get; set; } = "";
 
         public string Status { get; set; } = "";
@@ -152,6 +206,6 @@ public sealed class SqliteRunQueries : IRunQueries
         public long ReceivedAtMs { get; set; }
 
         public StoredRun ToRecord() => new(RunId, Status, DurationMs, TimestampMs, Branch, CommitSha,
-            Total is { } total ? new RunCounts(total, Passed ?? 0, Failed ?? 0, Skipped ?? 0) : null, ReceivedAtMs, BuildUrl);
+            Counts(Total, Passed, Failed, Skipped), ReceivedAtMs, BuildUrl, (int)(Shards ?? 0));
     }
 }

@@ -23,14 +23,24 @@ public sealed class SqliteTestQueries : ITestQueries
     /// <summary>Reads fold what is pending, up to a bound (about 200,000 executions): a backlog is the background loop's.</summary>
     public void FoldPending() => _folder.FoldTests(maxChunks: 4);
 
-    public IReadOnlyList<RunExecution>? ListRunExecutions(long projectKey, string runId, TestCaseStatus? status, long afterPosition, int limit)
+    public IReadOnlyList<RunExecution>? ListRunExecutions(long projectKey, string runId, TestCaseStatus? status, ExecutionPosition after, int limit)
     {
         using var connection = _database.Open();
-        using var find = connection.CreateCommand();
-        find.CommandText = "SELECT id FROM test_runs WHERE project_id = $project AND run_id = $run;";
-        find.Parameters.AddWithValue("$project", projectKey);
-        find.Parameters.AddWithValue("$run", runId);
-        if (find.ExecuteScalar() is not long runKey)
+        // The rows that carry executions: the run itself, or each of its shards (never a sharded run's head).
+        var rows = new List<(long Key, string Shard)>();
+        using (var find = connection.CreateCommand())
+        {
+            find.CommandText = "SELECT id, shard FROM test_runs WHERE project_id = $project AND run_id = $run AND shards IS NULL ORDER BY id;";
+            find.Parameters.AddWithValue("$project", projectKey);
+            find.Parameters.AddWithValue("$run", runId);
+            using var reader = find.ExecuteReader();
+            while (reader.Read())
+            {
+                rows.Add((reader.GetInt64(0), reader.GetString(1)));
+            }
+        }
+
+        if (rows.Count == 0)
         {
             return null;
         }
@@ -45,22 +55,37 @@ public sealed class SqliteTestQueries : ITestQueries
               {(status is null ? "" : "AND e.status = $status")}
             ORDER BY e.test_id, e.attempt LIMIT $limit;
             """;
-        command.Parameters.AddWithValue("$run", runKey);
-        command.Parameters.AddWithValue("$afterTest", afterPosition >> 7);
-        command.Parameters.AddWithValue("$afterAttempt", afterPosition & 0x7F);
-        command.Parameters.AddWithValue("$limit", limit);
+        var run = command.Parameters.Add("$run", SqliteType.Integer);
+        var afterTest = command.Parameters.Add("$afterTest", SqliteType.Integer);
+        var afterAttempt = command.Parameters.Add("$afterAttempt", SqliteType.Integer);
+        var remaining = command.Parameters.Add("$limit", SqliteType.Integer);
         if (status is { } wanted)
         {
             command.Parameters.AddWithValue("$status", (int)wanted);
         }
 
+        var afterRow = after.RowKey == 0 ? rows[0].Key : after.RowKey;
         var executions = new List<RunExecution>(Math.Min(limit, 1024));
-        using var reader = command.ExecuteReader();
-        while (reader.Read())
+        foreach (var (key, shard) in rows)
         {
-            executions.Add(new RunExecution(reader.GetInt64(0), new TestCase(
-                reader.GetString(4), reader.GetString(5), reader.IsDBNull(6) ? null : reader.GetString(6), Status(reader.GetInt32(2)),
-                reader.GetInt64(3), reader.GetInt32(1), reader.IsDBNull(7) ? null : reader.GetString(7))));
+            if (key < afterRow || executions.Count >= limit)
+            {
+                continue;
+            }
+
+            // Within the row the cursor points into, after its place; every later row from its start.
+            var position = key == afterRow ? after.TestAttempt : -1;
+            run.Value = key;
+            afterTest.Value = position >> 7;
+            afterAttempt.Value = position & 0x7F;
+            remaining.Value = limit - executions.Count;
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                executions.Add(new RunExecution(reader.GetInt64(0), new TestCase(
+                    reader.GetString(4), reader.GetString(5), reader.IsDBNull(6) ? null : reader.GetString(6), Status(reader.GetInt32(2)),
+                    reader.GetInt64(3), reader.GetInt32(1), reader.IsDBNull(7) ? null : reader.GetString(7)), key, shard.Length == 0 ? null : shard));
+            }
         }
 
         return executions;

@@ -121,7 +121,7 @@ internal static class TestRollupFolder
             _readRun.Parameters.Add("$run", SqliteType.Integer);
             _earlierRuns = Command(connection, transaction, """
                 SELECT id, count_total, count_failed, count_skipped FROM test_runs INDEXED BY test_runs_by_commit
-                WHERE project_id = $project AND commit_sha = $commit AND id < $run ORDER BY id DESC LIMIT $limit;
+                WHERE project_id = $project AND commit_sha = $commit AND id < $run AND shards IS NULL ORDER BY id DESC LIMIT $limit;
                 """);
             _earlierRuns.Parameters.Add("$project", SqliteType.Integer);
             _earlierRuns.Parameters.Add("$commit", SqliteType.Text);
