@@ -1,6 +1,9 @@
 -- Scenario: unique-run ingest flood. Every request posts a new run_id, so every request is a real insert.
 -- Needs: TOKEN (an ingest token) in the environment. Any status other than 201 counts as a failure.
+-- DELAY_MS (optional) paces each connection: it waits that long after each answer before the next request, so
+-- C connections offer about C * 1000 / DELAY_MS requests/s (a paced load, for latency at a given throughput).
 local token = os.getenv("TOKEN") or error("set TOKEN to an ingest token")
+local delay_ms = tonumber(os.getenv("DELAY_MS") or "")
 -- failures and thread_id are globals on purpose: wrk reads and writes them across its Lua states with
 -- thread:get / thread:set, which cannot see locals.
 local counter = 0
@@ -27,6 +30,12 @@ function request()
     '{"run_id":"%s%d","status":"passed","duration_ms":%d,"timestamp":"2026-01-12T10:00:00Z","branch":"main"}',
     prefix, counter, counter % 600000)
   return wrk.format(nil, "/v1/ingest", nil, body)
+end
+
+if delay_ms then
+  function delay()
+    return delay_ms
+  end
 end
 
 function response(status, headers, body)

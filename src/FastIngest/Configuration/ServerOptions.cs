@@ -20,6 +20,9 @@ public sealed record ServerOptions
 
     public LogLevel LogLevel { get; init; } = LogLevel.Information;
 
+    /// <summary>Whether successful high-volume requests get a line each or a once-a-second summary (the default).</summary>
+    public Observability.AccessLogMode AccessLog { get; init; } = Observability.AccessLogMode.Summary;
+
     /// <summary>A well-formed admin token to register instead of generating one on first start.</summary>
     public string? AdminToken { get; init; }
 

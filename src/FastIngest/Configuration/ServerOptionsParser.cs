@@ -25,6 +25,9 @@ public static class ServerOptionsParser
                                                                  without fsync on commit, may lose the newest
                                                                  commits on power loss (never on a process crash)
           --log-level <level>         FASTINGEST_LOG_LEVEL       trace|debug|information|warning|error (default information)
+          --access-log <summary|all>  FASTINGEST_ACCESS_LOG      summary: successful ingest, health and metrics requests
+                                                                 are counted in one line per second and route (default);
+                                                                 all: one line per request
           --max-body <bytes>          FASTINGEST_MAX_BODY        largest JSON ingest body (default 4194304)
           --max-junit <bytes>         FASTINGEST_MAX_JUNIT       largest JUnit XML upload as sent (default 268435456);
                                                                  twice this is the cap after gzip decompression
@@ -136,6 +139,17 @@ public static class ServerOptionsParser
             return false;
         }
 
+        var accessLogText = Get("access-log", "FASTINGEST_ACCESS_LOG") ?? "summary";
+        Observability.AccessLogMode accessLog;
+        switch (accessLogText.ToLowerInvariant())
+        {
+            case "summary": accessLog = Observability.AccessLogMode.Summary; break;
+            case "all": accessLog = Observability.AccessLogMode.All; break;
+            default:
+                error = $"--access-log must be 'summary' or 'all', not '{accessLogText}'";
+                return false;
+        }
+
         if (!TryParseInt(Get("max-body", "FASTINGEST_MAX_BODY"), "--max-body", 1024, 64 * 1024 * 1024, 4 * 1024 * 1024, out var maxBody, out error)
             || !TryParseInt(Get("max-junit", "FASTINGEST_MAX_JUNIT"), "--max-junit", 1024, 1024 * 1024 * 1024, 256 * 1024 * 1024, out var maxJUnit, out error)
             || !TryParseInt(Get("max-test-cases", "FASTINGEST_MAX_TEST_CASES"), "--max-test-cases", 1, 10_000_000, 100_000, out var maxTestCases, out error)
@@ -168,6 +182,7 @@ public static class ServerOptionsParser
             DataDirectory = Path.GetFullPath(Get("data", "FASTINGEST_DATA") ?? "data"),
             Durability = durability,
             LogLevel = level,
+            AccessLog = accessLog,
             AdminToken = string.IsNullOrWhiteSpace(adminToken) ? null : adminToken.Trim(),
             MaxIngestBodyBytes = maxBody,
             MaxJUnitUploadBytes = maxJUnit,
@@ -196,7 +211,7 @@ public static class ServerOptionsParser
     }
 
     private static bool IsKnownFlag(string name) => name is "listen" or "metrics-listen" or "data" or "durability"
-        or "log-level" or "max-body" or "max-junit" or "max-test-cases" or "queue" or "batch"
+        or "log-level" or "access-log" or "max-body" or "max-junit" or "max-test-cases" or "queue" or "batch"
         or "rate-ingest" or "rate-read" or "rate-manage" or "trusted-proxies" or "quota-rows" or "quota-bytes" or "infra-failure-percent"
         or "broken-min-executions" or "fixed-after-days";
 

@@ -369,6 +369,11 @@ public sealed class IngestEndpoint
                     ? $"Run '{run.RunId}' is stored in shards; an upload without a shard cannot join it. Name this upload's shard, or use a new run id."
                     : $"Run '{run.RunId}' cannot take shard '{run.Shard}': it is stored without shards, or its shards name another branch or commit. Every shard of a run must name the same branch and commit.");
                 break;
+            case RunWriteOutcome.TooManyShards:
+                _conflict.Inc();
+                await Problems.Conflict(context, "run-conflict",
+                    $"Run '{run.RunId}' has {IngestFields.MaxShardsPerRun} shards, the most a run may have; shard '{run.Shard}' was not stored.");
+                break;
             case RunWriteOutcome.OverQuota:
                 _rejectedQuota.Inc();
                 await Problems.TooManyRequests(context,

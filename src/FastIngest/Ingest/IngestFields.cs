@@ -44,6 +44,12 @@ internal static class IngestFields
     public static ReadOnlySpan<byte> FailureMessage => "failure_message"u8;
 
     public const int MaxRunIdLength = 128;
+
+    /// <summary>
+    /// Shards one run may have: a CI pipeline has tens of jobs, rarely hundreds. Bounds what one run costs every
+    /// read that shows it (its shard list, its tests' paging) whatever a client sends.
+    /// </summary>
+    public const int MaxShardsPerRun = 1000;
     public const int MaxBranchLength = 255;
     public const int MinCommitShaLength = 7;
     public const int MaxCommitShaLength = 64;

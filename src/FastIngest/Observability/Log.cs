@@ -12,6 +12,11 @@ internal static partial class Log
     public static partial void Request(ILogger logger, string requestId, string method, string route, string path,
         int status, double durationMs, long? bytes, string? projectId);
 
+    [LoggerMessage(EventId = 2, EventName = "http_requests_summary", Level = LogLevel.Information,
+        Message = "{Method} {Route}: {Count} requests answered 2xx in the last second, slowest {MaxMs} ms")]
+    public static partial void RequestsSummary(ILogger logger, string method, string route, long count, long ok, long created,
+        long otherSuccess, double meanMs, double maxMs, string? slowestRequestId, string? slowestProjectId);
+
     [LoggerMessage(EventId = 10, EventName = "auth_failed", Level = LogLevel.Warning,
         Message = "Authentication failed: {Reason}")]
     public static partial void AuthFailed(ILogger logger, string requestId, string reason, string route, string? client);

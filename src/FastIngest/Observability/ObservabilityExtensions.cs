@@ -9,6 +9,8 @@ public static class ObservabilityExtensions
     {
         services.AddSingleton<ServerMetrics>();
         services.AddSingleton<MetricsEndpoint>();
+        services.AddSingleton<AccessLogSummary>();
+        services.AddHostedService(static sp => sp.GetRequiredService<AccessLogSummary>());
         return services;
     }
 

@@ -5,7 +5,7 @@ namespace FastIngest.Observability;
 
 /// <summary>
 /// Per request: the in-flight gauge, the duration histogram by route template and status class, and one
-/// access-log line. Labels use the matched route template, never the raw path, so cardinality is bounded.
+/// access-log line (or a count in the once-a-second summary, see <see cref="AccessLogSummary"/>). Labels use the matched route template, never the raw path, so cardinality is bounded.
 /// Also the last line of defence: an unexpected exception becomes a logged 500 problem without details.
 /// </summary>
 public sealed class RequestTelemetryMiddleware
@@ -14,10 +14,13 @@ public sealed class RequestTelemetryMiddleware
     private readonly ServerMetrics _metrics;
     private readonly ILogger _logger;
 
-    public RequestTelemetryMiddleware(RequestDelegate next, ServerMetrics metrics, ILoggerFactory loggers)
+    private readonly AccessLogSummary _summary;
+
+    public RequestTelemetryMiddleware(RequestDelegate next, ServerMetrics metrics, ILoggerFactory loggers, AccessLogSummary summary)
     {
         _next = next;
         _metrics = metrics;
+        _summary = summary;
         _logger = loggers.CreateLogger("FastIngest.Http");
     }
 
@@ -49,8 +52,11 @@ public sealed class RequestTelemetryMiddleware
             if (_logger.IsEnabled(LogLevel.Information))
             {
                 var principal = context.Features.Get<Principal>();
-                Log.Request(_logger, context.TraceIdentifier, context.Request.Method, route, context.Request.Path.Value ?? "",
-                    status, elapsed.TotalMilliseconds, context.Response.ContentLength, principal?.ProjectId);
+                if (!_summary.TryCount(context.Request.Method, route, status, elapsed.TotalMilliseconds, context.TraceIdentifier, principal?.ProjectId))
+                {
+                    Log.Request(_logger, context.TraceIdentifier, context.Request.Method, route, context.Request.Path.Value ?? "",
+                        status, elapsed.TotalMilliseconds, context.Response.ContentLength, principal?.ProjectId);
+                }
             }
         }
     }

@@ -33,6 +33,18 @@ public static class DurationHistogram
         BinaryPrimitives.WriteUInt32LittleEndian(slot, unchecked(BinaryPrimitives.ReadUInt32LittleEndian(slot) - 1));
     }
 
+    /// <summary>Sets every bucket that wrapped below zero (see <see cref="Subtract"/>) to zero.</summary>
+    public static void ClampWrapped(Span<byte> blob)
+    {
+        for (var offset = 0; offset + sizeof(uint) <= blob.Length; offset += sizeof(uint))
+        {
+            if (BinaryPrimitives.ReadUInt32LittleEndian(blob[offset..]) > int.MaxValue)
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(blob[offset..], 0);
+            }
+        }
+    }
+
     /// <summary>Adds every count of <paramref name="source"/> into <paramref name="target"/>.</summary>
     public static void Merge(Span<byte> target, ReadOnlySpan<byte> source)
     {

@@ -127,6 +127,11 @@ public readonly record struct ExecutionPosition(long RowKey, long TestAttempt)
     public static ExecutionPosition Parse(string? text)
     {
         var dot = text?.IndexOf('.') ?? -1;
+        if (dot < 0 && long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var legacy))
+        {
+            return new ExecutionPosition(0, legacy); // a link from before shards: test and attempt in the run's only row
+        }
+
         return dot > 0
             && long.TryParse(text.AsSpan(0, dot), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var row)
             && long.TryParse(text.AsSpan(dot + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var testAttempt)

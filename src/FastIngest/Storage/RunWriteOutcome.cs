@@ -26,6 +26,9 @@ public enum RunWriteOutcome : byte
     /// </summary>
     ShardMismatch,
 
+    /// <summary>The run has as many shards as a run may have; this new one was not stored.</summary>
+    TooManyShards,
+
     /// <summary>A lookup-only run (its org is over its daily quota) that is not stored yet: nothing was stored.</summary>
     OverQuota,
 }

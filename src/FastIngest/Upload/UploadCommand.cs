@@ -78,7 +78,7 @@ public static class UploadCommand
 
         // Every job of one pipeline attempt uploads to the same run id, each as its own shard; the server merges them.
         var runId = CiEnvironment.Sanitize(baseRunId);
-        var shard = (options.Shard ?? ci.Shard) is { } named ? CiEnvironment.Sanitize(named) : null;
+        var shard = (options.Shard ?? ci.Shard) is { Length: > 0 } named ? CiEnvironment.Sanitize(named) : null; // --shard "": none
         var branch = options.Branch ?? ci.Branch;
         if (branch is not null && Ingest.RunFieldRules.BranchError(branch) is { } branchProblem)
         {

@@ -233,6 +233,35 @@ public sealed class ShardedRunTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ARunTakesAtMostOneThousandShardsAndARetryOfAStoredShardIsStillADuplicate()
+    {
+        const int Max = 1000;
+        var bodies = Enumerable.Range(0, Max).Select(i => Shard("wide", $"s{i}", 1, tests: [($"t{i}", "passed")])).ToList();
+        using var gate = new SemaphoreSlim(16);
+        await Task.WhenAll(bodies.Select(async body =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                using var response = await _server.IngestAsync(_tenant.ProjectToken, body);
+                await Json.ReadAsync(response, HttpStatusCode.Created);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }));
+
+        var refused = await PostAsync(Shard("wide", "one-too-many", 1, tests: [("x", "passed")]), HttpStatusCode.Conflict);
+        var retry = await PostAsync(bodies[7], HttpStatusCode.OK);
+
+        Assert.Contains("1000 shards", refused.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.True(retry.GetProperty("duplicate").GetBoolean(), retry.ToString());
+        var run = await GetAsync("/v1/runs/wide");
+        Assert.Equal((Max, (long)Max), (run.GetProperty("shard_count").GetInt32(), Counts(run).Total));
+    }
+
+    [Fact]
     public async Task AnInvalidShardInJsonIsAFieldError()
     {
         var body = Shard("bad-shard", "x", 10, tests: [("a", "passed")]).Replace("\"shard\":\"x\"", "\"shard\":\"<x>\"", StringComparison.Ordinal);

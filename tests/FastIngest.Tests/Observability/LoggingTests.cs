@@ -13,20 +13,15 @@ public sealed class LoggingTests : IAsyncLifetime
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
     [Fact]
-    public async Task EveryRequestGetsOneJsonAccessLineWithItsRequestId()
+    public async Task WithAccessLogAllEveryRequestGetsOneJsonAccessLineWithItsRequestId()
     {
-        var tenant = await _server.CreateTenantAsync("access-log");
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/ingest")
-        {
-            Content = new StringContent(TestServer.Run("logged"), System.Text.Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Authorization = new("Bearer", tenant.ProjectToken);
-        request.Headers.Add("X-Request-Id", "ci-job-42.attempt_1");
-        using var response = await _server.Client.SendAsync(request);
+        await using var server = await TestServer.StartAsync(configure: o => o with { AccessLog = FastIngest.Observability.AccessLogMode.All });
+        var tenant = await server.CreateTenantAsync("access-log");
+        using var response = await IngestWithRequestIdAsync(server, tenant, "logged", "ci-job-42.attempt_1");
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         Assert.Equal("ci-job-42.attempt_1", response.Headers.GetValues("X-Request-Id").Single());
 
-        var line = Assert.Single(Lines(), l => l.GetProperty("event").GetString() == "http_request"
+        var line = Assert.Single(Lines(server), l => l.GetProperty("event").GetString() == "http_request"
             && l.GetProperty("request_id").GetString() == "ci-job-42.attempt_1");
         Assert.Equal("POST", line.GetProperty("method").GetString());
         Assert.Equal("/v1/ingest", line.GetProperty("route").GetString());
@@ -34,6 +29,57 @@ public sealed class LoggingTests : IAsyncLifetime
         Assert.Equal(tenant.ProjectId, line.GetProperty("project_id").GetString());
         Assert.Equal("info", line.GetProperty("level").GetString());
         Assert.True(DateTimeOffset.TryParse(line.GetProperty("timestamp").GetString(), System.Globalization.CultureInfo.InvariantCulture, out _));
+    }
+
+    [Fact]
+    public async Task SuccessfulIngestsAreSummarisedOnceASecondWithTheSlowestRequestWhileErrorsKeepTheirOwnLines()
+    {
+        var tenant = await _server.CreateTenantAsync("summary-log");
+        var ids = new[] { "ok-1", "ok-2", "ok-3" };
+        foreach (var id in ids)
+        {
+            using var created = await IngestWithRequestIdAsync(_server, tenant, id, id);
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+
+        using (var duplicate = await IngestWithRequestIdAsync(_server, tenant, "ok-1", "dup-1"))
+        {
+            Assert.Equal(HttpStatusCode.OK, duplicate.StatusCode);
+        }
+
+        using (var conflict = await _server.IngestAsync(tenant.ProjectToken, TestServer.Run("ok-1", "failed")))
+        {
+            Assert.Equal(HttpStatusCode.Conflict, conflict.StatusCode);
+        }
+
+        _server.Service<FastIngest.Observability.AccessLogSummary>().Flush();
+
+        var lines = Lines(_server);
+        Assert.DoesNotContain(lines, l => l.GetProperty("event").GetString() == "http_request" && l.GetProperty("route").GetString() == "/v1/ingest"
+            && l.GetProperty("status").GetInt32() < 300);
+        Assert.Single(lines, l => l.GetProperty("event").GetString() == "http_request" && l.GetProperty("status").GetInt32() == 409);
+        Assert.Contains(lines, l => l.GetProperty("event").GetString() == "http_request" && l.GetProperty("route").GetString() == "/v1/tokens");
+        var summary = Assert.Single(lines, l => l.GetProperty("event").GetString() == "http_requests_summary"
+            && l.GetProperty("route").GetString() == "/v1/ingest");
+        Assert.Equal((4L, 3L, 1L, "POST"), (summary.GetProperty("count").GetInt64(), summary.GetProperty("created").GetInt64(),
+            summary.GetProperty("ok").GetInt64(), summary.GetProperty("method").GetString()));
+        Assert.Contains(summary.GetProperty("slowest_request_id").GetString(), ids.Append("dup-1"));
+        Assert.Equal(tenant.ProjectId, summary.GetProperty("slowest_project_id").GetString());
+        Assert.True(summary.GetProperty("max_ms").GetDouble() >= summary.GetProperty("mean_ms").GetDouble(), summary.ToString());
+
+        _server.Service<FastIngest.Observability.AccessLogSummary>().Flush(); // nothing new: no line
+        Assert.Single(Lines(_server), l => l.GetProperty("event").GetString() == "http_requests_summary");
+    }
+
+    private static async Task<HttpResponseMessage> IngestWithRequestIdAsync(TestServer server, Tenant tenant, string runId, string requestId)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/ingest")
+        {
+            Content = new StringContent(TestServer.Run(runId), System.Text.Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Authorization = new("Bearer", tenant.ProjectToken);
+        request.Headers.Add("X-Request-Id", requestId);
+        return await server.Client.SendAsync(request);
     }
 
     [Theory]
@@ -73,7 +119,9 @@ public sealed class LoggingTests : IAsyncLifetime
         Assert.Contains(Lines(), l => l.GetProperty("event").GetString() == "token_revoked" && l.GetProperty("token_id").GetString() == tenant.ProjectTokenId);
     }
 
-    private List<JsonElement> Lines() => _server.Logs.Lines.Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+    private List<JsonElement> Lines() => Lines(_server);
+
+    private static List<JsonElement> Lines(TestServer server) => server.Logs.Lines.Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
 
     [Theory]
     [InlineData(true, "203.0.113.9")]

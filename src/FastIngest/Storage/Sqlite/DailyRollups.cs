@@ -77,6 +77,12 @@ internal sealed class DailyRollups
             DurationHistogram.Add(Histogram, durationMs);
         }
 
+        public void ClampAtZero()
+        {
+            (Total, Passed, Failed) = (Math.Max(0, Total), Math.Max(0, Passed), Math.Max(0, Failed));
+            DurationHistogram.ClampWrapped(Histogram);
+        }
+
         public void Remove(bool passed, long durationMs)
         {
             Total--;

@@ -39,13 +39,18 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
         {
             // The same run selection as DeleteBatch (oldest first, through the time index), then one chunk of
             // their cases by primary key.
+            // A sharded run's executions hang off its shard rows: those of the batch's runs go too, so deleting
+            // a run never cascades into an unbounded delete.
             var before = beforeMs ?? long.MaxValue;
             return connection.Execute(
                 """
+                WITH batch (id) AS (
+                    SELECT id FROM test_runs WHERE project_id = @projectKey AND timestamp_ms < @before AND head_key IS NULL
+                    ORDER BY timestamp_ms, id LIMIT @batchSize),
+                rows_of_batch (id) AS (
+                    SELECT id FROM batch UNION ALL SELECT s.id FROM test_runs AS s WHERE s.head_key IN (SELECT id FROM batch))
                 DELETE FROM executions WHERE (run_key, test_id, attempt) IN (
-                    SELECT run_key, test_id, attempt FROM executions WHERE run_key IN (
-                        SELECT id FROM test_runs WHERE project_id = @projectKey AND timestamp_ms < @before
-                        ORDER BY timestamp_ms, id LIMIT @batchSize)
+                    SELECT run_key, test_id, attempt FROM executions WHERE run_key IN (SELECT id FROM rows_of_batch)
                     LIMIT @maxRows);
                 """,
                 new { projectKey, before, batchSize, maxRows });
@@ -58,25 +63,16 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
 
     private static int DeleteBatch(Microsoft.Data.Sqlite.SqliteConnection connection, long projectKey, long? beforeMs, int batchSize)
     {
-        // The oldest first, through the time index; each call is its own short transaction. A sharded run's head
-        // comes before its shards (same timestamp, smaller key) and takes them along; only runs are counted.
-        // (Deleting everything takes the same order, so a batch never holds shards without their head.)
+        // The oldest runs first, through the time index (which holds runs only); each call is its own short
+        // transaction. A sharded run's head takes its shard rows along (their executions are gone already).
         var before = beforeMs ?? long.MaxValue;
-        var runs = connection.Query<long>(
+        return connection.Execute(
             """
             DELETE FROM test_runs WHERE id IN (
-                SELECT id FROM test_runs WHERE project_id = @projectKey AND timestamp_ms < @before
-                ORDER BY timestamp_ms, id LIMIT @batchSize)
-            RETURNING head_key IS NULL;
+                SELECT id FROM test_runs WHERE project_id = @projectKey AND timestamp_ms < @before AND head_key IS NULL
+                ORDER BY timestamp_ms, id LIMIT @batchSize);
             """,
             new { projectKey, before, batchSize });
-        var count = 0;
-        foreach (var isRun in runs)
-        {
-            count += (int)isRun;
-        }
-
-        return count;
     }
 
     public void RebuildRollupsAfterPurge(long projectKey, long beforeMs)

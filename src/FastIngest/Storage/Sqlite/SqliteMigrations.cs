@@ -111,9 +111,11 @@ internal static class SqliteMigrations
     /// 11: sharded runs. A run is unique per (project, run id, shard): a run without shards has shard '' as before.
     /// A sharded run is a head row (shard '', <c>shards</c> = how many, the merged status, counts and duration,
     /// a fingerprint no content has) plus one row per shard (<c>head_key</c> names the head) holding that shard's
-    /// own fields, fingerprint and executions, stamped with the head's timestamp. Run-level reads take rows
-    /// without a head; per-test data lives on rows without <c>shards</c>. The unique key changes, so the table is
-    /// rebuilt (keys and the AUTOINCREMENT sequence kept).
+    /// own fields, fingerprint and executions, stamped with the head's timestamp, and the run's merged status and
+    /// duration just before it joined (<c>prior_*</c>: what the roll-up fold takes back out, in O(1)). Run-level
+    /// reads take rows without a head (the time index holds only those: a run's shards never cost a page scan);
+    /// per-test data lives on rows without <c>shards</c>. The unique key changes, so the table is rebuilt (keys and
+    /// the AUTOINCREMENT sequence kept).
     /// </summary>
     private const string V11Shards = """
         CREATE TABLE test_runs_v11 (
@@ -135,6 +137,8 @@ internal static class SqliteMigrations
             shard          TEXT    NOT NULL DEFAULT '',
             head_key       INTEGER REFERENCES test_runs(id) ON DELETE CASCADE,
             shards         INTEGER,
+            prior_status   TEXT,
+            prior_duration_ms INTEGER,
             UNIQUE (project_id, run_id, shard)
         );
         INSERT INTO test_runs_v11 (id, project_id, run_id, status, duration_ms, timestamp_ms, branch, commit_sha,
@@ -143,7 +147,7 @@ internal static class SqliteMigrations
                    count_total, count_passed, count_failed, count_skipped, fingerprint, received_at, build_url FROM test_runs;
         DROP TABLE test_runs;
         ALTER TABLE test_runs_v11 RENAME TO test_runs;
-        CREATE INDEX test_runs_by_time ON test_runs (project_id, timestamp_ms DESC, id DESC);
+        CREATE INDEX test_runs_by_time ON test_runs (project_id, timestamp_ms DESC, id DESC) WHERE head_key IS NULL;
         CREATE INDEX test_runs_by_commit ON test_runs (project_id, commit_sha, id) WHERE commit_sha IS NOT NULL;
         CREATE INDEX test_runs_by_head ON test_runs (head_key) WHERE head_key IS NOT NULL;
         """;

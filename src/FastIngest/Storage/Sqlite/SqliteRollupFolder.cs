@@ -92,48 +92,35 @@ public sealed class SqliteRollupFolder
         long last = watermark;
         var count = 0;
         using (var read = connection.CreateCommand())
-        using (var earlierShards = connection.CreateCommand())
         {
             read.Transaction = transaction;
             read.CommandText = """
-                SELECT id, project_id, timestamp_ms, branch, status = 'passed', duration_ms, head_key, shards IS NOT NULL
+                SELECT id, project_id, timestamp_ms, branch, status = 'passed', duration_ms, shards IS NOT NULL,
+                       prior_status = 'passed', prior_duration_ms
                 FROM test_runs WHERE id > $watermark ORDER BY id LIMIT $chunk;
                 """;
             read.Parameters.AddWithValue("$watermark", watermark);
             read.Parameters.AddWithValue("$chunk", Chunk);
-            earlierShards.Transaction = transaction;
-            earlierShards.CommandText = """
-                SELECT count(*), coalesce(min(status = 'passed'), 1), coalesce(max(duration_ms), 0)
-                FROM test_runs INDEXED BY test_runs_by_head WHERE head_key = $head AND id < $id;
-                """;
-            var head = earlierShards.Parameters.Add("$head", SqliteType.Integer);
-            var id = earlierShards.Parameters.Add("$id", SqliteType.Integer);
             using var reader = read.ExecuteReader();
             while (reader.Read())
             {
                 last = reader.GetInt64(0);
                 count++;
-                if (reader.GetBoolean(7))
+                if (reader.GetBoolean(6))
                 {
                     continue; // a sharded run's head: the run is counted from its shards, as they arrive
                 }
 
                 var (project, timestampMs, branch) = (reader.GetInt64(1), reader.GetInt64(2), reader.IsDBNull(3) ? null : reader.GetString(3));
                 var (passed, durationMs) = (reader.GetBoolean(4), reader.GetInt64(5));
-                if (!reader.IsDBNull(6))
+                if (!reader.IsDBNull(7))
                 {
-                    // A shard: the run as counted so far (its earlier shards, all folded by now: keys grow) is taken
-                    // out and counted again with this shard merged in, so a run is one run however many shards it has.
-                    head.Value = reader.GetInt64(6);
-                    id.Value = last;
-                    using var earlier = earlierShards.ExecuteReader();
-                    earlier.Read();
-                    if (earlier.GetInt64(0) > 0)
-                    {
-                        var (earlierPassed, earlierDuration) = (earlier.GetBoolean(1), earlier.GetInt64(2));
-                        rollups.Remove(project, timestampMs, branch, earlierPassed, earlierDuration);
-                        (passed, durationMs) = (passed && earlierPassed, Math.Max(durationMs, earlierDuration));
-                    }
+                    // A later shard: the run as its earlier shards made it (all folded by now: keys grow; the writer
+                    // kept that state on this row) is taken out and counted again with this shard merged in, so a
+                    // run is one run however many shards it has, at O(1) per shard.
+                    var (priorPassed, priorDuration) = (reader.GetBoolean(7), reader.GetInt64(8));
+                    rollups.Remove(project, timestampMs, branch, priorPassed, priorDuration);
+                    (passed, durationMs) = (passed && priorPassed, Math.Max(durationMs, priorDuration));
                 }
 
                 rollups.Add(project, timestampMs, branch, passed, durationMs);
@@ -189,6 +176,12 @@ public sealed class SqliteRollupFolder
                     group.Failed += reader.GetInt64(2);
                     group.DurationMax = Math.Max(group.DurationMax, reader.GetInt64(3));
                     DurationHistogram.Merge(group.Histogram, (byte[])reader.GetValue(4));
+                }
+                else
+                {
+                    // A shard's retraction can only meet a missing row when a purge dropped the day while runs of it
+                    // stayed (an old timestamp arriving mid-purge): count what is added, never a negative.
+                    group.ClampAtZero();
                 }
             }
 

@@ -104,8 +104,8 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             INSERT OR IGNORE INTO test_runs
                 (project_id, run_id, status, duration_ms, timestamp_ms, branch, commit_sha,
                  count_total, count_passed, count_failed, count_skipped, fingerprint, received_at, build_url,
-                 shard, head_key, shards)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17);
+                 shard, head_key, shards, prior_status, prior_duration_ms)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19);
             """;
 
         /// <summary>The stored content of one upload: a run without shards (shard '') or one shard of a run.</summary>
@@ -113,7 +113,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
 
         /// <summary>A sharded run's head (or a run without shards, then <c>shards</c> is null).</summary>
         private const string HeadSql = """
-            SELECT id, shards, timestamp_ms, branch, commit_sha FROM test_runs WHERE project_id = ?1 AND run_id = ?2 AND shard = '';
+            SELECT id, shards, timestamp_ms, branch, commit_sha, status, duration_ms FROM test_runs WHERE project_id = ?1 AND run_id = ?2 AND shard = '';
             """;
 
         /// <summary>A new shard joins its run: the head holds the merged status, counts and duration.</summary>
@@ -220,7 +220,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
                     WriteFingerprint(run.Fingerprint, fingerprint);
                     if (run.LookupOnly)
                     {
-                        outcomes[i] = StoredOutcome(run, fingerprint) ?? RunWriteOutcome.OverQuota;
+                        outcomes[i] = LookupOnly(run, fingerprint);
                         continue;
                     }
 
@@ -270,7 +270,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
                 return WriteShard(run, fingerprint);
             }
 
-            if (Insert(run, fingerprint, run.TimestampMs, headKey: null, shards: null) is { } runKey)
+            if (Insert(run, fingerprint, run.TimestampMs, headKey: null, shards: null, prior: null) is { } runKey)
             {
                 WriteExecutions(run, runKey, run.TimestampMs);
                 return RunWriteOutcome.Created;
@@ -288,43 +288,62 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
         /// </summary>
         private RunWriteOutcome WriteShard(RunRecord run, ReadOnlySpan<byte> fingerprint)
         {
-            var head = FindHead(run);
-            if (head is null)
+            if (FindHead(run) is not { } head)
             {
-                var headKey = Insert(run, HeadFingerprint, run.TimestampMs, headKey: null, shards: 1)
+                var headKey = Insert(run, HeadFingerprint, run.TimestampMs, headKey: null, shards: 1, prior: null)
                     ?? throw new SqliteException("A run head the lookup did not find was ignored.", raw.SQLITE_CORRUPT);
-                var shardKey = Insert(run, fingerprint, run.TimestampMs, headKey, shards: null)
+                var shardKey = Insert(run, fingerprint, run.TimestampMs, headKey, shards: null, prior: null)
                     ?? throw new SqliteException("The first shard of a new run was ignored.", raw.SQLITE_CORRUPT);
                 WriteExecutions(run, shardKey, run.TimestampMs);
                 return RunWriteOutcome.Created;
             }
 
-            var (key, isSharded, timestampMs, branch, commitSha) = head.Value;
-            if (!isSharded)
+            if (JoinRefusal(run, head, fingerprint) is { } refused)
             {
-                return RunWriteOutcome.ShardMismatch;
+                return refused;
             }
 
-            if (branch != run.Branch || commitSha != run.CommitSha)
-            {
-                // A stored shard is a conflict (its content differs); a new one cannot join this run.
-                return StoredOutcome(run, fingerprint) ?? RunWriteOutcome.ShardMismatch;
-            }
-
-            if (Insert(run, fingerprint, timestampMs, key, shards: null) is not { } newShardKey)
+            if (Insert(run, fingerprint, head.TimestampMs, head.Key, shards: null, prior: (head.Passed, head.DurationMs)) is not { } newShardKey)
             {
                 return StoredOutcome(run, fingerprint) ?? throw new SqliteException("A shard the insert ignored has no stored row.", raw.SQLITE_CORRUPT);
             }
 
-            WriteExecutions(run, newShardKey, timestampMs);
-            MergeIntoHead(key, run);
+            WriteExecutions(run, newShardKey, head.TimestampMs);
+            MergeIntoHead(head.Key, run);
             return RunWriteOutcome.Created;
         }
 
-        /// <summary>Inserts one row; its key, or null when the (project, run id, shard) exists.</summary>
-        private long? Insert(RunRecord run, ReadOnlySpan<byte> fingerprint, long timestampMs, long? headKey, long? shards)
+        /// <summary>
+        /// Why a shard cannot join the stored run with its id (null when it can, or when it is stored already and
+        /// its own retry or conflict answer applies): the run was uploaded without shards, the shard names another
+        /// branch or commit, or the run has all the shards it may have.
+        /// </summary>
+        private RunWriteOutcome? JoinRefusal(RunRecord run, Head head, ReadOnlySpan<byte> fingerprint)
         {
-            Bind(run, fingerprint, timestampMs, headKey, shards);
+            if (head.Shards is not { } shards)
+            {
+                return RunWriteOutcome.ShardMismatch;
+            }
+
+            if (head.Branch != run.Branch || head.CommitSha != run.CommitSha)
+            {
+                return StoredOutcome(run, fingerprint) ?? RunWriteOutcome.ShardMismatch;
+            }
+
+            return shards >= Ingest.IngestFields.MaxShardsPerRun ? StoredOutcome(run, fingerprint) ?? RunWriteOutcome.TooManyShards : null;
+        }
+
+        /// <summary>An over-quota upload stores nothing; it still gets the answer a stored run would give it.</summary>
+        private RunWriteOutcome LookupOnly(RunRecord run, ReadOnlySpan<byte> fingerprint) =>
+            (run.Shard is not null && FindHead(run) is { } head ? JoinRefusal(run, head, fingerprint) : null)
+            ?? StoredOutcome(run, fingerprint)
+            ?? RunWriteOutcome.OverQuota;
+
+        /// <summary>Inserts one row; its key, or null when the (project, run id, shard) exists.</summary>
+        private long? Insert(RunRecord run, ReadOnlySpan<byte> fingerprint, long timestampMs, long? headKey, long? shards,
+            (bool Passed, long DurationMs)? prior)
+        {
+            Bind(run, fingerprint, timestampMs, headKey, shards, prior);
             Step(_insert);
             return raw.sqlite3_changes(_db) == 1 ? raw.sqlite3_last_insert_rowid(_db) : null;
         }
@@ -338,7 +357,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             }
         }
 
-        private (long Key, bool IsSharded, long TimestampMs, string? Branch, string? CommitSha)? FindHead(RunRecord run)
+        private Head? FindHead(RunRecord run)
         {
             var q = _head;
             raw.sqlite3_bind_int64(q, 1, run.ProjectKey);
@@ -356,14 +375,17 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
                     Check(rc);
                 }
 
-                return (raw.sqlite3_column_int64(q, 0), raw.sqlite3_column_type(q, 1) != raw.SQLITE_NULL, raw.sqlite3_column_int64(q, 2),
-                    ColumnText(q, 3), ColumnText(q, 4));
+                return new Head(raw.sqlite3_column_int64(q, 0), raw.sqlite3_column_type(q, 1) == raw.SQLITE_NULL ? null : raw.sqlite3_column_int64(q, 1),
+                    raw.sqlite3_column_int64(q, 2), ColumnText(q, 3), ColumnText(q, 4), ColumnText(q, 5) == "passed", raw.sqlite3_column_int64(q, 6));
             }
             finally
             {
                 raw.sqlite3_reset(q);
             }
         }
+
+        /// <summary>The row with shard '' of a run id: a run without shards (<see cref="Shards"/> null) or a sharded run's head.</summary>
+        private readonly record struct Head(long Key, long? Shards, long TimestampMs, string? Branch, string? CommitSha, bool Passed, long DurationMs);
 
         private static string? ColumnText(sqlite3_stmt statement, int column) =>
             raw.sqlite3_column_type(statement, column) == raw.SQLITE_NULL ? null : raw.sqlite3_column_text(statement, column).utf8_to_string();
@@ -445,7 +467,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             BinaryPrimitives.WriteUInt64BigEndian(destination[8..], (ulong)value);
         }
 
-        private void Bind(RunRecord run, ReadOnlySpan<byte> fingerprint, long timestampMs, long? headKey, long? shards)
+        private void Bind(RunRecord run, ReadOnlySpan<byte> fingerprint, long timestampMs, long? headKey, long? shards, (bool Passed, long DurationMs)? prior)
         {
             var s = _insert;
             raw.sqlite3_bind_int64(s, 1, run.ProjectKey);
@@ -477,6 +499,16 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             BindText(s, 15, shards is null ? run.Shard ?? "" : "");
             BindOptional(s, 16, headKey);
             BindOptional(s, 17, shards);
+            if (prior is { } before)
+            {
+                raw.sqlite3_bind_text(s, 18, before.Passed ? Passed : Failed);
+                raw.sqlite3_bind_int64(s, 19, before.DurationMs);
+            }
+            else
+            {
+                raw.sqlite3_bind_null(s, 18);
+                raw.sqlite3_bind_null(s, 19);
+            }
         }
 
         private static void BindOptional(sqlite3_stmt statement, int index, long? value)
