@@ -127,3 +127,8 @@ sort -u "$WORK/notes" | tail -n 4
 echo "peak RSS: $((RSS / 1024)) MiB; mean batch size: $(awk -v s="$BATCH_SUM" -v c="$BATCH_COUNT" 'BEGIN { printf "%.1f", (c > 0 ? s / c : 0) }')"
 FAILED=$(awk '$1!="baseline_healthz" && ($5 > 0 || $6 > 0) {print $1}' "$WORK/median")
 if [ -n "$FAILED" ]; then echo "bench: unexpected statuses or socket errors in: $FAILED" >&2; exit 1; fi
+# Fleet concurrency with default settings (info logging): 256 connections and the paced 64-connection p99.
+if [ -z "$QUICK" ]; then
+  kill $SERVER ${NN_SERVER:-} 2>/dev/null || true; wait $SERVER ${NN_SERVER:-} 2>/dev/null || true
+  "$HERE/fleet.sh" "$BINARY" --duration "$DURATION" --rounds "$ROUNDS"
+fi
