@@ -39,7 +39,14 @@ public sealed class ShutdownTests
                 }
             })).ToArray();
 
-            await Task.Delay(700);
+            // Stop under load once the load is flowing, not after a fixed time: with every test class running in
+            // parallel on two cores, 700 ms once saw a single acknowledgement.
+            var flowing = System.Diagnostics.Stopwatch.StartNew();
+            while (acknowledged.Count < 50 && flowing.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                await Task.Delay(20);
+            }
+
             await server.StopAsync(); // what SIGTERM does
             await stop.CancelAsync();
             await Task.WhenAll(workers);
