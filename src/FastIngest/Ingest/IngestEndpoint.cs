@@ -355,24 +355,10 @@ public sealed class IngestEndpoint
                 _duplicate.Inc();
                 await WriteAcceptedAsync(context, StatusCodes.Status200OK, run, principal.ProjectId!, duplicate: true, CountBlocking(run));
                 break;
-            case RunWriteOutcome.Conflict:
+            case RunWriteOutcome.Conflict or RunWriteOutcome.ShardMismatch or RunWriteOutcome.TooManyShards:
                 _conflict.Inc();
                 Log.RunConflict(_logger, context.TraceIdentifier, principal.ProjectId!, run.RunId);
-                await Problems.Conflict(context, "run-conflict", run.Shard is null
-                    ? $"Run '{run.RunId}' is already stored with different content; the stored run was not changed."
-                    : $"Shard '{run.Shard}' of run '{run.RunId}' is already stored with different content; the stored run was not changed.");
-                break;
-            case RunWriteOutcome.ShardMismatch:
-                _conflict.Inc();
-                Log.RunConflict(_logger, context.TraceIdentifier, principal.ProjectId!, run.RunId);
-                await Problems.Conflict(context, "run-conflict", run.Shard is null
-                    ? $"Run '{run.RunId}' is stored in shards; an upload without a shard cannot join it. Name this upload's shard, or use a new run id."
-                    : $"Run '{run.RunId}' cannot take shard '{run.Shard}': it is stored without shards, or its shards name another branch or commit. Every shard of a run must name the same branch and commit.");
-                break;
-            case RunWriteOutcome.TooManyShards:
-                _conflict.Inc();
-                await Problems.Conflict(context, "run-conflict",
-                    $"Run '{run.RunId}' has {IngestFields.MaxShardsPerRun} shards, the most a run may have; shard '{run.Shard}' was not stored.");
+                await Problems.Conflict(context, "run-conflict", ConflictDetail(result.Outcome, run));
                 break;
             case RunWriteOutcome.OverQuota:
                 _rejectedQuota.Inc();
@@ -392,6 +378,19 @@ public sealed class IngestEndpoint
                 break;
         }
     }
+
+    /// <summary>Why a run (or one shard of it) was not stored although its id is: the 409's detail.</summary>
+    private static string ConflictDetail(RunWriteOutcome outcome, RunRecord run) => (outcome, run.Shard) switch
+    {
+        (RunWriteOutcome.Conflict, null) => $"Run '{run.RunId}' is already stored with different content; the stored run was not changed.",
+        (RunWriteOutcome.Conflict, var shard) =>
+            $"Shard '{shard}' of run '{run.RunId}' is already stored with different content; the stored run was not changed.",
+        (RunWriteOutcome.ShardMismatch, null) =>
+            $"Run '{run.RunId}' is stored in shards; an upload without a shard cannot join it. Name this upload's shard, or use a new run id.",
+        (RunWriteOutcome.ShardMismatch, var shard) =>
+            $"Run '{run.RunId}' cannot take shard '{shard}': it is stored without shards, or its shards name another branch or commit. Every shard of a run must name the same branch and commit.",
+        (_, var shard) => $"Run '{run.RunId}' has {IngestFields.MaxShardsPerRun} shards, the most a run may have; shard '{shard}' was not stored.",
+    };
 
     /// <summary>
     /// The run's failed tests (by their last attempt) and how many of them are quarantined: the uploader decides

@@ -41,6 +41,27 @@ internal static class RawSqlite
         raw.sqlite3_bind_text(statement, index, utf8[..length]);
     }
 
+    public static void BindInt64(sqlite3_stmt statement, int index, long? value)
+    {
+        if (value is { } v)
+        {
+            raw.sqlite3_bind_int64(statement, index, v);
+        }
+        else
+        {
+            raw.sqlite3_bind_null(statement, index);
+        }
+    }
+
+    /// <summary>A run's counts as four parameters from <paramref name="first"/> on (total, passed, failed, skipped); four nulls when it has none.</summary>
+    public static void BindCounts(sqlite3_stmt statement, int first, RunCounts? counts)
+    {
+        BindInt64(statement, first, counts?.Total);
+        BindInt64(statement, first + 1, counts?.Passed);
+        BindInt64(statement, first + 2, counts?.Failed);
+        BindInt64(statement, first + 3, counts?.Skipped);
+    }
+
     public static void Check(sqlite3 db, int rc)
     {
         if (rc is not (raw.SQLITE_OK or raw.SQLITE_DONE or raw.SQLITE_ROW))

@@ -396,20 +396,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             raw.sqlite3_bind_int64(s, 1, headKey);
             raw.sqlite3_bind_text(s, 2, run.Passed ? Passed : Failed);
             raw.sqlite3_bind_int64(s, 3, run.DurationMs);
-            if (run.Counts is { } counts)
-            {
-                raw.sqlite3_bind_int64(s, 4, counts.Total);
-                raw.sqlite3_bind_int64(s, 5, counts.Passed);
-                raw.sqlite3_bind_int64(s, 6, counts.Failed);
-                raw.sqlite3_bind_int64(s, 7, counts.Skipped);
-            }
-            else
-            {
-                raw.sqlite3_bind_null(s, 4);
-                raw.sqlite3_bind_null(s, 5);
-                raw.sqlite3_bind_null(s, 6);
-                raw.sqlite3_bind_null(s, 7);
-            }
+            RawSqlite.BindCounts(s, 4, run.Counts);
 
             raw.sqlite3_bind_int64(s, 8, run.ReceivedAtMs);
             BindText(s, 9, run.BuildUrl);
@@ -477,28 +464,15 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             raw.sqlite3_bind_int64(s, 5, timestampMs);
             BindText(s, 6, run.Branch);
             BindText(s, 7, run.CommitSha);
-            if (run.Counts is { } counts)
-            {
-                raw.sqlite3_bind_int64(s, 8, counts.Total);
-                raw.sqlite3_bind_int64(s, 9, counts.Passed);
-                raw.sqlite3_bind_int64(s, 10, counts.Failed);
-                raw.sqlite3_bind_int64(s, 11, counts.Skipped);
-            }
-            else
-            {
-                raw.sqlite3_bind_null(s, 8);
-                raw.sqlite3_bind_null(s, 9);
-                raw.sqlite3_bind_null(s, 10);
-                raw.sqlite3_bind_null(s, 11);
-            }
+            RawSqlite.BindCounts(s, 8, run.Counts);
 
             raw.sqlite3_bind_blob(s, 12, fingerprint);
             raw.sqlite3_bind_int64(s, 13, run.ReceivedAtMs);
             BindText(s, 14, run.BuildUrl);
             // A head row (shards = 1) is shard ''; so is a run without shards.
             BindText(s, 15, shards is null ? run.Shard ?? "" : "");
-            BindOptional(s, 16, headKey);
-            BindOptional(s, 17, shards);
+            RawSqlite.BindInt64(s, 16, headKey);
+            RawSqlite.BindInt64(s, 17, shards);
             if (prior is { } before)
             {
                 raw.sqlite3_bind_text(s, 18, before.Passed ? Passed : Failed);
@@ -508,18 +482,6 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             {
                 raw.sqlite3_bind_null(s, 18);
                 raw.sqlite3_bind_null(s, 19);
-            }
-        }
-
-        private static void BindOptional(sqlite3_stmt statement, int index, long? value)
-        {
-            if (value is { } v)
-            {
-                raw.sqlite3_bind_int64(statement, index, v);
-            }
-            else
-            {
-                raw.sqlite3_bind_null(statement, index);
             }
         }
 
