@@ -179,6 +179,31 @@ public sealed class ShardedRunTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AnotherTenantUsingTheSameRunIdAndShardNamesInTheSameBatchesGetsARunOfItsOwn()
+    {
+        var other = await _server.CreateTenantAsync("shards-other");
+        var uploads = Enumerable.Range(0, 8).SelectMany(i => new[]
+        {
+            _server.IngestAsync(_tenant.ProjectToken, Shard("shared-id", $"s{i}", 10, tests: [($"mine{i}", "passed")])),
+            _server.IngestAsync(other.ProjectToken, Shard("shared-id", $"s{i}", 10, tests: [($"theirs{i}", "failed")])),
+        }).ToList();
+        foreach (var response in await Task.WhenAll(uploads))
+        {
+            await Json.ReadAsync(response, HttpStatusCode.Created);
+            response.Dispose();
+        }
+
+        var mine = await GetAsync("/v1/runs/shared-id");
+        using var theirsResponse = await _server.SendAsync(HttpMethod.Get, "/v1/runs/shared-id", other.ProjectToken);
+        var theirs = await Json.ReadAsync(theirsResponse, HttpStatusCode.OK);
+        var myTests = (await GetAsync("/v1/runs/shared-id/tests")).GetProperty("tests").EnumerateArray().Select(t => t.GetProperty("name").GetString()!).ToList();
+
+        Assert.Equal(("passed", 8, 8L), (mine.GetProperty("status").GetString(), mine.GetProperty("shard_count").GetInt32(), Counts(mine).Passed));
+        Assert.Equal(("failed", 8, 8L), (theirs.GetProperty("status").GetString(), theirs.GetProperty("shard_count").GetInt32(), Counts(theirs).Failed));
+        Assert.True(myTests.Count == 8 && myTests.All(n => n.StartsWith("mine", StringComparison.Ordinal)), string.Join(", ", myTests));
+    }
+
+    [Fact]
     public async Task StatsCountAShardedRunOnceEvenWhenAFailingShardArrivesAfterTheRunWasCounted()
     {
         await PostAsync(Shard("late", "s1", 1000, "2026-04-01T10:00:00Z", tests: [("a", "passed")]), HttpStatusCode.Created);
