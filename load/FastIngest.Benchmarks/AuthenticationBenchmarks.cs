@@ -18,6 +18,7 @@ public class AuthenticationBenchmarks
 {
     private BenchmarkDatabase _db = null!;
     private SqliteTenantStore _store = null!;
+    private SqliteRunBatchStore _writer = null!;
     private Authenticator _warm = null!;
     private StringValues _valid;
     private ServerOptions _options = null!;
@@ -29,10 +30,12 @@ public class AuthenticationBenchmarks
     public void Setup()
     {
         _db = new BenchmarkDatabase();
-        _store = new SqliteTenantStore(_db.Database);
+        _writer = new SqliteRunBatchStore(_db.Database, DurabilityMode.Normal);
+        _store = new SqliteTenantStore(_db.Database, new SqliteWrites(new InlineStorageWriter(_writer), _writer)); // setup is the only writer
         _db.Execute("INSERT INTO orgs (public_id, name, created_at) VALUES ('o', 'o', 0);");
         _db.Execute("INSERT INTO projects (public_id, org_id, name, created_at) VALUES ('p', 1, 'p', 0);");
-        var (token, stored) = new TokenIssuer(_store, TimeProvider.System, new SecretHasher()).Issue(TokenScope.Ingest, 1, 1, "bench", null)!.Value;
+        var (token, stored) = new TokenIssuer(_store, TimeProvider.System, new SecretHasher()).IssueUnpooledAsync(TokenScope.Ingest, 1, 1, "bench", null)
+            .GetAwaiter().GetResult()!.Value;
         // Filler tokens share one (valid-format) hash: what is measured is finding a row among many.
         _db.Execute($"""
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {StoredTokens - 1})
@@ -49,7 +52,11 @@ public class AuthenticationBenchmarks
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _db.Dispose();
+    public void Cleanup()
+    {
+        _writer.Dispose();
+        _db.Dispose();
+    }
 
     [Benchmark(Baseline = true, Description = "cache hit")]
     public Principal? CacheHit()

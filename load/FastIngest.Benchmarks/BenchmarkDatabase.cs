@@ -19,7 +19,7 @@ internal sealed class BenchmarkDatabase : IDisposable
 
     public void Execute(string sql)
     {
-        using var connection = Database.Open();
+        using var connection = Database.OpenWriter(); // setup writes, before anything else runs
         using var command = connection.CreateCommand();
         command.CommandText = sql;
         command.ExecuteNonQuery();

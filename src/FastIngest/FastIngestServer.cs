@@ -51,8 +51,11 @@ public static class FastIngestServer
         replaceServices?.Invoke(builder.Services);
 
         var app = builder.Build();
-        AdminTokenBootstrap.Ensure(options, app.Services.GetRequiredService<ITenantStore>(),
-            app.Services.GetRequiredService<TokenIssuer>(), console);
+        // Before the server takes any request, so waiting here holds no request thread; the writes it may make
+        // run on the writer's own thread.
+        AdminTokenBootstrap.EnsureAsync(options, app.Services.GetRequiredService<ITenantStore>(),
+            app.Services.GetRequiredService<TokenIssuer>(), console).GetAwaiter().GetResult();
+        _ = app.Services.GetRequiredService<Reading.PagingCursors>(); // reads its key now, not under the first request
 
         if (options.TrustedProxies.Count > 0)
         {

@@ -28,7 +28,7 @@ if (args is ["upload", ..])
 
 if (args is ["seed", ..])
 {
-    return FastIngest.Tools.SeedCommand.Run(args[1..], Console.Out);
+    return await FastIngest.Tools.SeedCommand.RunAsync(args[1..], Console.Out);
 }
 
 if (!ServerOptionsParser.TryParse(args, Environment.GetEnvironmentVariable, out var options, out var error))

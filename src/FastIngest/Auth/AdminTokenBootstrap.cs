@@ -9,7 +9,7 @@ namespace FastIngest.Auth;
 /// </summary>
 public static class AdminTokenBootstrap
 {
-    public static void Ensure(ServerOptions options, ITenantStore store, TokenIssuer issuer, TextWriter console)
+    public static async Task EnsureAsync(ServerOptions options, ITenantStore store, TokenIssuer issuer, TextWriter console)
     {
         if (options.AdminToken is { } configured)
         {
@@ -20,10 +20,10 @@ public static class AdminTokenBootstrap
             }
 
             var id = ApiTokenFormat.IdOf(configured).ToString();
-            var existing = store.FindToken(id);
+            var existing = await store.FindTokenAsync(id);
             if (existing is null)
             {
-                issuer.Register(configured, id, TokenScope.Admin, null, null, "admin (FASTINGEST_ADMIN_TOKEN)", null);
+                await issuer.RegisterAsync(configured, id, TokenScope.Admin, null, null, "admin (FASTINGEST_ADMIN_TOKEN)", null);
             }
             else if (existing.Scope != "admin" || existing.RevokedAtMs is not null)
             {
@@ -33,7 +33,7 @@ public static class AdminTokenBootstrap
             return;
         }
 
-        if (store.HasActiveAdminToken())
+        if (await store.HasActiveAdminTokenAsync())
         {
             return;
         }
@@ -41,7 +41,7 @@ public static class AdminTokenBootstrap
         // The file first: a token registered but never saved could not be recovered by anyone.
         var (token, generatedId) = ApiTokenFormat.Generate(TokenScope.Admin);
         PrivateFiles.WriteSecret(options.AdminTokenPath, token);
-        _ = issuer.Register(token, generatedId, TokenScope.Admin, null, null, "admin (generated on first start)", null)
+        _ = await issuer.RegisterAsync(token, generatedId, TokenScope.Admin, null, null, "admin (generated on first start)", null)
             ?? throw new InvalidOperationException("The admin token could not be stored.");
         // Never the token itself: stdout is the stream log shippers collect.
         console.WriteLine($"Admin token created and saved to {options.AdminTokenPath} (mode 0600); read it from there.");

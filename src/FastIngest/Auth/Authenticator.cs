@@ -184,7 +184,7 @@ public sealed class Authenticator
             // Read before the row: a retirement committed after the row was read has bumped it by the time we
             // try to cache, and then the row is read again.
             var generation = Volatile.Read(ref _retirements);
-            var stored = _store.FindToken(tokenId);
+            var stored = await _store.FindTokenAsync(tokenId);
             var nowMs = _clock.GetUtcNow().ToUnixTimeMilliseconds();
             if (stored is null)
             {
@@ -275,7 +275,7 @@ public sealed class Authenticator
 
         if (_hasher.NeedsRehash(stored.SecretHash))
         {
-            Rehash(stored, token);
+            await RehashAsync(stored, token);
         }
 
         return null;
@@ -285,11 +285,11 @@ public sealed class Authenticator
     /// Stores a hash made with older parameters again with today's, once, so the token's next cold use is cheap.
     /// Outside the hash pool and best effort: a busy database costs the rehash, never the caller's request.
     /// </summary>
-    private void Rehash(StoredToken stored, string token)
+    private async Task RehashAsync(StoredToken stored, string token)
     {
         try
         {
-            _store.ReplaceSecretHash(stored.Id, stored.SecretHash, _hasher.Hash(ApiTokenFormat.SecretOf(token)));
+            await _store.ReplaceSecretHashAsync(stored.Id, stored.SecretHash, _hasher.Hash(ApiTokenFormat.SecretOf(token)));
         }
         catch (System.Data.Common.DbException)
         {

@@ -19,7 +19,7 @@ public sealed class TokenIssuer
     }
 
     /// <summary>
-    /// <see cref="Issue"/> for request paths: the hash runs in one of the <see cref="HashSlots"/>, beside the
+    /// <see cref="IssueUnpooledAsync"/> for request paths: the hash runs in one of the <see cref="HashSlots"/>, beside the
     /// verifications. <see cref="IssueAttempt.Busy"/> when no slot freed up in time (answer 503).
     /// </summary>
     public async Task<IssueAttempt> IssueAsync(TokenScope scope, long? orgKey, long? projectKey, string? name, TimeSpan? lifetime,
@@ -27,7 +27,7 @@ public sealed class TokenIssuer
     {
         if (_hashSlots is null)
         {
-            return new IssueAttempt(false, Issue(scope, orgKey, projectKey, name, lifetime, issuedBy));
+            return new IssueAttempt(false, await IssueUnpooledAsync(scope, orgKey, projectKey, name, lifetime, issuedBy));
         }
 
         if (!await _hashSlots.TryEnterAsync())
@@ -37,7 +37,7 @@ public sealed class TokenIssuer
 
         try
         {
-            return new IssueAttempt(false, Issue(scope, orgKey, projectKey, name, lifetime, issuedBy));
+            return new IssueAttempt(false, await IssueUnpooledAsync(scope, orgKey, projectKey, name, lifetime, issuedBy));
         }
         finally
         {
@@ -49,15 +49,15 @@ public sealed class TokenIssuer
     /// A new token, or null when nothing was stored: its org or project is gone or being deleted, or the token
     /// <paramref name="issuedBy"/> was revoked meanwhile (checked in the same statement as the insert).
     /// </summary>
-    public (string Token, StoredToken Stored)? Issue(TokenScope scope, long? orgKey, long? projectKey, string? name, TimeSpan? lifetime,
+    public async Task<(string Token, StoredToken Stored)?> IssueUnpooledAsync(TokenScope scope, long? orgKey, long? projectKey, string? name, TimeSpan? lifetime,
         string? issuedBy = null)
     {
         var (token, id) = ApiTokenFormat.Generate(scope);
-        return Register(token, id, scope, orgKey, projectKey, name, lifetime, issuedBy) is { } stored ? (token, stored) : null;
+        return await RegisterAsync(token, id, scope, orgKey, projectKey, name, lifetime, issuedBy) is { } stored ? (token, stored) : null;
     }
 
     /// <summary>Stores the hash of a token whose text was made elsewhere (the operator's admin token).</summary>
-    public StoredToken? Register(string token, string id, TokenScope scope, long? orgKey, long? projectKey, string? name, TimeSpan? lifetime,
+    public async Task<StoredToken?> RegisterAsync(string token, string id, TokenScope scope, long? orgKey, long? projectKey, string? name, TimeSpan? lifetime,
         string? issuedBy = null)
     {
         var nowMs = _clock.GetUtcNow().ToUnixTimeMilliseconds();
@@ -74,7 +74,7 @@ public sealed class TokenIssuer
             lifetime is { } l ? nowMs + (long)l.TotalMilliseconds : null,
             null,
             null);
-        return _store.InsertToken(stored, issuedBy) ? stored : null;
+        return await _store.InsertTokenAsync(stored, issuedBy) ? stored : null;
     }
 }
 

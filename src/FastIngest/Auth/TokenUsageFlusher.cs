@@ -20,7 +20,7 @@ public sealed class TokenUsageFlusher : BackgroundService
         _logger = logger;
     }
 
-    public void FlushNow()
+    public async Task FlushNowAsync()
     {
         var pending = new List<(Principal Principal, long LastUsed)>();
         foreach (var principal in _cache.Principals)
@@ -31,7 +31,7 @@ public sealed class TokenUsageFlusher : BackgroundService
             }
         }
 
-        _store.RecordTokenUse(pending.ConvertAll(static p => (p.Principal.TokenId, p.LastUsed)));
+        await _store.RecordTokenUseAsync(pending.ConvertAll(static p => (p.Principal.TokenId, p.LastUsed)));
         // Marked only once stored: a failed write leaves them pending for the next tick.
         foreach (var (principal, lastUsed) in pending)
         {
@@ -46,21 +46,21 @@ public sealed class TokenUsageFlusher : BackgroundService
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                Flush();
+                await FlushAsync();
             }
         }
         catch (OperationCanceledException)
         {
         }
 
-        Flush();
+        await FlushAsync();
     }
 
-    private void Flush()
+    private async Task FlushAsync()
     {
         try
         {
-            FlushNow();
+            await FlushNowAsync();
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

@@ -66,7 +66,7 @@ public sealed class DashboardPages
     /// <summary><c>GET /ui</c>: the sign-in page, or the projects this session may read.</summary>
     public async Task HomeAsync(HttpContext context)
     {
-        if (_sessions.Find(context) is null)
+        if ((await _sessions.FindAsync(context)) is null)
         {
             await SignInPageAsync(context, error: null, StatusCodes.Status200OK);
             return;
@@ -83,7 +83,7 @@ public sealed class DashboardPages
             return;
         }
 
-        var projects = _tenants.ListProjects(session.Principal.Scope == TokenScope.Admin ? null : session.Principal.OrgKey);
+        var projects = await _tenants.ListProjectsAsync(session.Principal.Scope == TokenScope.Admin ? null : session.Principal.OrgKey);
         var body = new Html();
         body.Add($"<h1>Projects</h1>");
         if (projects.Count == 0)
@@ -155,7 +155,7 @@ public sealed class DashboardPages
             return;
         }
 
-        if (_sessions.Find(context) is { } previous)
+        if ((await _sessions.FindAsync(context)) is { } previous)
         {
             _sessions.End(previous); // a new sign-in replaces the browser's session, never adds to it
         }
@@ -170,7 +170,7 @@ public sealed class DashboardPages
     public async Task SignOutAsync(HttpContext context)
     {
         var form = await ReadFormAsync(context);
-        if (form is not null && _sessions.Find(context) is { } session && DashboardSessions.Matches(form["af"], session.AntiForgery))
+        if (form is not null && (await _sessions.FindAsync(context)) is { } session && DashboardSessions.Matches(form["af"], session.AntiForgery))
         {
             // Only the session's own form signs it out: a forged cross-site post changes nothing.
             _sessions.End(session);
@@ -192,26 +192,27 @@ public sealed class DashboardPages
 
         var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         var today = DailyRollups.DayOf(now);
-        var overview = await HeavyReadSlots.RunAsync(() =>
+        // Folds first (queued to the writer, awaited here), then the scans on the heavy-read thread.
+        var daily = (await _runs.DailyStatsAsync(project.Key, "", today - 29, today)).ToDictionary(static d => d.Day);
+        await _tests.FoldPendingAsync();
+        var overview = await HeavyReadSlots.RunAsync(async () =>
         {
-            var daily = _runs.DailyStats(project.Key, "", today - 29, today).ToDictionary(static d => d.Day);
-            var latest = _runs.ListRuns(new RunListQuery(project.Key, null, null, null, null, 10, null));
-            _tests.FoldPending();
-            var week = TestWindow.Summarize(_tests.WindowTotals(project.Key, "", today - 6), (today - 6) * MsPerDay, now, _rules);
+            var latest = await _runs.ListRunsAsync(new RunListQuery(project.Key, null, null, null, null, 10, null));
+            var week = TestWindow.Summarize(await _tests.WindowTotalsAsync(project.Key, "", today - 6), (today - 6) * MsPerDay, now, _rules);
             var flaky = TestWindow.Select(week, TestStates.Flaky).Take(10).ToList();
-            var slow = _tests.WindowDurations(project.Key, "", today - 6, testIds: null)
+            var slow = (await _tests.WindowDurationsAsync(project.Key, "", today - 6, testIds: null))
                 .OrderByDescending(static d => d.Value.P95Ms).Take(10).ToList();
-            var names = _tests.Tests(project.Key, flaky.Select(static t => t.TestId).Concat(slow.Select(static s => s.Key)).Distinct().ToList());
-            var groups = TopGroups(project.Key, today - 6, 5);
-            return (daily, latest, flaky, slow, names, groups);
+            var names = await _tests.TestsAsync(project.Key, flaky.Select(static t => t.TestId).Concat(slow.Select(static s => s.Key)).Distinct().ToList());
+            var groups = await TopGroupsAsync(project.Key, today - 6, 5);
+            return (latest, flaky, slow, names, groups);
         });
         held.Dispose(); // the data is read: a slow reader of the page holds no slot
 
         var days = Enumerable.Range(0, 30).Select(i => today - 29 + i).ToList();
-        var perDay = days.Select(d => (Date(d), overview.daily.TryGetValue(d, out var s) ? s.Passed : 0, overview.daily.TryGetValue(d, out var f) ? f.Failed : 0)).ToList();
+        var perDay = days.Select(d => (Date(d), daily.TryGetValue(d, out var s) ? s.Passed : 0, daily.TryGetValue(d, out var f) ? f.Failed : 0)).ToList();
         long total = perDay.Sum(static d => d.Item2 + d.Item3), passed = perDay.Sum(static d => d.Item2);
-        var p50 = days.Select(d => overview.daily.TryGetValue(d, out var s) && s.Total > 0 ? DurationHistogram.Percentile(s.Histogram, s.Total, 50, s.DurationMaxMs) : (long?)null).ToList();
-        var p95 = days.Select(d => overview.daily.TryGetValue(d, out var s) && s.Total > 0 ? DurationHistogram.Percentile(s.Histogram, s.Total, 95, s.DurationMaxMs) : (long?)null).ToList();
+        var p50 = days.Select(d => daily.TryGetValue(d, out var s) && s.Total > 0 ? DurationHistogram.Percentile(s.Histogram, s.Total, 50, s.DurationMaxMs) : (long?)null).ToList();
+        var p95 = days.Select(d => daily.TryGetValue(d, out var s) && s.Total > 0 ? DurationHistogram.Percentile(s.Histogram, s.Total, 95, s.DurationMaxMs) : (long?)null).ToList();
 
         var body = new Html();
         body.Add($"<h1>{project.Name}</h1>");
@@ -272,7 +273,7 @@ public sealed class DashboardPages
         (long, long)? before = query["cursor"].ToString() is { Length: > 0 and <= 64 } cursor && _cursors.TryDecode(cursor, filters, out var position)
             ? position
             : null;
-        var runs = await HeavyReadSlots.RunAsync(() => _runs.ListRuns(new RunListQuery(project.Key, status is null ? null : status == "passed", branch,
+        var runs = await HeavyReadSlots.RunAsync(() => _runs.ListRunsAsync(new RunListQuery(project.Key, status is null ? null : status == "passed", branch,
             since, until is { } u ? u + MsPerDay : null, PageSize + 1, before)));
         held.Dispose(); // the data is read: a slow reader of the page holds no slot
 
@@ -308,17 +309,17 @@ public sealed class DashboardPages
         // Links escape '/' in run ids as %2F, which routing leaves escaped; run ids never contain '%'.
         var runId = ((string)context.Request.RouteValues["run_id"]!).Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
         var after = ExecutionPosition.Parse(context.Request.Query["after"]);
-        var found = await HeavyReadSlots.RunAsync(() =>
+        var found = await HeavyReadSlots.RunAsync(async () =>
         {
-            var run = _runs.FindRun(project.Key, runId);
+            var run = await _runs.FindRunAsync(project.Key, runId);
             if (run is null)
             {
                 return default;
             }
 
-            var failed = (_tests.ListRunExecutions(project.Key, runId, TestCaseStatus.Failed, ExecutionPosition.Start, FailedShown) ?? [])
-                .Concat(_tests.ListRunExecutions(project.Key, runId, TestCaseStatus.Error, ExecutionPosition.Start, FailedShown) ?? []).Take(FailedShown).ToList();
-            var all = _tests.ListRunExecutions(project.Key, runId, null, after, PageSize + 1) ?? [];
+            var failed = (await _tests.ListRunExecutionsAsync(project.Key, runId, TestCaseStatus.Failed, ExecutionPosition.Start, FailedShown) ?? [])
+                .Concat(await _tests.ListRunExecutionsAsync(project.Key, runId, TestCaseStatus.Error, ExecutionPosition.Start, FailedShown) ?? []).Take(FailedShown).ToList();
+            var all = await _tests.ListRunExecutionsAsync(project.Key, runId, null, after, PageSize + 1) ?? [];
             return (run, failed, all);
         });
         held.Dispose(); // the data is read: a slow reader of the page holds no slot
@@ -392,13 +393,13 @@ public sealed class DashboardPages
         var windowDays = context.Request.Query["window"].ToString() switch { "30d" => 30, "90d" => 90, _ => 7 };
         var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         var sinceDay = DailyRollups.DayOf(now) - windowDays + 1;
-        var (tests, names, durations) = await HeavyReadSlots.RunAsync(() =>
+        await _tests.FoldPendingAsync();
+        var (tests, names, durations) = await HeavyReadSlots.RunAsync(async () =>
         {
-            _tests.FoldPending();
-            var selected = TestWindow.Select(TestWindow.Summarize(_tests.WindowTotals(project.Key, "", sinceDay), sinceDay * MsPerDay, now, _rules), state)
+            var selected = TestWindow.Select(TestWindow.Summarize(await _tests.WindowTotalsAsync(project.Key, "", sinceDay), sinceDay * MsPerDay, now, _rules), state)
                 .Take(100).ToList();
             var ids = selected.ConvertAll(static t => t.TestId);
-            return (selected, _tests.Tests(project.Key, ids), _tests.WindowDurations(project.Key, "", sinceDay, ids));
+            return (selected, await _tests.TestsAsync(project.Key, ids), await _tests.WindowDurationsAsync(project.Key, "", sinceDay, ids));
         });
         held.Dispose(); // the data is read: a slow reader of the page holds no slot
 
@@ -451,19 +452,19 @@ public sealed class DashboardPages
 
         var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         var today = DailyRollups.DayOf(now);
-        var found = await HeavyReadSlots.RunAsync(() =>
+        await _tests.FoldPendingAsync();
+        var found = await HeavyReadSlots.RunAsync(async () =>
         {
             if (!TestIds.TryParse((string)context.Request.RouteValues["test_id"]!, out var id)
-                || _tests.Tests(project.Key, [id]).GetValueOrDefault(id) is not { } test)
+                || (await _tests.TestsAsync(project.Key, [id])).GetValueOrDefault(id) is not { } test)
             {
                 return default;
             }
 
-            _tests.FoldPending();
-            var days = _tests.TestDays(test.Id, "", today - 29);
-            var executions = _tests.TestExecutions(project.Key, test.Id, null, 50, out _);
-            var groups = _tests.FailureOccurrences(project.Key, today - 29, test.Id).OrderByDescending(static o => o.Occurrences).Take(10).ToList();
-            var infos = _tests.FailureGroups(project.Key, groups.ConvertAll(static g => g.GroupId));
+            var days = await _tests.TestDaysAsync(test.Id, "", today - 29);
+            var executions = (await _tests.TestExecutionsAsync(project.Key, test.Id, null, 50)).Executions;
+            var groups = (await _tests.FailureOccurrencesAsync(project.Key, today - 29, test.Id)).OrderByDescending(static o => o.Occurrences).Take(10).ToList();
+            var infos = await _tests.FailureGroupsAsync(project.Key, groups.ConvertAll(static g => g.GroupId));
             return (test, days, executions, groups, infos);
         });
         held.Dispose(); // the data is read: a slow reader of the page holds no slot
@@ -537,11 +538,8 @@ public sealed class DashboardPages
         using var held = slot;
 
         var today = DailyRollups.DayOf(_clock.GetUtcNow().ToUnixTimeMilliseconds());
-        var groups = await HeavyReadSlots.RunAsync(() =>
-        {
-            _tests.FoldPending();
-            return TopGroups(project.Key, today - 6, 50);
-        });
+        await _tests.FoldPendingAsync();
+        var groups = await HeavyReadSlots.RunAsync(() => TopGroupsAsync(project.Key, today - 6, 50));
         held.Dispose(); // the data is read: a slow reader of the page holds no slot
         var body = new Html();
         body.Add($"<h1>Failure groups (7 days)</h1>");
@@ -549,10 +547,10 @@ public sealed class DashboardPages
         await PageAsync(context, session, project, "Failure groups", body);
     }
 
-    private List<GroupRow> TopGroups(long projectKey, long sinceDay, int limit)
+    private async ValueTask<List<GroupRow>> TopGroupsAsync(long projectKey, long sinceDay, int limit)
     {
-        var top = FailureGroupTotal.Top(_tests.FailureOccurrences(projectKey, sinceDay), limit);
-        var infos = _tests.FailureGroups(projectKey, top.ConvertAll(static g => g.GroupId));
+        var top = FailureGroupTotal.Top(await _tests.FailureOccurrencesAsync(projectKey, sinceDay), limit);
+        var infos = await _tests.FailureGroupsAsync(projectKey, top.ConvertAll(static g => g.GroupId));
         return top.ConvertAll(g => new GroupRow(infos.GetValueOrDefault(g.GroupId)?.Example ?? "", g.Occurrences, g.Tests.Count, g.LastMs));
     }
 
@@ -621,7 +619,7 @@ public sealed class DashboardPages
             return null;
         }
 
-        if (_tenants.FindProject((string)context.Request.RouteValues["project"]!) is not { } project || !session.Principal.Owns(project))
+        if (await _tenants.FindProjectAsync((string)context.Request.RouteValues["project"]!) is not { } project || !session.Principal.Owns(project))
         {
             await NotFoundAsync(context, session);
             return null;
@@ -640,7 +638,7 @@ public sealed class DashboardPages
     /// <summary>The live session within its read budget, or null after the sign-in redirect or the 429 page.</summary>
     private async Task<Session?> OpenSessionAsync(HttpContext context)
     {
-        if (_sessions.Find(context) is not { } session)
+        if ((await _sessions.FindAsync(context)) is not { } session)
         {
             Redirect(context, "/ui");
             return null;

@@ -28,6 +28,7 @@ public sealed class DashboardSessions
 
     private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
     private readonly Lock _starting = new();
+    private long _started; // under _starting
     private readonly TimeProvider _clock;
     private readonly Storage.ITenantStore _tenants;
 
@@ -42,7 +43,8 @@ public sealed class DashboardSessions
         var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         lock (_starting)
         {
-            var own = _sessions.Values.Where(s => s.Principal.TokenId == principal.TokenId).OrderBy(static s => s.ExpiresAtMs).ToList();
+            // Started order, not expiry: sign-ins within one millisecond share an expiry.
+            var own = _sessions.Values.Where(s => s.Principal.TokenId == principal.TokenId).OrderBy(static s => s.Started).ToList();
             foreach (var old in own.Take(Math.Max(0, own.Count - MaxSessionsPerToken + 1)))
             {
                 _sessions.TryRemove(old.Id, out _);
@@ -56,14 +58,14 @@ public sealed class DashboardSessions
                 }
             }
 
-            var session = new Session(NewSecret(), principal, NewSecret(), now + (long)Lifetime.TotalMilliseconds) { CheckedAtMs = now };
+            var session = new Session(NewSecret(), principal, NewSecret(), now + (long)Lifetime.TotalMilliseconds) { CheckedAtMs = now, Started = ++_started };
             _sessions[session.Id] = session;
             return session;
         }
     }
 
     /// <summary>The live session the cookie names, or null (unknown, expired, or its token retired).</summary>
-    public Session? Find(HttpContext context)
+    public async ValueTask<Session?> FindAsync(HttpContext context)
     {
         if (context.Request.Cookies[CookieName] is not { Length: > 0 and <= 64 } id || !_sessions.TryGetValue(id, out var session))
         {
@@ -71,7 +73,7 @@ public sealed class DashboardSessions
         }
 
         var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
-        if (session.ExpiresAtMs <= now || session.Principal.IsRetired || session.Principal.IsExpired(now) || !StillValid(session, now))
+        if (session.ExpiresAtMs <= now || session.Principal.IsRetired || session.Principal.IsExpired(now) || !await StillValidAsync(session, now))
         {
             _sessions.TryRemove(id, out _);
             return null;
@@ -86,14 +88,14 @@ public sealed class DashboardSessions
     /// The principal is marked retired when its token is revoked, but only while the token cache holds it; every few
     /// seconds the token's row is read again, so a revocation always ends the session within <see cref="RecheckMs"/>.
     /// </summary>
-    private bool StillValid(Session session, long now)
+    private async ValueTask<bool> StillValidAsync(Session session, long now)
     {
         if (now - session.CheckedAtMs < RecheckMs)
         {
             return true;
         }
 
-        var token = _tenants.FindToken(session.Principal.TokenId);
+        var token = await _tenants.FindTokenAsync(session.Principal.TokenId);
         if (token is null || token.RevokedAtMs is not null || (token.ExpiresAtMs is { } expires && expires <= now))
         {
             return false;
@@ -114,6 +116,9 @@ public sealed class DashboardSessions
 /// <summary>A signed-in browser: who it is (the token's principal) and the anti-forgery value its forms carry.</summary>
 public sealed record Session(string Id, Principal Principal, string AntiForgery, long ExpiresAtMs)
 {
+    /// <summary>Which sign-in this was (1, 2, ...): orders a token's sessions where their expiries tie.</summary>
+    public long Started { get; init; }
+
     private long _checkedAtMs;
 
     /// <summary>When the token's row was last read (see <see cref="DashboardSessions"/>).</summary>

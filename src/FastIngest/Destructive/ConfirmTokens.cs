@@ -24,19 +24,19 @@ public sealed class ConfirmTokens
         _clock = clock;
     }
 
-    public (string Token, long ExpiresAtMs) Issue(string action, string target, string credentialId, string summary)
+    public async Task<(string Token, long ExpiresAtMs)> IssueAsync(string action, string target, string credentialId, string summary)
     {
         var token = Prefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
         var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         var expires = now + (long)Lifetime.TotalMilliseconds;
-        _store.Insert(new ConfirmTokenRecord(Hash(token), action, target, credentialId, summary, now, expires));
+        await _store.InsertAsync(new ConfirmTokenRecord(Hash(token), action, target, credentialId, summary, now, expires));
         return (token, expires);
     }
 
-    public ConfirmOutcome Consume(string token, string action, string target, string credentialId) =>
+    public Task<ConfirmOutcome> ConsumeAsync(string token, string action, string target, string credentialId) =>
         token.Length is < 8 or > 128
-            ? ConfirmOutcome.Unknown
-            : _store.TryConsume(Hash(token), action, target, credentialId, _clock.GetUtcNow().ToUnixTimeMilliseconds());
+            ? Task.FromResult(ConfirmOutcome.Unknown)
+            : _store.TryConsumeAsync(Hash(token), action, target, credentialId, _clock.GetUtcNow().ToUnixTimeMilliseconds());
 
     private static string Hash(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
 }

@@ -21,16 +21,18 @@ public sealed class DestructiveEndpoints
     private readonly ConfirmTokens _confirm;
     private readonly Management.ManagedObjectAccess _projects;
     private readonly RunPurger _purger;
+    private readonly DestructiveJobs _jobs;
     private readonly Authenticator _authenticator;
     private readonly ServerOptions _options;
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
 
     public DestructiveEndpoints(RequestAuthentication auth, ITenantStore tenants, IDataRemovalStore removal, ConfirmTokens confirm,
-        Authenticator authenticator, Management.ManagedObjectAccess projects, RunPurger purger, ServerOptions options, TimeProvider clock,
-        ILoggerFactory loggers)
+        Authenticator authenticator, Management.ManagedObjectAccess projects, RunPurger purger, DestructiveJobs jobs, ServerOptions options,
+        TimeProvider clock, ILoggerFactory loggers)
     {
         _purger = purger;
+        _jobs = jobs;
         _projects = projects;
         _auth = auth;
         _tenants = tenants;
@@ -50,22 +52,24 @@ public sealed class DestructiveEndpoints
             return;
         }
 
-        var runs = _removal.CountRuns(project.Key, null);
+        var runs = await _removal.CountRunsAsync(project.Key, null);
         if (!await ConfirmAsync(context, principal, "delete_project", $"project:{project.Id}", $"delete project {project.Id} and its {runs} runs",
             json => json.WriteNumber("runs"u8, runs)))
         {
             return;
         }
 
-        if (_removal.BeginProjectDeletion(project.Key, Now()) is not { } revoked)
+        if (await _removal.BeginProjectDeletionAsync(project.Key, Now()) is not { } revoked)
         {
             await Problems.NotFound(context, $"Project '{project.Id}'"); // another request deleted it meanwhile
             return;
         }
 
         _authenticator.RetireProject(project.Key);
-        var deleted = await RemoveProjectDataAsync(project.Key);
-        await WriteDoneAsync(context, "delete_project", project.Id, deleted, revoked.Count);
+        // From here the project is gone for every caller; its data goes in a job, batch by batch.
+        var job = _jobs.Start("delete_project", project.Id, principal, project.OrgKey, revoked.Count,
+            (job, stopping) => RemoveProjectDataAsync(project.Key, job, stopping));
+        await WriteJobAsync(context, StatusCodes.Status202Accepted, job);
     }
 
     /// <summary><c>DELETE /v1/orgs/{id}</c>: the org, all its projects, runs and tokens.</summary>
@@ -76,8 +80,13 @@ public sealed class DestructiveEndpoints
             return;
         }
 
-        var projects = _removal.ProjectKeysOf(org.Key);
-        var runs = projects.Sum(p => _removal.CountRuns(p, null));
+        var projects = await _removal.ProjectKeysOfAsync(org.Key);
+        long runs = 0;
+        foreach (var projectKey in projects)
+        {
+            runs += await _removal.CountRunsAsync(projectKey, null);
+        }
+
         if (!await ConfirmAsync(context, principal, "delete_org", $"org:{org.Id}", $"delete org {org.Id}: {projects.Count} projects, {runs} runs",
             json =>
             {
@@ -90,21 +99,23 @@ public sealed class DestructiveEndpoints
 
         // Final at once: the org, its projects and every token of it are marked in one transaction, then the
         // cached principals go; only then is the data removed, in paced batches.
-        if (_removal.BeginOrgDeletion(org.Key, Now()) is not var (projectKeys, revokedTokens))
+        if (await _removal.BeginOrgDeletionAsync(org.Key, Now()) is not var (projectKeys, revokedTokens))
         {
             await Problems.NotFound(context, $"Organization '{org.Id}'");
             return;
         }
 
         _authenticator.RetireOrg(org.Key);
-        long deleted = 0;
-        foreach (var project in projectKeys)
+        var job = _jobs.Start("delete_org", org.Id, principal, org.Key, revokedTokens.Count, async (job, stopping) =>
         {
-            deleted += await RemoveProjectDataAsync(project);
-        }
+            foreach (var project in projectKeys)
+            {
+                await RemoveProjectDataAsync(project, job, stopping);
+            }
 
-        _removal.DeleteOrg(org.Key);
-        await WriteDoneAsync(context, "delete_org", org.Id, deleted, revokedTokens.Count);
+            await _removal.DeleteOrgAsync(org.Key);
+        });
+        await WriteJobAsync(context, StatusCodes.Status202Accepted, job);
     }
 
     /// <summary><c>POST /v1/projects/{id}/tokens/revoke-all</c>.</summary>
@@ -115,14 +126,14 @@ public sealed class DestructiveEndpoints
             return;
         }
 
-        var active = _tenants.ListProjectTokens(project.Key).Count(t => t.RevokedAtMs is null);
+        var active = (await _tenants.ListProjectTokensAsync(project.Key)).Count(t => t.RevokedAtMs is null);
         if (!await ConfirmAsync(context, principal, "revoke_all_tokens", $"project:{project.Id}", $"revoke {active} tokens of project {project.Id}",
             json => json.WriteNumber("tokens"u8, active)))
         {
             return;
         }
 
-        var revoked = _removal.RevokeProjectTokens(project.Key, Now());
+        var revoked = await _removal.RevokeProjectTokensAsync(project.Key, Now());
         _authenticator.RetireTokens(revoked);
 
         await WriteDoneAsync(context, "revoke_all_tokens", project.Id, 0, revoked.Count);
@@ -163,7 +174,7 @@ public sealed class DestructiveEndpoints
             return;
         }
 
-        var runs = _removal.CountRuns(project.Key, before);
+        var runs = await _removal.CountRunsAsync(project.Key, before);
         // The cut-off is part of the target: a token issued for one date cannot purge up to another.
         if (!await ConfirmAsync(context, principal, "purge_runs", $"project:{project.Id}:before:{before}", $"purge {runs} runs of {project.Id} before {beforeText}",
             json => json.WriteNumber("runs"u8, runs)))
@@ -171,8 +182,9 @@ public sealed class DestructiveEndpoints
             return;
         }
 
-        var deleted = await _purger.PurgeAsync(project.Key, before);
-        await WriteDoneAsync(context, "purge_runs", project.Id, deleted, 0);
+        var job = _jobs.Start("purge_runs", project.Id, principal, project.OrgKey, 0,
+            (job, stopping) => _purger.PurgeAsync(project.Key, before, job.AddDeletedRuns, stopping));
+        await WriteJobAsync(context, StatusCodes.Status202Accepted, job);
     }
 
     /// <summary>
@@ -199,7 +211,7 @@ public sealed class DestructiveEndpoints
             return;
         }
 
-        var affected = days is { } d ? _removal.CountRuns(project.Key, Now() - (d * 24L * 60 * 60 * 1000)) : 0;
+        var affected = days is { } d ? await _removal.CountRunsAsync(project.Key, Now() - (d * 24L * 60 * 60 * 1000)) : 0;
         var target = $"project:{project.Id}:retention:{days?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"}";
         if (!await ConfirmAsync(context, principal, "set_retention", target,
             days is null ? $"keep all runs of {project.Id}" : $"keep {days} days of runs of {project.Id}; {affected} older runs will be deleted",
@@ -208,7 +220,7 @@ public sealed class DestructiveEndpoints
             return;
         }
 
-        _tenants.SetRetention(project.Key, days);
+        await _tenants.SetRetentionAsync(project.Key, days);
         await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (project.Id, days), static (json, s) =>
         {
             json.WriteStartObject();
@@ -242,23 +254,39 @@ public sealed class DestructiveEndpoints
 
         var name = $"fastingest-{_clock.GetUtcNow():yyyyMMdd-HHmmss-fff}.db";
         var path = Path.Combine(_options.DataDirectory, "backups", name);
-        var bytes = _removal.Backup(path);
-        Log.BackupWritten(_logger, context.TraceIdentifier, path, bytes, principal.TokenId);
-        await JsonResponse.WriteAsync(context, StatusCodes.Status201Created, (path, bytes), static (json, s) =>
+        var requestId = context.TraceIdentifier;
+        var job = _jobs.Start("backup", name, principal, orgKey: null, 0, async (job, stopping) =>
         {
-            json.WriteStartObject();
-            json.WriteString("path"u8, s.path);
-            json.WriteNumber("bytes"u8, s.bytes);
-            json.WriteEndObject();
+            var bytes = await _removal.BackupAsync(path, stopping);
+            job.Backup = (path, bytes);
+            Log.BackupWritten(_logger, requestId, path, bytes, principal.TokenId);
         });
+        await WriteJobAsync(context, StatusCodes.Status202Accepted, job);
+    }
+
+    /// <summary><c>GET /v1/jobs/{id}</c>: a job this credential may see (its own, its org's, or any for an admin); else 404.</summary>
+    public async Task GetJobAsync(HttpContext context)
+    {
+        if (await _auth.AuthenticateAsync(context, RateLimitPolicy.Read) is not { } principal)
+        {
+            return;
+        }
+
+        var id = context.Request.RouteValues["id"] as string ?? "";
+        if (_jobs.Find(id, principal) is not { } job)
+        {
+            await Problems.NotFound(context, $"Job '{id}'");
+            return;
+        }
+
+        await WriteJobAsync(context, StatusCodes.Status200OK, job);
     }
 
     /// <summary>Removes a project whose deletion has begun: its runs in paced batches, then the row.</summary>
-    private async Task<long> RemoveProjectDataAsync(long projectKey)
+    private async Task RemoveProjectDataAsync(long projectKey, DestructiveJob job, CancellationToken stopping)
     {
-        var deleted = await _purger.DeleteAllAsync(projectKey);
-        _removal.DeleteProject(projectKey);
-        return deleted;
+        await _purger.DeleteAllAsync(projectKey, job.AddDeletedRuns, stopping);
+        await _removal.DeleteProjectAsync(projectKey);
     }
 
     /// <summary>
@@ -271,7 +299,7 @@ public sealed class DestructiveEndpoints
         var presented = context.Request.Headers[ConfirmTokens.HeaderName];
         if (presented.Count == 0)
         {
-            var (token, expires) = _confirm.Issue(action, target, principal.TokenId, summary);
+            var (token, expires) = await _confirm.IssueAsync(action, target, principal.TokenId, summary);
             Log.ConfirmIssued(_logger, context.TraceIdentifier, action, target, principal.TokenId);
             await JsonResponse.WriteAsync(context, StatusCodes.Status202Accepted, (token, expires, action, target, summary, writeEffect), static (json, s) =>
             {
@@ -296,7 +324,7 @@ public sealed class DestructiveEndpoints
         }
 
         var outcome = presented.Count == 1
-            ? _confirm.Consume(presented[0] ?? "", action, target, principal.TokenId)
+            ? await _confirm.ConsumeAsync(presented[0] ?? "", action, target, principal.TokenId)
             : ConfirmOutcome.Unknown;
         if (outcome == ConfirmOutcome.Consumed)
         {
@@ -339,6 +367,50 @@ public sealed class DestructiveEndpoints
             json.WriteNumber("revoked_tokens"u8, s.revokedTokens);
             json.WriteEndObject();
         });
+
+    /// <summary>A job as the API shows it; with 202 (just started) it also says where to poll.</summary>
+    private static Task WriteJobAsync(HttpContext context, int status, DestructiveJob job)
+    {
+        var url = "/v1/jobs/" + job.Id;
+        if (status == StatusCodes.Status202Accepted)
+        {
+            context.Response.Headers.Location = url;
+        }
+
+        return JsonResponse.WriteAsync(context, status, (job, url), static (json, s) =>
+        {
+            var job = s.job;
+            var jobStatus = job.Status; // read first: once it says finished, the end time and reason are set
+            json.WriteStartObject();
+            json.WriteString("job_id"u8, job.Id);
+            json.WriteString("url"u8, s.url);
+            json.WriteString("action"u8, job.Action);
+            json.WriteString("target"u8, job.Target);
+            json.WriteString("status"u8, jobStatus switch
+            {
+                JobStatus.Running => "running",
+                JobStatus.Succeeded => "succeeded",
+                JobStatus.Interrupted => "interrupted",
+                _ => "failed",
+            });
+            json.WriteTimestamp("started_at"u8, job.StartedAtMs);
+            json.WriteTimestamp("finished_at"u8, jobStatus == JobStatus.Running ? null : job.FinishedAtMs);
+            json.WriteNumber("deleted_runs"u8, job.DeletedRuns);
+            json.WriteNumber("revoked_tokens"u8, job.RevokedTokens);
+            if (job.Backup is var (path, bytes))
+            {
+                json.WriteString("path"u8, path);
+                json.WriteNumber("bytes"u8, bytes);
+            }
+
+            if (jobStatus != JobStatus.Running && job.Error is { } error)
+            {
+                json.WriteString("error"u8, error);
+            }
+
+            json.WriteEndObject();
+        });
+    }
 
     private long Now() => _clock.GetUtcNow().ToUnixTimeMilliseconds();
 }

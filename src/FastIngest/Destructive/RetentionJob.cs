@@ -39,12 +39,12 @@ public sealed class RetentionJob : BackgroundService
     {
         long deleted = 0;
         var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
-        _confirmTokens.PurgeExpired(now - (long)TimeSpan.FromDays(1).TotalMilliseconds);
-        foreach (var (projectKey, days) in _tenants.ProjectsWithRetention())
+        await _confirmTokens.PurgeExpiredAsync(now - (long)TimeSpan.FromDays(1).TotalMilliseconds);
+        foreach (var (projectKey, days) in await _tenants.ProjectsWithRetentionAsync())
         {
             try
             {
-                deleted += await _purger.PurgeAsync(projectKey, now - (days * 24L * 60 * 60 * 1000), cancellation);
+                deleted += await _purger.PurgeAsync(projectKey, now - (days * 24L * 60 * 60 * 1000), cancellation: cancellation);
             }
             catch (Microsoft.Data.Sqlite.SqliteException e)
             {
@@ -53,16 +53,19 @@ public sealed class RetentionJob : BackgroundService
             }
         }
 
-        var (projects, orgs) = _removal.UnfinishedDeletions(_startedAtMs);
+        // Deletions begun before this process started were cut short by a stop or a crash; one begun here more than
+        // an hour ago belongs to a job that failed. Either way this pass finishes it (a deletion that is still being
+        // done by its job meanwhile only makes both delete nothing twice).
+        var (projects, orgs) = await _removal.UnfinishedDeletionsAsync(Math.Max(_startedAtMs, now - (long)TimeSpan.FromHours(1).TotalMilliseconds));
         foreach (var projectKey in projects)
         {
-            deleted += await _purger.DeleteAllAsync(projectKey);
-            _removal.DeleteProject(projectKey);
+            deleted += await _purger.DeleteAllAsync(projectKey, cancellation: cancellation);
+            await _removal.DeleteProjectAsync(projectKey);
         }
 
         foreach (var orgKey in orgs)
         {
-            _removal.DeleteOrg(orgKey);
+            await _removal.DeleteOrgAsync(orgKey);
         }
 
         return deleted;

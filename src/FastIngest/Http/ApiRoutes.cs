@@ -63,6 +63,7 @@ public static class ApiRoutes
             api.MapDelete(prefix + "/projects/{id}/quarantine/{entry}", quarantine.RemoveAsync);
             api.MapPut(prefix + "/projects/{id}/quarantine/policy", quarantine.PolicyAsync);
             api.MapPost(prefix + "/admin/backup", destructive.BackupAsync);
+            api.MapGet(prefix + "/jobs/{id}", destructive.GetJobAsync);
         }
 
         return app;

@@ -349,11 +349,11 @@ public sealed class IngestEndpoint
             case RunWriteOutcome.Created:
                 _created.Inc();
                 _testCasesStored.Inc(run.Tests?.Count ?? 0);
-                await WriteAcceptedAsync(context, StatusCodes.Status201Created, run, principal.ProjectId!, duplicate: false, CountBlocking(run));
+                await WriteAcceptedAsync(context, StatusCodes.Status201Created, run, principal.ProjectId!, duplicate: false, await CountBlockingAsync(run));
                 break;
             case RunWriteOutcome.Duplicate:
                 _duplicate.Inc();
-                await WriteAcceptedAsync(context, StatusCodes.Status200OK, run, principal.ProjectId!, duplicate: true, CountBlocking(run));
+                await WriteAcceptedAsync(context, StatusCodes.Status200OK, run, principal.ProjectId!, duplicate: true, await CountBlockingAsync(run));
                 break;
             case RunWriteOutcome.Conflict or RunWriteOutcome.ShardMismatch or RunWriteOutcome.TooManyShards:
                 _conflict.Inc();
@@ -396,12 +396,13 @@ public sealed class IngestEndpoint
     /// The run's failed tests (by their last attempt) and how many of them are quarantined: the uploader decides
     /// whether the build fails from this answer alone. Runs without failing tests (the hot path) cost nothing here.
     /// </summary>
-    private (long Failed, long Quarantined) CountBlocking(RunRecord run)
+    private ValueTask<(long Failed, long Quarantined)> CountBlockingAsync(RunRecord run) =>
+        run.Tests is not { Count: > 0 } tests || run.Counts is not { Failed: > 0 }
+            ? ValueTask.FromResult<(long, long)>((0, 0))
+            : CountBlockingAsync(run.ProjectKey, tests);
+
+    private async ValueTask<(long Failed, long Quarantined)> CountBlockingAsync(long projectKey, IReadOnlyList<TestCase> tests)
     {
-        if (run.Tests is not { Count: > 0 } tests || run.Counts is not { Failed: > 0 })
-        {
-            return (0, 0);
-        }
 
         var finals = new Dictionary<(string Suite, string Name), TestCase>();
         foreach (var test in tests)
@@ -412,13 +413,14 @@ public sealed class IngestEndpoint
             }
         }
 
+        var quarantine = await _quarantine.ForProjectAsync(projectKey);
         long failed = 0, quarantined = 0;
         foreach (var ((suite, name), test) in finals)
         {
             if (test.Status.IsFailure())
             {
                 failed++;
-                quarantined += _quarantine.Contains(run.ProjectKey, suite, name) ? 1 : 0;
+                quarantined += quarantine.Contains(suite, name) ? 1 : 0;
             }
         }
 

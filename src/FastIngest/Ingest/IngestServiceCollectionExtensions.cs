@@ -5,6 +5,7 @@ public static class IngestServiceCollectionExtensions
     public static IServiceCollection AddIngest(this IServiceCollection services)
     {
         services.AddSingleton<RunBatchWriter>();
+        services.AddSingleton<Storage.IStorageWriter>(static sp => sp.GetRequiredService<RunBatchWriter>());
         services.AddSingleton<UploadSlots>();
         services.AddSingleton<UploadSpool>();
         services.AddSingleton<TestCases.HeavyReadSlots>();

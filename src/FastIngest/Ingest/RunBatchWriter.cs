@@ -7,16 +7,24 @@ using FastIngest.Storage;
 namespace FastIngest.Ingest;
 
 /// <summary>
-/// Group commit in two stages. Requests publish runs into a bounded channel; the write loop drains whatever is
-/// there (up to the batch size) into one transaction; the sync loop makes every batch committed so far durable
-/// with one flush and only then answers their requests. While the disk flushes batch N, batch N+1 is being
-/// written. A full queue refuses at once (the caller answers 503), so no request waits without bound. On
-/// shutdown the channel is completed and drained: everything accepted gets a real answer.
+/// The one owner of writes, with group commit in two stages. Requests publish runs into a bounded channel; the
+/// write loop drains whatever is there (up to the batch size) into one transaction; the sync loop makes every
+/// batch committed so far durable with one flush and only then answers their requests. While the disk flushes
+/// batch N, batch N+1 is being written. A full queue refuses at once (the caller answers 503), so no request waits
+/// without bound.
+/// <para>
+/// Every other write (management, confirm tokens, last-used times, roll-up folds, purge chunks) is a
+/// <see cref="QueuedWrite"/> on a second lane that the same loop runs one at a time between ingest batches: ingest
+/// first, and no write ever waits on a lock, because no two writes ever run at once. A durable one is answered with
+/// the flush after it, like a batch. On shutdown both lanes are completed and drained: everything accepted gets a
+/// real answer.
+/// </para>
 /// </summary>
-public sealed class RunBatchWriter : IAsyncDisposable
+public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
 {
     private readonly Channel<PendingRun> _incoming;
-    private readonly Channel<PendingRun[]> _committed;
+    private readonly Channel<QueuedWrite> _writes;
+    private readonly Channel<Committed> _committed;
     private readonly IRunBatchStore _store;
     private readonly ServerMetrics _metrics;
     private readonly ILogger<RunBatchWriter> _logger;
@@ -44,7 +52,8 @@ public sealed class RunBatchWriter : IAsyncDisposable
             SingleWriter = false,
             FullMode = BoundedChannelFullMode.Wait, // TryWrite fails when full; nothing is dropped silently
         });
-        _committed = Channel.CreateUnbounded<PendingRun[]>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        _writes = Channel.CreateUnbounded<QueuedWrite>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
+        _committed = Channel.CreateUnbounded<Committed>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         _writeLoop = Task.Run(WriteLoop);
         _syncLoop = Task.Run(SyncLoop);
     }
@@ -79,10 +88,22 @@ public sealed class RunBatchWriter : IAsyncDisposable
         return true;
     }
 
+    public bool TryEnqueue(QueuedWrite write)
+    {
+        if (!_writes.Writer.TryWrite(write))
+        {
+            return false;
+        }
+
+        _metrics.QueuedWrites.Inc();
+        return true;
+    }
+
     /// <summary>Stops accepting, commits and syncs everything queued, answers every waiter, then returns.</summary>
     public async ValueTask DisposeAsync()
     {
         _incoming.Writer.TryComplete();
+        _writes.Writer.TryComplete();
         await _writeLoop;
         await _syncLoop;
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
@@ -96,10 +117,12 @@ public sealed class RunBatchWriter : IAsyncDisposable
         var runs = new RunRecord[_maxBatch];
         var outcomes = new RunWriteOutcome[_maxBatch];
         var reader = _incoming.Reader;
+        var writes = _writes.Reader;
         var scratch = new List<PendingRun>(_maxBatch);
+        bool runsOpen = true, writesOpen = true;
         try
         {
-            while (await reader.WaitToReadAsync())
+            while (runsOpen || writesOpen)
             {
                 var rows = 0;
                 while (scratch.Count < _maxBatch && rows < MaxRowsPerBatch && reader.TryRead(out var pending))
@@ -109,20 +132,78 @@ public sealed class RunBatchWriter : IAsyncDisposable
                     rows += 1 + (pending.Run.Tests?.Count ?? 0);
                 }
 
-                _metrics.IngestQueueDepth.Dec(scratch.Count);
-                var batch = scratch.ToArray();
-                scratch.Clear();
-                if (Commit(batch, runs.AsSpan(0, batch.Length), outcomes.AsSpan(0, batch.Length)))
+                if (scratch.Count > 0)
                 {
-                    _committed.Writer.TryWrite(batch); // unbounded: the sync loop drains it with each flush
+                    _metrics.IngestQueueDepth.Dec(scratch.Count);
+                    var batch = scratch.ToArray();
+                    scratch.Clear();
+                    if (Commit(batch, runs.AsSpan(0, batch.Length), outcomes.AsSpan(0, batch.Length)))
+                    {
+                        _committed.Writer.TryWrite(new Committed(batch, null)); // unbounded: the sync loop drains it with each flush
+                    }
+
+                    Array.Clear(runs, 0, batch.Length);
                 }
 
-                Array.Clear(runs, 0, batch.Length);
+                // Then one other write, so a queue of them never holds ingest back by more than one at a time.
+                var wrote = writes.TryRead(out var write);
+                if (wrote)
+                {
+                    Execute(write!);
+                }
+
+                if (wrote || scratch.Count > 0 || reader.Count > 0)
+                {
+                    continue;
+                }
+
+                // Idle: wait for either lane (this allocates, but only when there is nothing to do). A wait left
+                // pending here is simply replaced by the next one; it consumes nothing.
+                var runsReady = runsOpen ? reader.WaitToReadAsync().AsTask() : null;
+                var writesReady = writesOpen ? writes.WaitToReadAsync().AsTask() : null;
+                await (runsReady is not null && writesReady is not null ? (Task)Task.WhenAny(runsReady, writesReady) : (runsReady ?? writesReady)!);
+                if (runsReady is { IsCompletedSuccessfully: true })
+                {
+                    runsOpen = runsReady.Result; // false: completed and drained
+                }
+
+                if (writesReady is { IsCompletedSuccessfully: true })
+                {
+                    writesOpen = writesReady.Result;
+                }
             }
         }
         finally
         {
             _committed.Writer.TryComplete();
+        }
+    }
+
+    private void Execute(QueuedWrite write)
+    {
+        _metrics.QueuedWrites.Dec();
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            write.Execute();
+        }
+        catch (Exception e)
+        {
+            write.Fail(e); // its own transaction rolled back; the caller decides what it means
+            return;
+        }
+        finally
+        {
+            _metrics.QueuedWriteDuration.WithLabels(write.Name).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        }
+
+        if (write.Durable)
+        {
+            _committed.Writer.TryWrite(new Committed(null, write));
+        }
+        else
+        {
+            write.Succeed();
         }
     }
 
@@ -154,15 +235,15 @@ public sealed class RunBatchWriter : IAsyncDisposable
     private async Task SyncLoop()
     {
         var reader = _committed.Reader;
-        var ready = new List<PendingRun[]>();
+        var ready = new List<Committed>();
         while (await reader.WaitToReadAsync())
         {
-            while (reader.TryRead(out var batch))
+            while (reader.TryRead(out var committed))
             {
-                ready.Add(batch);
+                ready.Add(committed);
             }
 
-            // One flush makes every batch committed before it durable.
+            // One flush makes every batch and write committed before it durable.
             var started = Stopwatch.GetTimestamp();
             Exception? failure = null;
             try
@@ -175,18 +256,29 @@ public sealed class RunBatchWriter : IAsyncDisposable
                 failure = e;
             }
 
-            foreach (var batch in ready)
+            foreach (var (batch, write) in ready)
             {
-                if (failure is null)
+                if (write is not null)
                 {
-                    foreach (var pending in batch)
+                    if (failure is null)
+                    {
+                        write.Succeed();
+                    }
+                    else
+                    {
+                        write.Fail(failure);
+                    }
+                }
+                else if (failure is null)
+                {
+                    foreach (var pending in batch!)
                     {
                         pending.TrySetResult(IngestResult.Stored(pending.Outcome));
                     }
                 }
                 else
                 {
-                    Fail(batch, failure);
+                    Fail(batch!, failure);
                 }
             }
 
@@ -204,4 +296,7 @@ public sealed class RunBatchWriter : IAsyncDisposable
             pending.TrySetResult(IngestResult.NotStored);
         }
     }
+
+    /// <summary>What the sync loop answers after its next flush: an ingest batch or one other write.</summary>
+    private readonly record struct Committed(PendingRun[]? Batch, QueuedWrite? Write);
 }

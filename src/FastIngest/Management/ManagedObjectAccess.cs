@@ -22,16 +22,16 @@ public sealed class ManagedObjectAccess
 
     /// <summary>The caller and the project, or null once the refusal has been written.</summary>
     public ValueTask<(Principal Principal, ProjectRecord Project)?> AuthorizeAsync(HttpContext context, RateLimitPolicy policy, string what) =>
-        AuthorizeAsync(context, policy, what, "Project", _tenants.FindProject, static (p, project) => p.Owns(project));
+        AuthorizeAsync(context, policy, what, "Project", _tenants.FindProjectAsync, static (p, project) => p.Owns(project));
 
     public ValueTask<(Principal Principal, OrgRecord Org)?> AuthorizeOrgAsync(HttpContext context, RateLimitPolicy policy, string what) =>
-        AuthorizeAsync(context, policy, what, "Organization", _tenants.FindOrg, static (p, org) => p.Owns(org));
+        AuthorizeAsync(context, policy, what, "Organization", _tenants.FindOrgAsync, static (p, org) => p.Owns(org));
 
     public ValueTask<(Principal Principal, StoredToken Token)?> AuthorizeTokenAsync(HttpContext context, RateLimitPolicy policy, string what) =>
-        AuthorizeAsync(context, policy, what, "Token", _tenants.FindToken, static (p, token) => p.Owns(token));
+        AuthorizeAsync(context, policy, what, "Token", _tenants.FindTokenAsync, static (p, token) => p.Owns(token));
 
     private async ValueTask<(Principal, T)?> AuthorizeAsync<T>(HttpContext context, RateLimitPolicy policy, string what, string kind,
-        Func<string, T?> find, Func<Principal, T, bool> owns)
+        Func<string, ValueTask<T?>> find, Func<Principal, T, bool> owns)
         where T : class
     {
         if (await _auth.AuthenticateAsync(context, policy) is not { } principal)
@@ -46,7 +46,7 @@ public sealed class ManagedObjectAccess
         }
 
         var id = (string)context.Request.RouteValues["id"]!;
-        var found = find(id);
+        var found = await find(id);
         if (found is null || !owns(principal, found))
         {
             await Problems.NotFound(context, $"{kind} '{id}'");

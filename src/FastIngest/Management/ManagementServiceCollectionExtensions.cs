@@ -10,6 +10,8 @@ public static class ManagementServiceCollectionExtensions
         services.AddSingleton<TokenEndpoints>();
         services.AddSingleton<Destructive.ConfirmTokens>();
         services.AddSingleton<Destructive.RunPurger>();
+        services.AddSingleton<Destructive.DestructiveJobs>();
+        services.AddHostedService(static sp => sp.GetRequiredService<Destructive.DestructiveJobs>());
         services.AddSingleton<Destructive.RetentionJob>();
         services.AddHostedService(static sp => sp.GetRequiredService<Destructive.RetentionJob>());
         services.AddSingleton<Destructive.DestructiveEndpoints>();

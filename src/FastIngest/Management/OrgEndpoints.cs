@@ -55,7 +55,7 @@ public sealed class OrgEndpoints
             return;
         }
 
-        var (result, org) = _store.CreateOrg(name!, _clock.GetUtcNow().ToUnixTimeMilliseconds());
+        var (result, org) = await _store.CreateOrgAsync(name!, _clock.GetUtcNow().ToUnixTimeMilliseconds());
         if (result == CreateResult.DuplicateName)
         {
             await Problems.Conflict(context, "duplicate-name", $"An organization named '{name}' already exists.");

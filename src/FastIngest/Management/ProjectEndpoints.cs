@@ -49,7 +49,7 @@ public sealed class ProjectEndpoints
             return;
         }
 
-        var org = _store.FindOrg(orgId!);
+        var org = await _store.FindOrgAsync(orgId!);
         if (org is null || !principal.Owns(org))
         {
             await Problems.NotFound(context, $"Organization '{orgId}'");
@@ -61,7 +61,7 @@ public sealed class ProjectEndpoints
             return;
         }
 
-        var (result, project) = _store.CreateProject(org.Key, name!, _clock.GetUtcNow().ToUnixTimeMilliseconds());
+        var (result, project) = await _store.CreateProjectAsync(org.Key, name!, _clock.GetUtcNow().ToUnixTimeMilliseconds());
         switch (result)
         {
             case CreateResult.DuplicateName:

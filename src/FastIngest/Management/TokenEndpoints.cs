@@ -84,7 +84,7 @@ public sealed class TokenEndpoints
         long? projectKey = null;
         if (scope == TokenScope.Org)
         {
-            var org = _store.FindOrg(orgId!);
+            var org = await _store.FindOrgAsync(orgId!);
             if (org is null || !principal.Owns(org))
             {
                 await Problems.NotFound(context, $"Organization '{orgId}'");
@@ -95,7 +95,7 @@ public sealed class TokenEndpoints
         }
         else
         {
-            var project = _store.FindProject(projectId!);
+            var project = await _store.FindProjectAsync(projectId!);
             if (project is null || !principal.Owns(project))
             {
                 await Problems.NotFound(context, $"Project '{projectId}'");
@@ -155,8 +155,8 @@ public sealed class TokenEndpoints
             return;
         }
 
-        _usage.FlushNow(); // so last_used_at is current, not up to one flush interval old
-        var tokens = _store.ListProjectTokens(project.Key);
+        await _usage.FlushNowAsync(); // so last_used_at is current, not up to one flush interval old
+        var tokens = await _store.ListProjectTokensAsync(project.Key);
         await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (project, tokens), static (json, s) =>
         {
             json.WriteStartObject();
@@ -189,7 +189,7 @@ public sealed class TokenEndpoints
         }
 
         var tokenId = token.Id;
-        if (_store.RevokeToken(tokenId, _clock.GetUtcNow().ToUnixTimeMilliseconds()))
+        if (await _store.RevokeTokenAsync(tokenId, _clock.GetUtcNow().ToUnixTimeMilliseconds()))
         {
             Log.TokenRevoked(_logger, context.TraceIdentifier, tokenId, principal.TokenId);
         }
@@ -200,7 +200,7 @@ public sealed class TokenEndpoints
 
     private async Task<bool> RefuseAtLimitAsync(HttpContext context, TokenScope scope, long? orgKey, long? projectKey)
     {
-        if (_store.CountActiveTokens(scope.ToName(), orgKey, projectKey, _clock.GetUtcNow().ToUnixTimeMilliseconds()) < TokenLimits.ActivePerOwner)
+        if (await _store.CountActiveTokensAsync(scope.ToName(), orgKey, projectKey, _clock.GetUtcNow().ToUnixTimeMilliseconds()) < TokenLimits.ActivePerOwner)
         {
             return false;
         }

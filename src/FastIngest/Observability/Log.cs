@@ -103,4 +103,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 50, EventName = "unhandled_error", Level = LogLevel.Error,
         Message = "Unhandled error while serving {Route}")]
     public static partial void Unhandled(ILogger logger, string requestId, string route, Exception exception);
+
+    [LoggerMessage(EventId = 51, EventName = "job_failed", Level = LogLevel.Error,
+        Message = "Job {JobId} ({Action} {Target}) failed")]
+    public static partial void JobFailed(ILogger logger, string jobId, string action, string target, Exception exception);
+
+    [LoggerMessage(EventId = 52, EventName = "job_finished", Level = LogLevel.Information,
+        Message = "Job {JobId} ({Action} {Target}) ended {Status} after deleting {DeletedRuns} runs")]
+    public static partial void JobFinished(ILogger logger, string jobId, string action, string target, string status, long deletedRuns);
 }

@@ -35,6 +35,10 @@ public sealed class ServerMetrics
         IngestSyncDuration = factory.CreateHistogram(
             "fastingest_ingest_sync_duration_seconds", "Time to make committed batches durable (one WAL fsync covers all committed so far).",
             new HistogramConfiguration { Buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] });
+        QueuedWrites = factory.CreateGauge("fastingest_storage_queued_writes", "Writes other than ingest batches waiting for the one writer.");
+        QueuedWriteDuration = factory.CreateHistogram(
+            "fastingest_storage_write_duration_seconds", "Time the writer spent on one write other than an ingest batch, by write.",
+            new HistogramConfiguration { LabelNames = ["write"], Buckets = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1] });
         TestCasesStored = factory.CreateCounter("fastingest_test_cases_stored_total", "Test cases stored with newly created runs.");
         IngestCommitFailures = factory.CreateCounter("fastingest_ingest_commit_failures_total", "Batches whose commit failed; none of their runs was acknowledged.");
 
@@ -73,6 +77,10 @@ public sealed class ServerMetrics
     public Counter IngestOutcomes { get; }
 
     public Gauge IngestQueueDepth { get; }
+
+    public Gauge QueuedWrites { get; }
+
+    public Histogram QueuedWriteDuration { get; }
 
     public Histogram IngestBatchSize { get; }
 

@@ -18,7 +18,7 @@ public sealed class AutoQuarantine : BackgroundService
     private readonly QuarantineSet _set;
     private readonly TimeProvider _clock;
     private readonly ILogger<AutoQuarantine> _logger;
-    private readonly Lock _applying = new();
+    private readonly SemaphoreSlim _applying = new(1, 1);
 
     public AutoQuarantine(IQuarantineStore store, ITestQueries tests, QuarantineSet set, TimeProvider clock, ILogger<AutoQuarantine> logger)
     {
@@ -30,31 +30,30 @@ public sealed class AutoQuarantine : BackgroundService
     }
 
     /// <summary>Applies the policy to one project now; returns how many entries it added or released.</summary>
-    public int Apply(long projectKey, int releaseAfterDays)
+    public async Task<int> ApplyAsync(long projectKey, int releaseAfterDays)
     {
-        lock (_applying)
+        await _applying.WaitAsync();
+        try
         {
-            try
-            {
-                return ApplyLocked(projectKey, releaseAfterDays);
-            }
-            finally
-            {
-                _set.Changed(projectKey); // even when a write failed halfway, ingest answers re-read what is stored
-            }
+            return await ApplyOneAsync(projectKey, releaseAfterDays);
+        }
+        finally
+        {
+            _set.Changed(projectKey); // even when a write failed halfway, ingest answers re-read what is stored
+            _applying.Release();
         }
     }
 
-    private int ApplyLocked(long projectKey, int releaseAfterDays)
+    private async Task<int> ApplyOneAsync(long projectKey, int releaseAfterDays)
     {
         var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         var quietSince = now - (releaseAfterDays * DailyRollups.MsPerDay);
-        _tests.FoldPending();
-        var flaky = _tests.WindowTotals(projectKey, "", DailyRollups.DayOf(quietSince))
+        await _tests.FoldPendingAsync();
+        var flaky = (await _tests.WindowTotalsAsync(projectKey, "", DailyRollups.DayOf(quietSince)))
             .Where(t => t.Flakes > 0 && t.LastFlakyMs >= quietSince)
             .ToList();
-        var names = _tests.Tests(projectKey, flaky.ConvertAll(static t => t.TestId));
-        var active = _store.Active(projectKey, now).ToDictionary(static e => (e.Suite, e.Name));
+        var names = await _tests.TestsAsync(projectKey, flaky.ConvertAll(static t => t.TestId));
+        var active = (await _store.ActiveAsync(projectKey, now)).ToDictionary(static e => (e.Suite, e.Name));
         var flakyNames = new HashSet<(string, string)>();
         var changes = 0;
         foreach (var test in flaky)
@@ -68,7 +67,7 @@ public sealed class AutoQuarantine : BackgroundService
             if (!active.ContainsKey((info.Suite, info.Name)))
             {
                 var last = DateTimeOffset.FromUnixTimeMilliseconds(test.LastFlakyMs!.Value).ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture);
-                _store.Put(projectKey, info.Suite, info.Name, $"auto: {test.Flakes} flake(s), the last at {last} UTC", null,
+                await _store.PutAsync(projectKey, info.Suite, info.Name, $"auto: {test.Flakes} flake(s), the last at {last} UTC", null,
                     SqliteQuarantineStore.AutoQuarantineBy, now, byPolicy: true);
                 changes++;
             }
@@ -76,7 +75,7 @@ public sealed class AutoQuarantine : BackgroundService
 
         foreach (var entry in active.Values.Where(e => e.Auto && !flakyNames.Contains((e.Suite, e.Name))))
         {
-            _store.Remove(projectKey, entry.Key, SqliteQuarantineStore.AutoQuarantineBy, now);
+            await _store.RemoveAsync(projectKey, entry.Key, SqliteQuarantineStore.AutoQuarantineBy, now);
             changes++;
         }
 
@@ -92,9 +91,9 @@ public sealed class AutoQuarantine : BackgroundService
             {
                 try
                 {
-                    foreach (var (projectKey, days) in _store.Policies())
+                    foreach (var (projectKey, days) in await _store.PoliciesAsync())
                     {
-                        Apply(projectKey, days);
+                        await ApplyAsync(projectKey, days);
                     }
                 }
                 catch (Exception e) when (e is not OperationCanceledException)

@@ -43,9 +43,9 @@ public sealed class QuarantineEndpoints
             return;
         }
 
-        var entries = _store.Active(project.Key, _clock.GetUtcNow().ToUnixTimeMilliseconds());
-        var changes = _store.Changes(project.Key, 50);
-        var policy = _store.Policy(project.Key);
+        var entries = await _store.ActiveAsync(project.Key, _clock.GetUtcNow().ToUnixTimeMilliseconds());
+        var changes = await _store.ChangesAsync(project.Key, 50);
+        var policy = await _store.PolicyAsync(project.Key);
         await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (project, entries, changes, policy), static (json, s) =>
         {
             json.WriteStartObject();
@@ -123,7 +123,7 @@ public sealed class QuarantineEndpoints
             return;
         }
 
-        var (entry, created) = _store.Put(project.Key, suite!, name!, reason!, expiresAtMs, principal.TokenId, now.ToUnixTimeMilliseconds());
+        var (entry, created) = await _store.PutAsync(project.Key, suite!, name!, reason!, expiresAtMs, principal.TokenId, now.ToUnixTimeMilliseconds());
         _set.Changed(project.Key);
         await JsonResponse.WriteAsync(context, created ? StatusCodes.Status201Created : StatusCodes.Status200OK, entry, static (json, e) =>
         {
@@ -162,10 +162,10 @@ public sealed class QuarantineEndpoints
         }
 
         int? policy = auto == true ? (int)days : null;
-        _store.SetPolicy(project.Key, policy, principal.TokenId, _clock.GetUtcNow().ToUnixTimeMilliseconds());
+        await _store.SetPolicyAsync(project.Key, policy, principal.TokenId, _clock.GetUtcNow().ToUnixTimeMilliseconds());
         if (policy is { } quietDays)
         {
-            _auto.Apply(project.Key, quietDays); // takes effect now, not at the next round
+            await _auto.ApplyAsync(project.Key, quietDays); // takes effect now, not at the next round
         }
 
         await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (project, policy), static (json, s) =>
@@ -200,7 +200,7 @@ public sealed class QuarantineEndpoints
         if (!text.StartsWith(EntryPrefix, StringComparison.Ordinal)
             || !long.TryParse(text.AsSpan(EntryPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var key)
             || await RequestAuthentication.RefuseIfRetiredAsync(context, principal)
-            || _store.Remove(project.Key, key, principal.TokenId, _clock.GetUtcNow().ToUnixTimeMilliseconds()) is null)
+            || await _store.RemoveAsync(project.Key, key, principal.TokenId, _clock.GetUtcNow().ToUnixTimeMilliseconds()) is null)
         {
             if (!context.Response.HasStarted)
             {
@@ -240,7 +240,7 @@ public sealed class QuarantineEndpoints
         }
 
         var id = context.Request.RouteValues["id"] as string ?? "";
-        if (_tenants.FindProject(id) is not { } project || !principal.Owns(project))
+        if (await _tenants.FindProjectAsync(id) is not { } project || !principal.Owns(project))
         {
             await Problems.NotFound(context, $"Project '{id}'");
             return null;

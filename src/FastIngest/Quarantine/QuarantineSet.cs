@@ -23,18 +23,26 @@ public sealed class QuarantineSet
         _clock = clock;
     }
 
-    /// <summary>Whether the test is quarantined in the project right now.</summary>
-    public bool Contains(long projectKey, string suite, string name)
+    /// <summary>The project's quarantine right now (from memory, once loaded).</summary>
+    public async ValueTask<QuarantinedTests> ForProjectAsync(long projectKey)
     {
         var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         if (!_projects.TryGetValue(projectKey, out var loaded) || now - loaded.LoadedAtMs > TrustMs)
         {
-            loaded = (now, _store.Active(projectKey, now).ToDictionary(static e => (e.Suite, e.Name), static e => e.ExpiresAtMs));
+            var active = await _store.ActiveAsync(projectKey, now);
+            loaded = (now, active.ToDictionary(static e => (e.Suite, e.Name), static e => e.ExpiresAtMs));
             _projects[projectKey] = loaded;
         }
 
-        return loaded.Entries.TryGetValue((suite, name), out var expires) && (expires is null || expires > now);
+        return new QuarantinedTests(loaded.Entries, now);
     }
 
     public void Changed(long projectKey) => _projects.TryRemove(projectKey, out _);
+}
+
+/// <summary>A project's quarantined tests (with their expiry) as of <see cref="NowMs"/>.</summary>
+public readonly record struct QuarantinedTests(Dictionary<(string Suite, string Name), long?> Entries, long NowMs)
+{
+    /// <summary>Whether the test is quarantined (an entry past its expiry no longer counts).</summary>
+    public bool Contains(string suite, string name) => Entries.TryGetValue((suite, name), out var expires) && (expires is null || expires > NowMs);
 }

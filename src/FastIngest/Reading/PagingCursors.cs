@@ -26,8 +26,9 @@ public sealed class PagingCursors : IDisposable
     private readonly byte[] _macKey;
     private readonly Lock _aesLock = new();
 
+    /// <summary>Created before the server takes requests (<see cref="FastIngestServer"/>), so the key is read once, at startup.</summary>
     public PagingCursors(ITenantStore tenants)
-        : this(tenants.CursorKey())
+        : this(tenants.CursorKeyAsync().AsTask().GetAwaiter().GetResult())
     {
     }
 

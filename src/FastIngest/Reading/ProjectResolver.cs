@@ -37,7 +37,7 @@ public sealed class ProjectResolver
             return null;
         }
 
-        var project = _tenants.FindProject(requested[0]!);
+        var project = await _tenants.FindProjectAsync(requested[0]!);
         if (project is null || !principal.Owns(project))
         {
             await Problems.NotFound(context, $"Project '{requested[0]}'");

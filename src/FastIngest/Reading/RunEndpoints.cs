@@ -73,7 +73,7 @@ public sealed class RunEndpoints
         }
 
         // One extra row tells whether another page exists without a second query.
-        var rows = _runs.ListRuns(new RunListQuery(projectKey, passed, branch, since, until, limit + 1, before));
+        var rows = await _runs.ListRunsAsync(new RunListQuery(projectKey, passed, branch, since, until, limit + 1, before));
         var page = rows.Count > limit ? rows.Take(limit).ToList() : rows;
         var next = rows.Count > limit ? _cursors.Encode(page[^1].Run.TimestampMs, page[^1].Id, filters) : null;
         await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (page, projectId, next), static (json, s) =>
@@ -105,7 +105,7 @@ public sealed class RunEndpoints
         }
 
         var runId = (string)context.Request.RouteValues["run_id"]!;
-        var run = _runs.FindRun(projectKey, runId);
+        var run = await _runs.FindRunAsync(projectKey, runId);
         if (run is null)
         {
             await Problems.NotFound(context, $"Run '{runId}'");

@@ -83,7 +83,7 @@ public sealed class StatsEndpoint
             return;
         }
 
-        var days = _runs.DailyStats(projectKey, branch, fromDay, toDay);
+        var days = await _runs.DailyStatsAsync(projectKey, branch, fromDay, toDay);
         var merged = new byte[DurationHistogram.BlobLength];
         long total = 0, passed = 0, failed = 0, max = 0;
         foreach (var day in days)

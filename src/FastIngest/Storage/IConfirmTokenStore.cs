@@ -3,17 +3,17 @@ namespace FastIngest.Storage;
 /// <summary>One-time confirm tokens for destructive actions, stored hashed, consumed atomically.</summary>
 public interface IConfirmTokenStore
 {
-    void Insert(ConfirmTokenRecord token);
+    Task InsertAsync(ConfirmTokenRecord token);
 
     /// <summary>
     /// Spends the token in one atomic statement (<c>UPDATE ... SET used_at WHERE hash AND used_at IS NULL AND
     /// expires_at &gt; now AND action AND target AND credential</c>), so it can succeed once, ever. On failure,
     /// says why, without spending it.
     /// </summary>
-    ConfirmOutcome TryConsume(string tokenHash, string action, string target, string credentialId, long nowMs);
+    Task<ConfirmOutcome> TryConsumeAsync(string tokenHash, string action, string target, string credentialId, long nowMs);
 
     /// <summary>Deletes tokens that expired before <paramref name="beforeMs"/>; returns how many.</summary>
-    int PurgeExpired(long beforeMs);
+    Task<int> PurgeExpiredAsync(long beforeMs);
 }
 
 public sealed record ConfirmTokenRecord(string TokenHash, string Action, string Target, string CredentialId, string Summary, long CreatedAtMs, long ExpiresAtMs);

@@ -8,29 +8,29 @@ namespace FastIngest.Storage;
 public interface IQuarantineStore
 {
     /// <summary>The project's entries that have not expired by <paramref name="nowMs"/>.</summary>
-    IReadOnlyList<QuarantineEntry> Active(long projectKey, long nowMs);
+    ValueTask<IReadOnlyList<QuarantineEntry>> ActiveAsync(long projectKey, long nowMs);
 
     /// <summary>
     /// Quarantines the test (or changes its reason and expiry); Created says whether it is new. <paramref name="byPolicy"/>
     /// marks an entry the auto-quarantine policy made, which the policy may release again.
     /// </summary>
-    (QuarantineEntry Entry, bool Created) Put(long projectKey, string suite, string name, string reason, long? expiresAtMs, string by, long nowMs,
+    Task<(QuarantineEntry Entry, bool Created)> PutAsync(long projectKey, string suite, string name, string reason, long? expiresAtMs, string by, long nowMs,
         bool byPolicy = false);
 
     /// <summary>The auto-quarantine policy of the project: how many quiet days release a test; null when off.</summary>
-    int? Policy(long projectKey);
+    ValueTask<int?> PolicyAsync(long projectKey);
 
     /// <summary>Turns the policy on (with its quiet period) or off (null), recorded like every change.</summary>
-    void SetPolicy(long projectKey, int? releaseAfterDays, string by, long nowMs);
+    Task SetPolicyAsync(long projectKey, int? releaseAfterDays, string by, long nowMs);
 
     /// <summary>Every project with the policy on, and its quiet period.</summary>
-    IReadOnlyList<(long ProjectKey, int ReleaseAfterDays)> Policies();
+    ValueTask<IReadOnlyList<(long ProjectKey, int ReleaseAfterDays)>> PoliciesAsync();
 
     /// <summary>Releases an entry of the project; null when the project has no such entry.</summary>
-    QuarantineEntry? Remove(long projectKey, long entryKey, string by, long nowMs);
+    Task<QuarantineEntry?> RemoveAsync(long projectKey, long entryKey, string by, long nowMs);
 
     /// <summary>The project's newest changes, newest first.</summary>
-    IReadOnlyList<QuarantineChange> Changes(long projectKey, int limit);
+    ValueTask<IReadOnlyList<QuarantineChange>> ChangesAsync(long projectKey, int limit);
 }
 
 public sealed record QuarantineEntry(long Key, string Suite, string Name, string Reason, long CreatedAtMs, string CreatedBy, long? ExpiresAtMs,

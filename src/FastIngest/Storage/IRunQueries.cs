@@ -3,13 +3,13 @@ namespace FastIngest.Storage;
 /// <summary>The read side of runs. Reads never block ingest (they use their own connections).</summary>
 public interface IRunQueries
 {
-    StoredRun? FindRun(long projectKey, string runId);
+    ValueTask<StoredRun?> FindRunAsync(long projectKey, string runId);
 
     /// <summary>Newest first, at most <see cref="RunListQuery.Limit"/> rows; an index range scan, never OFFSET.</summary>
-    IReadOnlyList<ListedRun> ListRuns(RunListQuery query);
+    ValueTask<IReadOnlyList<ListedRun>> ListRunsAsync(RunListQuery query);
 
     /// <summary>Daily roll-ups for days in [fromDay, toDay] (days since the Unix epoch, UTC); "" = all branches.</summary>
-    IReadOnlyList<DailyRunStats> DailyStats(long projectKey, string branch, long fromDay, long toDay);
+    ValueTask<IReadOnlyList<DailyRunStats>> DailyStatsAsync(long projectKey, string branch, long fromDay, long toDay);
 }
 
 public sealed record StoredRun(

@@ -7,50 +7,50 @@ namespace FastIngest.Storage;
 public interface ITestQueries
 {
     /// <summary>Folds runs committed since the last fold into the roll-ups, so a read right after an upload sees it.</summary>
-    void FoldPending();
+    Task FoldPendingAsync();
 
     /// <summary>
     /// A run's executions after <paramref name="after"/> (see <see cref="RunExecution.Position"/>): shard by shard
     /// in upload order, each in (test, attempt) order; optionally of one status; null when the project has no such run.
     /// </summary>
-    IReadOnlyList<RunExecution>? ListRunExecutions(long projectKey, string runId, TestCaseStatus? status, ExecutionPosition after, int limit);
+    ValueTask<IReadOnlyList<RunExecution>?> ListRunExecutionsAsync(long projectKey, string runId, TestCaseStatus? status, ExecutionPosition after, int limit);
 
     /// <summary>
     /// Each test's roll-ups for <paramref name="branch"/> ('' = all branches) from <paramref name="sinceDay"/> on,
     /// summed per test (by SQLite: tens of thousands of day rows become one row per test).
     /// </summary>
-    IReadOnlyList<TestTotals> WindowTotals(long projectKey, string branch, long sinceDay);
+    ValueTask<IReadOnlyList<TestTotals>> WindowTotalsAsync(long projectKey, string branch, long sinceDay);
 
     /// <summary>
     /// Duration percentiles over the window for the given tests, or for every test of the project when
     /// <paramref name="testIds"/> is null.
     /// </summary>
-    IReadOnlyDictionary<long, Durations> WindowDurations(long projectKey, string branch, long sinceDay, IReadOnlyCollection<long>? testIds);
+    ValueTask<IReadOnlyDictionary<long, Durations>> WindowDurationsAsync(long projectKey, string branch, long sinceDay, IReadOnlyCollection<long>? testIds);
 
     /// <summary>The named tests of the project (ids of other projects are left out).</summary>
-    IReadOnlyDictionary<long, TestInfo> Tests(long projectKey, IReadOnlyCollection<long> testIds);
+    ValueTask<IReadOnlyDictionary<long, TestInfo>> TestsAsync(long projectKey, IReadOnlyCollection<long> testIds);
 
     /// <summary>One test's roll-up rows for <paramref name="branch"/> from <paramref name="sinceDay"/> on.</summary>
-    IReadOnlyList<TestDayRow> TestDays(long testId, string branch, long sinceDay);
+    ValueTask<IReadOnlyList<TestDayRow>> TestDaysAsync(long testId, string branch, long sinceDay);
 
     /// <summary>
     /// One test's executions, newest day first and within a day the most recently stored run first, in runs before
-    /// <paramref name="before"/> (null: from the newest). <paramref name="nextPage"/> is where the next page starts,
+    /// <paramref name="before"/> (null: from the newest). <see cref="TestExecutionPage.NextPage"/> is where the next page starts,
     /// null at the end. Reads only the test's own runs (listed in its day roll-ups), whatever else the project ran.
     /// </summary>
-    IReadOnlyList<TestExecution> TestExecutions(long projectKey, long testId, RunPosition? before, int limit, out RunPosition? nextPage);
+    ValueTask<TestExecutionPage> TestExecutionsAsync(long projectKey, long testId, RunPosition? before, int limit);
 
     /// <summary>
     /// Failure-group occurrences per (group, test) over the project's days from <paramref name="sinceDay"/> on; of
     /// one test only when <paramref name="testId"/> is given.
     /// </summary>
-    IReadOnlyList<FailureOccurrence> FailureOccurrences(long projectKey, long sinceDay, long? testId = null);
+    ValueTask<IReadOnlyList<FailureOccurrence>> FailureOccurrencesAsync(long projectKey, long sinceDay, long? testId = null);
 
     /// <summary>The groups' patterns and one example message each.</summary>
-    IReadOnlyDictionary<long, FailureGroupInfo> FailureGroups(long projectKey, IReadOnlyCollection<long> groupIds);
+    ValueTask<IReadOnlyDictionary<long, FailureGroupInfo>> FailureGroupsAsync(long projectKey, IReadOnlyCollection<long> groupIds);
 
     /// <summary>Records a reset of the test's flaky state; false when the project has no such test.</summary>
-    bool ResetFlaky(long projectKey, long testId, long nowMs, string resetBy);
+    Task<bool> ResetFlakyAsync(long projectKey, long testId, long nowMs, string resetBy);
 }
 
 /// <summary>A test: (project, suite, name), a compact id, and the file its reports last named.</summary>
@@ -152,6 +152,9 @@ public sealed record TestExecution(
     long DurationMs,
     int Attempt,
     string? FailureMessage);
+
+/// <summary>A page of a test's executions and where the next one starts (null at the end).</summary>
+public sealed record TestExecutionPage(IReadOnlyList<TestExecution> Executions, RunPosition? NextPage);
 
 public readonly record struct FailureOccurrence(long GroupId, long TestId, long Occurrences, long FirstMs, long LastMs);
 

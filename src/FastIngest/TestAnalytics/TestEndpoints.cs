@@ -99,8 +99,8 @@ public sealed class TestEndpoints
         var page = selected.Skip((int)Math.Min(offset, int.MaxValue)).Take(q.Limit).ToList();
         var next = offset + page.Count < selected.Count ? _cursors.Encode(offset + page.Count, 0, filters) : null;
         var ids = page.ConvertAll(static t => t.TestId);
-        var names = _tests.Tests(q.ProjectKey, ids);
-        var durations = _tests.WindowDurations(q.ProjectKey, q.Branch ?? "", q.SinceDay, ids);
+        var names = await _tests.TestsAsync(q.ProjectKey, ids);
+        var durations = await _tests.WindowDurationsAsync(q.ProjectKey, q.Branch ?? "", q.SinceDay, ids);
         await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (q, page, names, durations, next, state, total: selected.Count), static (json, s) =>
         {
             WriteWindowHeader(json, s.q);
@@ -149,7 +149,7 @@ public sealed class TestEndpoints
             return;
         }
 
-        if (await ReadHistoryAsync(context, q, () => _tests.WindowDurations(q.ProjectKey, q.Branch ?? "", q.SinceDay, testIds: null))
+        if (await ReadHistoryAsync(context, q, () => _tests.WindowDurationsAsync(q.ProjectKey, q.Branch ?? "", q.SinceDay, testIds: null))
             is not { } durations)
         {
             return;
@@ -160,7 +160,7 @@ public sealed class TestEndpoints
             : a.Value.MaxMs != b.Value.MaxMs ? b.Value.MaxMs.CompareTo(a.Value.MaxMs)
             : a.Key.CompareTo(b.Key));
         var page = slowest.Take(q.Limit).ToList();
-        var names = _tests.Tests(q.ProjectKey, page.ConvertAll(static p => p.Key));
+        var names = await _tests.TestsAsync(q.ProjectKey, page.ConvertAll(static p => p.Key));
         await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (q, page, names), static (json, s) =>
         {
             WriteWindowHeader(json, s.q);
@@ -192,11 +192,8 @@ public sealed class TestEndpoints
             return;
         }
 
-        var days = await HeavyReadSlots.RunAsync(() =>
-        {
-            _tests.FoldPending(); // a run uploaded a moment ago is part of the answer
-            return _tests.TestDays(test.Id, q.Branch ?? "", q.SinceDay);
-        });
+        await _tests.FoldPendingAsync(); // a run uploaded a moment ago is part of the answer
+        var days = await HeavyReadSlots.RunAsync(() => _tests.TestDaysAsync(test.Id, q.Branch ?? "", q.SinceDay));
         var summary = TestWindow.Summarize([TestWindow.Sum(test.Id, test.FirstSeenMs, test.FlakyResetMs, days)], q.SinceMs, q.NowMs, _rules)[0];
         var merged = new DurationPercentiles();
         foreach (var day in days)
@@ -274,12 +271,8 @@ public sealed class TestEndpoints
             before = new RunPosition(position.First, position.Second);
         }
 
-        var (executions, next) = await HeavyReadSlots.RunAsync(() =>
-        {
-            _tests.FoldPending(); // the history finds its days through the roll-ups: fold what is new first
-            var found = _tests.TestExecutions(projectKey, test.Id, before, limit, out var nextPage);
-            return (found, nextPage);
-        });
+        await _tests.FoldPendingAsync(); // the history finds its days through the roll-ups: fold what is new first
+        var (executions, next) = await HeavyReadSlots.RunAsync(() => _tests.TestExecutionsAsync(projectKey, test.Id, before, limit));
         var nextCursor = next is { } n ? _cursors.Encode(n.Day, n.RunKey, filters) : null;
         await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (projectId, test, executions, nextCursor), static (json, s) =>
         {
@@ -334,7 +327,7 @@ public sealed class TestEndpoints
         }
 
         var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
-        if (!_tests.ResetFlaky(projectKey, test.Id, now, principal.TokenId))
+        if (!await _tests.ResetFlakyAsync(projectKey, test.Id, now, principal.TokenId))
         {
             await Problems.NotFound(context, $"Test '{TestIds.Format(test.Id)}'");
             return;
@@ -368,14 +361,14 @@ public sealed class TestEndpoints
             return;
         }
 
-        if (await ReadHistoryAsync(context, q, () => _tests.FailureOccurrences(q.ProjectKey, q.SinceDay)) is not { } rows)
+        if (await ReadHistoryAsync(context, q, () => _tests.FailureOccurrencesAsync(q.ProjectKey, q.SinceDay)) is not { } rows)
         {
             return;
         }
 
         var groups = FailureGroupTotal.Top(rows, q.Limit);
-        var infos = _tests.FailureGroups(q.ProjectKey, groups.ConvertAll(static g => g.GroupId));
-        var names = _tests.Tests(q.ProjectKey, groups.SelectMany(static g => g.Tests.Take(TestsPerGroup).Select(static t => t.TestId)).Distinct().ToList());
+        var infos = await _tests.FailureGroupsAsync(q.ProjectKey, groups.ConvertAll(static g => g.GroupId));
+        var names = await _tests.TestsAsync(q.ProjectKey, groups.SelectMany(static g => g.Tests.Take(TestsPerGroup).Select(static t => t.TestId)).Distinct().ToList());
         await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (q, groups, infos, names), static (json, s) =>
         {
             WriteWindowHeader(json, s.q);
@@ -414,14 +407,14 @@ public sealed class TestEndpoints
 
     /// <summary>The window's roll-ups summed per test and classified; null after a 503 has been written.</summary>
     private Task<List<TestSummary>?> SummarizeAsync(HttpContext context, WindowQuery q) =>
-        ReadHistoryAsync(context, q, () => TestWindow.Summarize(_tests.WindowTotals(q.ProjectKey, q.Branch ?? "", q.SinceDay), q.SinceMs, q.NowMs, _rules));
+        ReadHistoryAsync(context, q, async () => TestWindow.Summarize(await _tests.WindowTotalsAsync(q.ProjectKey, q.Branch ?? "", q.SinceDay), q.SinceMs, q.NowMs, _rules));
 
     /// <summary>
     /// A window read: roll-up reads are small, but a 365-day window over tens of thousands of tests is not, so each
     /// takes one of the fair history-read slots and runs on a thread of its own, after folding what is pending.
     /// Null after the 503 has been written.
     /// </summary>
-    private async Task<T?> ReadHistoryAsync<T>(HttpContext context, WindowQuery q, Func<T> read)
+    private async Task<T?> ReadHistoryAsync<T>(HttpContext context, WindowQuery q, Func<ValueTask<T>> read)
         where T : class
     {
         if (await _windowReads.TryEnterAsync(q.TenantKey, context.RequestAborted) is not { } lease)
@@ -432,11 +425,8 @@ public sealed class TestEndpoints
 
         using (lease)
         {
-            return await HeavyReadSlots.RunAsync(() =>
-            {
-                _tests.FoldPending();
-                return read();
-            });
+            await _tests.FoldPendingAsync(); // queued to the writer; this request writes nothing itself
+            return await HeavyReadSlots.RunAsync(read);
         }
     }
 
@@ -444,7 +434,7 @@ public sealed class TestEndpoints
     private async Task<TestInfo?> FindTestAsync(HttpContext context, long projectKey)
     {
         var text = context.Request.RouteValues["test_id"] as string ?? "";
-        if (TestIds.TryParse(text, out var id) && _tests.Tests(projectKey, [id]).GetValueOrDefault(id) is { } test)
+        if (TestIds.TryParse(text, out var id) && (await _tests.TestsAsync(projectKey, [id])).GetValueOrDefault(id) is { } test)
         {
             return test;
         }
@@ -495,10 +485,10 @@ public sealed class TestEndpoints
         json.WriteTimestamp("last_flaky_at"u8, t.LastFlakyAnyMs);
     }
 
-    private Task WriteLegacyListAsync(HttpContext context, WindowQuery q, List<TestSummary> tests, Action<Utf8JsonWriter, TestSummary> writeFields)
+    private async Task WriteLegacyListAsync(HttpContext context, WindowQuery q, List<TestSummary> tests, Action<Utf8JsonWriter, TestSummary> writeFields)
     {
-        var names = _tests.Tests(q.ProjectKey, tests.ConvertAll(static t => t.TestId));
-        return JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (q, tests, writeFields, names), static (json, s) =>
+        var names = await _tests.TestsAsync(q.ProjectKey, tests.ConvertAll(static t => t.TestId));
+        await JsonResponse.WriteAsync(context, StatusCodes.Status200OK, (q, tests, writeFields, names), static (json, s) =>
         {
             WriteWindowHeader(json, s.q);
             json.WriteStartArray("tests"u8);

@@ -12,8 +12,9 @@ public sealed class HeavyReadSlots() : FairSlots(Math.Max(1, Environment.Process
     /// <summary>
     /// Runs a blocking scan on a thread of its own, not a thread-pool worker: on one core the pool has one worker,
     /// and a scan holding it for seconds stalled every other request until the pool grew (400 ms seen in
-    /// <c>load/noisy_neighbours.sh</c>).
+    /// <c>load/noisy_neighbours.sh</c>). An embedded backend answers <paramref name="scan"/> synchronously, so the
+    /// whole scan runs on that thread; a networked one awaits its I/O and gives the thread back meanwhile.
     /// </summary>
-    public static Task<T> RunAsync<T>(Func<T> scan) =>
-        Task.Factory.StartNew(scan, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    public static Task<T> RunAsync<T>(Func<ValueTask<T>> scan) =>
+        Task.Factory.StartNew(() => scan().AsTask(), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
 }

@@ -87,7 +87,7 @@ public sealed class TestCaseEndpoints
             after = new ExecutionPosition(position.Second, position.First);
         }
 
-        var rows = _tests.ListRunExecutions(projectKey, runId, status, after, limit + 1);
+        var rows = await _tests.ListRunExecutionsAsync(projectKey, runId, status, after, limit + 1);
         if (rows is null)
         {
             await Problems.NotFound(context, $"Run '{runId}'");

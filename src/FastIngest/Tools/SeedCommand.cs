@@ -14,7 +14,7 @@ namespace FastIngest.Tools;
 /// </summary>
 public static class SeedCommand
 {
-    public static int Run(IReadOnlyList<string> args, TextWriter output)
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output)
     {
         var runs = 1_000_000;
         var days = 90;
@@ -34,12 +34,12 @@ public static class SeedCommand
 
         var database = new SqliteDatabase(Path.Combine(Path.GetFullPath(data), "fastingest.db"), DurabilityMode.Normal);
         database.Migrate();
-        var tenants = new SqliteTenantStore(database);
         using var store = new SqliteRunBatchStore(database, DurabilityMode.Normal);
+        var tenants = new SqliteTenantStore(database, new SqliteWrites(new InlineStorageWriter(store), store)); // the only writer here
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        var (result, org) = tenants.CreateOrg($"seed-{now}", now);
-        var (_, project) = tenants.CreateProject(org!.Key, "seeded", now);
-        var (token, _) = new TokenIssuer(tenants, TimeProvider.System, new SecretHasher()).Issue(TokenScope.Read, org.Key, project!.Key, "seed", null)!.Value;
+        var (result, org) = await tenants.CreateOrgAsync($"seed-{now}", now);
+        var (_, project) = await tenants.CreateProjectAsync(org!.Key, "seeded", now);
+        var (token, _) = (await new TokenIssuer(tenants, TimeProvider.System, new SecretHasher()).IssueUnpooledAsync(TokenScope.Read, org.Key, project!.Key, "seed", null))!.Value;
 
         var random = new Random(42);
         const int Batch = 5000;

@@ -18,18 +18,18 @@ public sealed class TokenHashingTests
         {
             tenant = await server.CreateTenantAsync("rehash");
             var store = server.Service<ITenantStore>();
-            var current = store.FindToken(tenant.ProjectTokenId)!.SecretHash;
+            var current = (await store.FindTokenAsync(tenant.ProjectTokenId))!.SecretHash;
             // What every token stored before this change looks like (OWASP's password parameters).
             var old = new SecretHasher(19 * 1024, 2).Hash(ApiTokenFormat.SecretOf(tenant.ProjectToken));
-            store.ReplaceSecretHash(tenant.ProjectTokenId, current, old);
-            Assert.StartsWith("$argon2id$v=19$m=19456,t=2,p=1$", store.FindToken(tenant.ProjectTokenId)!.SecretHash, StringComparison.Ordinal);
+            await store.ReplaceSecretHashAsync(tenant.ProjectTokenId, current, old);
+            Assert.StartsWith("$argon2id$v=19$m=19456,t=2,p=1$", (await store.FindTokenAsync(tenant.ProjectTokenId))!.SecretHash, StringComparison.Ordinal);
         }
 
         await using (var restarted = await TestServer.StartAsync(dir, admin))
         {
             using var used = await restarted.IngestAsync(tenant.ProjectToken, TestServer.Run("after-upgrade"));
             await Json.ReadAsync(used, HttpStatusCode.Created);
-            var stored = restarted.Service<ITenantStore>().FindToken(tenant.ProjectTokenId)!.SecretHash;
+            var stored = (await restarted.Service<ITenantStore>().FindTokenAsync(tenant.ProjectTokenId))!.SecretHash;
             Assert.True(stored.StartsWith($"$argon2id$v=19$m={SecretHasher.MemoryCostKiB},t={SecretHasher.TimeCost},p=1$", StringComparison.Ordinal),
                 $"the hash was not moved to today's parameters: {stored[..40]}");
             Assert.True(new SecretHasher().Verify(stored, ApiTokenFormat.SecretOf(tenant.ProjectToken)));

@@ -131,22 +131,24 @@ public sealed class TokenLifecycleTests : IAsyncLifetime
     }
 
     [Fact]
-    public void GeneratedAdminTokenIsSavedToItsFileAndOnlyItsPathIsPrinted()
+    public async Task GeneratedAdminTokenIsSavedToItsFileAndOnlyItsPathIsPrinted()
     {
         var dir = Directory.CreateTempSubdirectory("fastingest-admin-print-").FullName;
         var database = new FastIngest.Storage.Sqlite.SqliteDatabase(Path.Combine(dir, "fastingest.db"), FastIngest.Configuration.DurabilityMode.Normal);
         database.Migrate();
-        var store = new FastIngest.Storage.Sqlite.SqliteTenantStore(database);
+        using var writer = new FastIngest.Storage.Sqlite.SqliteRunBatchStore(database, FastIngest.Configuration.DurabilityMode.Normal);
+        var store = new FastIngest.Storage.Sqlite.SqliteTenantStore(database,
+            new FastIngest.Storage.Sqlite.SqliteWrites(new FastIngest.Storage.Sqlite.InlineStorageWriter(writer), writer));
         var options = _server.Options with { DataDirectory = dir, AdminToken = null };
         using var console = new StringWriter();
 
-        AdminTokenBootstrap.Ensure(options, store, new TokenIssuer(store, TimeProvider.System, new SecretHasher(1024, 1)), console);
+        await AdminTokenBootstrap.EnsureAsync(options, store, new TokenIssuer(store, TimeProvider.System, new SecretHasher(1024, 1)), console);
 
         var token = File.ReadAllText(options.AdminTokenPath).Trim();
         var printed = console.ToString();
         Assert.True(ApiTokenFormat.IsWellFormed(token, out _), $"the file holds '{token}'");
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(options.AdminTokenPath));
-        Assert.NotNull(store.FindToken(ApiTokenFormat.IdOf(token).ToString()));
+        Assert.NotNull(await store.FindTokenAsync(ApiTokenFormat.IdOf(token).ToString()));
         Assert.False(printed.Contains(ApiTokenFormat.SecretOf(token).ToString(), StringComparison.Ordinal), $"stdout shows the token: {printed}");
         Assert.Contains(options.AdminTokenPath, printed, StringComparison.Ordinal);
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
@@ -157,9 +159,9 @@ public sealed class TokenLifecycleTests : IAsyncLifetime
     public async Task AProjectHoldsAtMostTheLimitOfActiveTokensPerScopeAndRevokingFreesAPlace()
     {
         var tenant = await _server.CreateTenantAsync("token-limit");
-        var key = _server.Service<FastIngest.Storage.ITenantStore>().FindProject(tenant.ProjectId)!.Key;
-        var orgKey = _server.Service<FastIngest.Storage.ITenantStore>().FindOrg(tenant.OrgId)!.Key;
-        using (var connection = _server.Service<FastIngest.Storage.Sqlite.SqliteDatabase>().Open())
+        var key = (await _server.Service<FastIngest.Storage.ITenantStore>().FindProjectAsync(tenant.ProjectId))!.Key;
+        var orgKey = (await _server.Service<FastIngest.Storage.ITenantStore>().FindOrgAsync(tenant.OrgId))!.Key;
+        using (var connection = _server.Service<FastIngest.Storage.Sqlite.SqliteDatabase>().OpenWriter()) // test setup, beside the server's writer
         using (var fill = connection.CreateCommand())
         {
             // The tenant has one ingest token; fill the project up to the limit without 999 Argon2 runs (plus an

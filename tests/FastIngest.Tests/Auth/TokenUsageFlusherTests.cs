@@ -8,7 +8,7 @@ namespace FastIngest.Tests.Auth;
 public sealed class TokenUsageFlusherTests
 {
     [Fact]
-    public void UsesAreKeptUntilAFlushActuallyStoresThem()
+    public async Task UsesAreKeptUntilAFlushActuallyStoresThem()
     {
         var cache = new TokenCache();
         var principal = new Principal { TokenId = "tok-1", Scope = TokenScope.Ingest };
@@ -19,9 +19,9 @@ public sealed class TokenUsageFlusherTests
         var flusher = new TokenUsageFlusher(cache, store, NullLogger<TokenUsageFlusher>.Instance);
 
         recorder.FailNext = true;
-        Assert.ThrowsAny<IOException>(flusher.FlushNow);
-        flusher.FlushNow();
-        flusher.FlushNow();
+        await Assert.ThrowsAnyAsync<IOException>(flusher.FlushNowAsync);
+        await flusher.FlushNowAsync();
+        await flusher.FlushNowAsync();
 
         // The failed write lost nothing: the retry stored the use, and only once.
         Assert.Equal([[], [("tok-1", 5_000L)], []], recorder.Stored);
@@ -36,7 +36,7 @@ public sealed class TokenUsageFlusherTests
 
         protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
         {
-            if (targetMethod?.Name != nameof(ITenantStore.RecordTokenUse))
+            if (targetMethod?.Name != nameof(ITenantStore.RecordTokenUseAsync))
             {
                 throw new NotSupportedException(targetMethod?.Name);
             }
@@ -45,11 +45,11 @@ public sealed class TokenUsageFlusherTests
             {
                 FailNext = false;
                 Stored.Add([]);
-                throw new IOException("disk full");
+                return Task.FromException(new IOException("disk full"));
             }
 
             Stored.Add([.. (IReadOnlyList<(string, long)>)args![0]!]);
-            return null;
+            return Task.CompletedTask;
         }
     }
 }

@@ -65,8 +65,16 @@ public sealed class ConfirmTokenTests : IAsyncLifetime
         }
 
         using var second = await SendAsync(HttpMethod.Delete, $"/v1/projects/{tenant.ProjectId}", tenant.OrgToken, issued.GetProperty("confirm_token").GetString());
-        var done = await Json.ReadAsync(second, HttpStatusCode.OK);
+        // The project is gone as soon as the confirmed call answers; its data goes in a job the answer names.
+        using (var goneAtOnce = await _server.SendAsync(HttpMethod.Get, "/v1/runs/d-0", tenant.ProjectToken))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, goneAtOnce.StatusCode);
+        }
+
+        var done = await _server.FinishJobAsync(second, tenant.OrgToken);
+        Assert.Equal("delete_project", done.GetProperty("action").GetString());
         Assert.Equal(3, done.GetProperty("deleted_runs").GetInt64());
+        Assert.Equal(1, done.GetProperty("revoked_tokens").GetInt64()); // the project's one token
 
         using var gone = await _server.SendAsync(HttpMethod.Get, "/v1/runs/d-0", tenant.ProjectToken);
         Assert.Equal(HttpStatusCode.Unauthorized, gone.StatusCode); // its token went with it
@@ -130,7 +138,7 @@ public sealed class ConfirmTokenTests : IAsyncLifetime
 
         using (var ok = await SendAsync(HttpMethod.Post, $"/v1/projects/{tenant.ProjectId}/purge", tenant.OrgToken, purge, purgeBody))
         {
-            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+            await _server.FinishJobAsync(ok, tenant.OrgToken);
         }
 
         using var replay = await SendAsync(HttpMethod.Post, $"/v1/projects/{tenant.ProjectId}/purge", tenant.OrgToken, purge, purgeBody);
@@ -139,16 +147,17 @@ public sealed class ConfirmTokenTests : IAsyncLifetime
     }
 
     [Fact]
-    public void ExpiredTokensAreRejectedWithoutBeingSpent()
+    public async Task ExpiredTokensAreRejectedWithoutBeingSpent()
     {
         var database = new SqliteDatabase(Path.Combine(Directory.CreateTempSubdirectory("fastingest-confirm-").FullName, "fastingest.db"), DurabilityMode.Full);
         database.Migrate();
-        var store = new SqliteConfirmTokenStore(database);
-        store.Insert(new ConfirmTokenRecord("hash", "purge_runs", "project:p", "tok", "summary", 0, 1000));
+        using var writer = new SqliteRunBatchStore(database, DurabilityMode.Full);
+        var store = new SqliteConfirmTokenStore(new SqliteWrites(new InlineStorageWriter(writer), writer));
+        await store.InsertAsync(new ConfirmTokenRecord("hash", "purge_runs", "project:p", "tok", "summary", 0, 1000));
 
-        Assert.Equal(ConfirmOutcome.Expired, store.TryConsume("hash", "purge_runs", "project:p", "tok", 1000));
-        Assert.Equal(ConfirmOutcome.Consumed, store.TryConsume("hash", "purge_runs", "project:p", "tok", 999));
-        Assert.Equal(ConfirmOutcome.AlreadyUsed, store.TryConsume("hash", "purge_runs", "project:p", "tok", 999));
+        Assert.Equal(ConfirmOutcome.Expired, await store.TryConsumeAsync("hash", "purge_runs", "project:p", "tok", 1000));
+        Assert.Equal(ConfirmOutcome.Consumed, await store.TryConsumeAsync("hash", "purge_runs", "project:p", "tok", 999));
+        Assert.Equal(ConfirmOutcome.AlreadyUsed, await store.TryConsumeAsync("hash", "purge_runs", "project:p", "tok", 999));
     }
 
     [Fact]
@@ -205,7 +214,7 @@ public sealed class ConfirmTokenTests : IAsyncLifetime
         });
 
         using var purged = await SendAsync(HttpMethod.Post, $"/v1/projects/{tenant.ProjectId}/purge", tenant.OrgToken, confirm, """{"before":"2026-01-01"}""");
-        var done = await Json.ReadAsync(purged, HttpStatusCode.OK);
+        var done = await _server.FinishJobAsync(purged, tenant.OrgToken);
         await Task.Delay(100);
         await stop.CancelAsync();
         await ingest;
@@ -231,7 +240,16 @@ public sealed class ConfirmTokenTests : IAsyncLifetime
         await Json.ReadProblemAsync(forbidden, HttpStatusCode.Forbidden);
 
         using var response = await SendAsync(HttpMethod.Post, "/v1/admin/backup", _server.AdminToken);
-        var path = (await Json.ReadAsync(response, HttpStatusCode.Created)).GetProperty("path").GetString()!;
+        var job = await _server.FinishJobAsync(response, _server.AdminToken);
+        var path = job.GetProperty("path").GetString()!;
+        Assert.Equal(new FileInfo(path).Length, job.GetProperty("bytes").GetInt64());
+
+        // The job is the admin's: a tenant's token cannot see it.
+        using (var foreign = await SendAsync(HttpMethod.Get, job.GetProperty("url").GetString()!, tenant.OrgToken))
+        {
+            await Json.ReadProblemAsync(foreign, HttpStatusCode.NotFound);
+        }
+
         var backup = new SqliteDatabase(path, DurabilityMode.Full);
         using var connection = backup.Open();
         using var check = connection.CreateCommand();
@@ -239,6 +257,32 @@ public sealed class ConfirmTokenTests : IAsyncLifetime
         Assert.Equal("ok", check.ExecuteScalar());
         check.CommandText = "SELECT count(*) FROM test_runs WHERE run_id = 'in-backup';";
         Assert.Equal(1L, check.ExecuteScalar());
+    }
+
+    [Fact]
+    public async Task APurgeJobIsSeenByItsOrgAndIsNotFoundForAnyOtherTenant()
+    {
+        var tenant = await _server.CreateTenantAsync("job-owner");
+        var other = await _server.CreateTenantAsync("job-other");
+        (await _server.IngestAsync(tenant.ProjectToken, TestServer.Run("job-old", timestamp: "2025-06-01T10:00:00Z"))).Dispose();
+        var job = await _server.ConfirmAndFinishAsync(HttpMethod.Post, $"/v1/projects/{tenant.ProjectId}/purge", tenant.OrgToken, """{"before":"2026-01-01"}""");
+        Assert.Equal(1, job.GetProperty("deleted_runs").GetInt64());
+        Assert.Equal(tenant.ProjectId, job.GetProperty("target").GetString());
+        var url = job.GetProperty("url").GetString()!;
+
+        using (var admin = await SendAsync(HttpMethod.Get, url, _server.AdminToken))
+        {
+            Assert.Equal("succeeded", (await Json.ReadAsync(admin, HttpStatusCode.OK)).GetProperty("status").GetString());
+        }
+
+        foreach (var stranger in new[] { other.OrgToken, other.ProjectToken })
+        {
+            using var foreign = await SendAsync(HttpMethod.Get, url, stranger);
+            await Json.ReadProblemAsync(foreign, HttpStatusCode.NotFound);
+        }
+
+        using var unknown = await SendAsync(HttpMethod.Get, "/v1/jobs/job_" + new string('0', 32), tenant.OrgToken);
+        await Json.ReadProblemAsync(unknown, HttpStatusCode.NotFound);
     }
 
     [Fact]
@@ -253,7 +297,7 @@ public sealed class ConfirmTokenTests : IAsyncLifetime
 
         var confirm = await IssueAsync(HttpMethod.Delete, $"/v1/orgs/{tenant.OrgId}", _server.AdminToken);
         using var done = await SendAsync(HttpMethod.Delete, $"/v1/orgs/{tenant.OrgId}", _server.AdminToken, confirm);
-        var body = await Json.ReadAsync(done, HttpStatusCode.OK);
+        var body = await _server.FinishJobAsync(done, _server.AdminToken);
         Assert.True(body.GetProperty("revoked_tokens").GetInt64() >= 2);
         using var gone = await SendAsync(HttpMethod.Post, "/v1/projects", tenant.OrgToken, json: JsonSerializer.Serialize(new { org_id = tenant.OrgId, name = "x" }));
         Assert.Equal(HttpStatusCode.Unauthorized, gone.StatusCode);

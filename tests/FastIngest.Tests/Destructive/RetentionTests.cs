@@ -75,12 +75,12 @@ public sealed class RetentionTests : IAsyncLifetime
         var store = _server.Service<FastIngest.Storage.IConfirmTokenStore>();
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var day = (long)TimeSpan.FromDays(1).TotalMilliseconds;
-        store.Insert(new FastIngest.Storage.ConfirmTokenRecord("old", "purge_runs", "project:x", "t", "s", now - (3 * day), now - (2 * day)));
-        store.Insert(new FastIngest.Storage.ConfirmTokenRecord("recent", "purge_runs", "project:x", "t", "s", now - day, now - (day / 2)));
+        await store.InsertAsync(new FastIngest.Storage.ConfirmTokenRecord("old", "purge_runs", "project:x", "t", "s", now - (3 * day), now - (2 * day)));
+        await store.InsertAsync(new FastIngest.Storage.ConfirmTokenRecord("recent", "purge_runs", "project:x", "t", "s", now - day, now - (day / 2)));
 
         await _server.Service<RetentionJob>().RunOnceAsync();
 
-        Assert.Equal(FastIngest.Storage.ConfirmOutcome.Unknown, store.TryConsume("old", "purge_runs", "project:x", "t", now));
-        Assert.Equal(FastIngest.Storage.ConfirmOutcome.Expired, store.TryConsume("recent", "purge_runs", "project:x", "t", now));
+        Assert.Equal(FastIngest.Storage.ConfirmOutcome.Unknown, await store.TryConsumeAsync("old", "purge_runs", "project:x", "t", now));
+        Assert.Equal(FastIngest.Storage.ConfirmOutcome.Expired, await store.TryConsumeAsync("recent", "purge_runs", "project:x", "t", now));
     }
 }

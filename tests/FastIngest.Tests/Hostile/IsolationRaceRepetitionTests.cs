@@ -88,7 +88,7 @@ public sealed class IsolationRaceRepetitionTests : IAsyncLifetime
         {
             using var project = await _server.PostAsync("/v1/projects", owner.OrgToken, new { org_id = owner.OrgId, name = $"doomed-{round}" });
             var projectId = (await Json.ReadAsync(project, HttpStatusCode.Created)).GetProperty("id").GetString()!;
-            var projectKey = _server.Service<FastIngest.Storage.ITenantStore>().FindProject(projectId)!.Key;
+            var projectKey = (await _server.Service<FastIngest.Storage.ITenantStore>().FindProjectAsync(projectId))!.Key;
             using var token = await _server.PostAsync("/v1/tokens", owner.OrgToken, new { project_id = projectId });
             var ingest = (await Json.ReadAsync(token, HttpStatusCode.Created)).GetProperty("token").GetString()!;
             using (var warm = await _server.SendAsync(HttpMethod.Get, "/v1/runs", ingest))
@@ -117,10 +117,7 @@ public sealed class IsolationRaceRepetitionTests : IAsyncLifetime
                 return statuses;
             })).ToArray();
             await Task.Delay(deleteDelay);
-            using (var deleted = await _server.SendConfirmedAsync(HttpMethod.Delete, $"/v1/projects/{projectId}", owner.OrgToken))
-            {
-                await Json.ReadAsync(deleted, HttpStatusCode.OK);
-            }
+            await _server.ConfirmAndFinishAsync(HttpMethod.Delete, $"/v1/projects/{projectId}", owner.OrgToken);
 
             deletionDone.SetResult();
 

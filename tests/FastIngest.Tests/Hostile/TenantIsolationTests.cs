@@ -73,15 +73,12 @@ public sealed class TenantIsolationTests : IAsyncLifetime
     {
         var victim = await _server.CreateTenantAsync("key-reuse-victim");
         var attacker = await _server.CreateTenantAsync("key-reuse-attacker");
-        var attackerKey = _server.Service<ITenantStore>().FindProject(attacker.ProjectId)!.Key;
+        var attackerKey = (await _server.Service<ITenantStore>().FindProjectAsync(attacker.ProjectId))!.Key;
 
         var hold = _hasher.HoldNextVerification(attacker.ProjectToken);
         var firstUse = _server.SendAsync(HttpMethod.Get, "/v1/runs", attacker.ProjectToken);
         await hold.Entered;
-        using (var deleted = await _server.SendConfirmedAsync(HttpMethod.Delete, $"/v1/projects/{attacker.ProjectId}", attacker.OrgToken))
-        {
-            await Json.ReadAsync(deleted, HttpStatusCode.OK);
-        }
+        await _server.ConfirmAndFinishAsync(HttpMethod.Delete, $"/v1/projects/{attacker.ProjectId}", attacker.OrgToken);
 
         hold.Release();
         using (var first = await firstUse)
@@ -92,7 +89,7 @@ public sealed class TenantIsolationTests : IAsyncLifetime
         // The victim's org creates a project: before schema 7 it got the deleted project's internal key.
         using var created = await _server.PostAsync("/v1/projects", victim.OrgToken, new { org_id = victim.OrgId, name = "next" });
         var newProjectId = (await Json.ReadAsync(created, HttpStatusCode.Created)).GetProperty("id").GetString()!;
-        var newKey = _server.Service<ITenantStore>().FindProject(newProjectId)!.Key;
+        var newKey = (await _server.Service<ITenantStore>().FindProjectAsync(newProjectId))!.Key;
         Assert.True(newKey > attackerKey, $"the new project got key {newKey}, the deleted one had {attackerKey}: keys must never be reused");
 
         using var victimToken = await _server.PostAsync("/v1/tokens", victim.OrgToken, new { project_id = newProjectId });
@@ -131,10 +128,7 @@ public sealed class TenantIsolationTests : IAsyncLifetime
         await body.HeadSent;
         await Eventually.TrueAsync(() => _server.Service<FastIngest.Ingest.UploadSpool>().Receiving == 1, "the upload to be arriving");
 
-        using (var deleted = await _server.SendConfirmedAsync(HttpMethod.Delete, $"/v1/projects/{attacker.ProjectId}", attacker.OrgToken))
-        {
-            await Json.ReadAsync(deleted, HttpStatusCode.OK);
-        }
+        await _server.ConfirmAndFinishAsync(HttpMethod.Delete, $"/v1/projects/{attacker.ProjectId}", attacker.OrgToken);
 
         using var created = await _server.PostAsync("/v1/projects", victim.OrgToken, new { org_id = victim.OrgId, name = "upload-next" });
         var newProjectId = (await Json.ReadAsync(created, HttpStatusCode.Created)).GetProperty("id").GetString()!;
@@ -195,8 +189,8 @@ public sealed class TenantIsolationTests : IAsyncLifetime
         }
 
         // As if an earlier process began the deletion (long ago) and was killed before removing anything.
-        var key = _server.Service<ITenantStore>().FindProject(tenant.ProjectId)!.Key;
-        Assert.NotNull(_server.Service<IDataRemovalStore>().BeginProjectDeletion(key, nowMs: 1));
+        var key = (await _server.Service<ITenantStore>().FindProjectAsync(tenant.ProjectId))!.Key;
+        Assert.NotNull(await _server.Service<IDataRemovalStore>().BeginProjectDeletionAsync(key, nowMs: 1));
 
         var deleted = await _server.Service<FastIngest.Destructive.RetentionJob>().RunOnceAsync();
 

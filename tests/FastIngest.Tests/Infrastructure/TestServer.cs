@@ -120,6 +120,39 @@ public sealed class TestServer : IAsyncDisposable
         return await Client.SendAsync(request);
     }
 
+    /// <summary>
+    /// A destructive action answered 202 with a job: polls <c>/v1/jobs/{id}</c> (the URL the answer names in Location)
+    /// until the job ends and returns its final state, which must be <c>succeeded</c>.
+    /// </summary>
+    public async Task<System.Text.Json.JsonElement> FinishJobAsync(HttpResponseMessage accepted, string token)
+    {
+        var started = await Json.ReadAsync(accepted, HttpStatusCode.Accepted);
+        var url = started.GetProperty("url").GetString()!;
+        Assert.Equal(url, accepted.Headers.Location?.OriginalString);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            using var polled = await SendAsync(HttpMethod.Get, url, token);
+            var job = await Json.ReadAsync(polled, HttpStatusCode.OK);
+            var status = job.GetProperty("status").GetString();
+            if (status != "running")
+            {
+                Assert.True(status == "succeeded", $"the job ended {status}: {job}");
+                return job;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"the job is still running after 60 s: {job}");
+            await Task.Delay(10);
+        }
+    }
+
+    /// <summary>Both steps of a destructive action that runs as a job, and the job's final state.</summary>
+    public async Task<System.Text.Json.JsonElement> ConfirmAndFinishAsync(HttpMethod method, string path, string token, string? json = null)
+    {
+        using var accepted = await SendConfirmedAsync(method, path, token, json);
+        return await FinishJobAsync(accepted, token);
+    }
+
     public Task<HttpResponseMessage> IngestAsync(string token, string json) => SendAsync(HttpMethod.Post, "/v1/ingest", token, json);
 
     public static string Run(string runId, string status = "passed", long durationMs = 1234, string timestamp = "2026-01-12T10:00:00Z") =>

@@ -11,7 +11,7 @@ public sealed class SeedCommandTests
     {
         var dir = Directory.CreateTempSubdirectory("fastingest-seed-").FullName;
         using var output = new StringWriter();
-        Assert.Equal(0, FastIngest.Tools.SeedCommand.Run(["--runs", "3", "--data", dir], output));
+        Assert.Equal(0, await FastIngest.Tools.SeedCommand.RunAsync(["--runs", "3", "--data", dir], output));
         var lines = output.ToString().Split('\n', StringSplitOptions.TrimEntries);
         var projectId = lines.Single(l => l.StartsWith("project_id ", StringComparison.Ordinal))["project_id ".Length..];
         var readToken = lines.Single(l => l.StartsWith("read_token ", StringComparison.Ordinal))["read_token ".Length..];

@@ -38,10 +38,10 @@ public sealed class MigrationTests : IDisposable
     }
 
     [Fact]
-    public void SchemaSixDatabaseUpgradesInPlaceKeepingEveryRowAndNeverReusesAKeyAfterwards()
+    public async Task SchemaSixDatabaseUpgradesInPlaceKeepingEveryRowAndNeverReusesAKeyAfterwards()
     {
         var database = new SqliteDatabase(Path.Combine(_directory, "old.db"), DurabilityMode.Normal);
-        using (var connection = database.Open())
+        using (var connection = database.OpenWriter())
         {
             Execute(connection, "PRAGMA journal_mode=WAL;");
             SqliteMigrations.Apply(connection, upTo: 6);
@@ -86,12 +86,17 @@ public sealed class MigrationTests : IDisposable
 
         // The per-test roll-ups are folded after the upgrade (both runs of project 1 are on day 1): run 2 retried
         // 'first' from a failure to a pass, and 'second' was skipped.
-        new SqliteRollupFolder(database, new FastIngest.TestAnalytics.TestStateRules()).FoldTests(int.MaxValue);
+        using (var writer = new SqliteRunBatchStore(database, DurabilityMode.Normal))
+        {
+            await new SqliteRollupFolder(database, new SqliteWrites(new InlineStorageWriter(writer), writer), new FastIngest.TestAnalytics.TestStateRules())
+                .FoldTestsAsync(int.MaxValue);
+        }
+
         Assert.Equal(["1|first|2|0|0|1", "1|second|0|0|1|0"], Rows(database, """
             SELECT d.day, t.name, d.executions, d.failures, d.skipped, d.retry_passes FROM test_days AS d JOIN tests AS t ON t.id = d.test_id
             WHERE d.branch = '' ORDER BY t.name, d.day
             """).Select(r => r.Replace(" | ", "|", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList());
-        using var migrated = database.Open();
+        using var migrated = database.OpenWriter(); // it writes below
         Assert.Equal(SqliteMigrations.LatestVersion, (int)Scalar(migrated, "PRAGMA user_version;"));
         Assert.Equal(1L, Scalar(migrated, "PRAGMA foreign_keys;"));
         Assert.Equal(0L, Scalar(migrated, "SELECT count(*) FROM pragma_foreign_key_check;"));

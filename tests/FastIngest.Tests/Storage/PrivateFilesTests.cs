@@ -26,7 +26,7 @@ public sealed class PrivateFilesTests
             }
 
             using var backed = await server.SendAsync(HttpMethod.Post, "/v1/admin/backup", admin, "{}");
-            backup = (await Json.ReadAsync(backed, HttpStatusCode.Created)).GetProperty("path").GetString()!;
+            backup = (await server.FinishJobAsync(backed, admin)).GetProperty("path").GetString()!;
 
             AssertMode(dir, OwnerDirectory);
             foreach (var file in new[] { "fastingest.db", "fastingest.db-wal", "fastingest.db-shm" })

@@ -20,7 +20,7 @@ public sealed class SqliteDatabaseTests
         database.Migrate();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
 
-        using (var unsynced = database.OpenUnsynced())
+        using (var unsynced = database.OpenWriter(unsynced: true))
         {
             Assert.Equal(1, Synchronous(unsynced)); // NORMAL
         }

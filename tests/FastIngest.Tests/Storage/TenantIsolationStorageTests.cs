@@ -16,92 +16,97 @@ public sealed class TenantIsolationStorageTests : IDisposable
     private readonly SqliteDatabase _database;
     private readonly SqliteTenantStore _tenants;
     private readonly SqliteDataRemovalStore _removal;
+    private readonly SqliteRunBatchStore _writer;
+    private readonly SqliteWrites _writes;
 
     public TenantIsolationStorageTests()
     {
         _database = new SqliteDatabase(Path.Combine(_directory, "t.db"), DurabilityMode.Normal);
         _database.Migrate();
-        _tenants = new SqliteTenantStore(_database);
-        _removal = new SqliteDataRemovalStore(_database);
+        _writer = new SqliteRunBatchStore(_database, DurabilityMode.Normal);
+        _writes = new SqliteWrites(new InlineStorageWriter(_writer), _writer); // the test is the only writer
+        _tenants = new SqliteTenantStore(_database, _writes);
+        _removal = new SqliteDataRemovalStore(_database, _writes);
     }
 
     public void Dispose()
     {
+        _writer.Dispose();
         SqliteConnection.ClearAllPools();
         Directory.Delete(_directory, recursive: true);
     }
 
     [Fact]
-    public void DeletedProjectsKeyIsNeverGivenToTheNextProject()
+    public async Task DeletedProjectsKeyIsNeverGivenToTheNextProject()
     {
-        var org = _tenants.CreateOrg("keys", 1).Org!;
-        var first = _tenants.CreateProject(org.Key, "first", 1).Project!;
-        Assert.NotNull(_removal.BeginProjectDeletion(first.Key, 2));
-        _removal.DeleteProject(first.Key);
+        var org = (await _tenants.CreateOrgAsync("keys", 1)).Org!;
+        var first = (await _tenants.CreateProjectAsync(org.Key, "first", 1)).Project!;
+        Assert.NotNull(await _removal.BeginProjectDeletionAsync(first.Key, 2));
+        await _removal.DeleteProjectAsync(first.Key);
 
-        var next = _tenants.CreateProject(org.Key, "next", 3).Project!;
+        var next = (await _tenants.CreateProjectAsync(org.Key, "next", 3)).Project!;
         Assert.True(next.Key > first.Key, $"the next project got key {next.Key}; the deleted one had {first.Key}");
     }
 
     [Fact]
-    public void ProjectBeingDeletedIsNotFoundTakesNoTokenAndItsTokensCountAsRevoked()
+    public async Task ProjectBeingDeletedIsNotFoundTakesNoTokenAndItsTokensCountAsRevoked()
     {
-        var org = _tenants.CreateOrg("marked", 1).Org!;
-        var project = _tenants.CreateProject(org.Key, "p", 1).Project!;
+        var org = (await _tenants.CreateOrgAsync("marked", 1)).Org!;
+        var project = (await _tenants.CreateProjectAsync(org.Key, "p", 1)).Project!;
         var issuer = new FastIngest.Auth.TokenIssuer(_tenants, TimeProvider.System, new FastIngest.Auth.SecretHasher(1024, 1));
-        var (_, stored) = issuer.Issue(FastIngest.Auth.TokenScope.Ingest, org.Key, project.Key, null, null)!.Value;
+        var (_, stored) = (await issuer.IssueUnpooledAsync(FastIngest.Auth.TokenScope.Ingest, org.Key, project.Key, null, null))!.Value;
 
-        var revoked = _removal.BeginProjectDeletion(project.Key, 5);
+        var revoked = await _removal.BeginProjectDeletionAsync(project.Key, 5);
 
         Assert.Equal([stored.Id], revoked);
-        Assert.Null(_tenants.FindProject(project.Id));
-        Assert.NotNull(_tenants.FindToken(stored.Id)!.RevokedAtMs);
-        Assert.Null(issuer.Issue(FastIngest.Auth.TokenScope.Ingest, org.Key, project.Key, null, null));
-        Assert.Null(_removal.BeginProjectDeletion(project.Key, 6)); // a second deletion finds nothing to start
+        Assert.Null(await _tenants.FindProjectAsync(project.Id));
+        Assert.NotNull((await _tenants.FindTokenAsync(stored.Id))!.RevokedAtMs);
+        Assert.Null(await issuer.IssueUnpooledAsync(FastIngest.Auth.TokenScope.Ingest, org.Key, project.Key, null, null));
+        Assert.Null(await _removal.BeginProjectDeletionAsync(project.Key, 6)); // a second deletion finds nothing to start
     }
 
     [Fact]
-    public void OrgBeingDeletedTakesNoNewProjectAndEveryTokenOfItCountsAsRevoked()
+    public async Task OrgBeingDeletedTakesNoNewProjectAndEveryTokenOfItCountsAsRevoked()
     {
-        var org = _tenants.CreateOrg("org-marked", 1).Org!;
-        var project = _tenants.CreateProject(org.Key, "p", 1).Project!;
+        var org = (await _tenants.CreateOrgAsync("org-marked", 1)).Org!;
+        var project = (await _tenants.CreateProjectAsync(org.Key, "p", 1)).Project!;
         var issuer = new FastIngest.Auth.TokenIssuer(_tenants, TimeProvider.System, new FastIngest.Auth.SecretHasher(1024, 1));
-        var (_, orgToken) = issuer.Issue(FastIngest.Auth.TokenScope.Org, org.Key, null, null, null)!.Value;
-        var (_, projectToken) = issuer.Issue(FastIngest.Auth.TokenScope.Read, org.Key, project.Key, null, null)!.Value;
+        var (_, orgToken) = (await issuer.IssueUnpooledAsync(FastIngest.Auth.TokenScope.Org, org.Key, null, null, null))!.Value;
+        var (_, projectToken) = (await issuer.IssueUnpooledAsync(FastIngest.Auth.TokenScope.Read, org.Key, project.Key, null, null))!.Value;
 
-        var (projects, tokens) = _removal.BeginOrgDeletion(org.Key, 5)!.Value;
+        var (projects, tokens) = (await _removal.BeginOrgDeletionAsync(org.Key, 5))!.Value;
 
         Assert.Equal([project.Key], projects);
         Assert.Equal(new[] { orgToken.Id, projectToken.Id }.Order(), tokens.Order());
-        Assert.Equal(CreateResult.ParentNotFound, _tenants.CreateProject(org.Key, "late", 6).Result);
-        Assert.Null(_tenants.FindOrg(org.Id));
-        Assert.Null(_tenants.FindProject(project.Id));
+        Assert.Equal(CreateResult.ParentNotFound, (await _tenants.CreateProjectAsync(org.Key, "late", 6)).Result);
+        Assert.Null(await _tenants.FindOrgAsync(org.Id));
+        Assert.Null(await _tenants.FindProjectAsync(project.Id));
     }
 
     [Fact]
-    public void NameOfAProjectOrOrgBeingDeletedIsFreeAtOnce()
+    public async Task NameOfAProjectOrOrgBeingDeletedIsFreeAtOnce()
     {
-        var org = _tenants.CreateOrg("reused-name", 1).Org!;
-        var project = _tenants.CreateProject(org.Key, "same", 1).Project!;
-        Assert.Equal(CreateResult.DuplicateName, _tenants.CreateProject(org.Key, "same", 2).Result);
+        var org = (await _tenants.CreateOrgAsync("reused-name", 1)).Org!;
+        var project = (await _tenants.CreateProjectAsync(org.Key, "same", 1)).Project!;
+        Assert.Equal(CreateResult.DuplicateName, (await _tenants.CreateProjectAsync(org.Key, "same", 2)).Result);
 
-        _removal.BeginProjectDeletion(project.Key, 3);
-        Assert.Equal(CreateResult.Created, _tenants.CreateProject(org.Key, "same", 4).Result);
+        await _removal.BeginProjectDeletionAsync(project.Key, 3);
+        Assert.Equal(CreateResult.Created, (await _tenants.CreateProjectAsync(org.Key, "same", 4)).Result);
 
-        _removal.BeginOrgDeletion(org.Key, 5);
-        Assert.Equal(CreateResult.Created, _tenants.CreateOrg("reused-name", 6).Result);
+        await _removal.BeginOrgDeletionAsync(org.Key, 5);
+        Assert.Equal(CreateResult.Created, (await _tenants.CreateOrgAsync("reused-name", 6)).Result);
     }
 
     [Fact]
-    public void RunOfAGoneProjectIsRefusedAloneAndTheRestOfItsBatchCommits()
+    public async Task RunOfAGoneProjectIsRefusedAloneAndTheRestOfItsBatchCommits()
     {
-        var org = _tenants.CreateOrg("batch", 1).Org!;
-        var live = _tenants.CreateProject(org.Key, "live", 1).Project!;
-        var deleting = _tenants.CreateProject(org.Key, "deleting", 1).Project!;
-        var removed = _tenants.CreateProject(org.Key, "removed", 1).Project!;
-        _removal.BeginProjectDeletion(deleting.Key, 2);
-        _removal.BeginProjectDeletion(removed.Key, 2);
-        _removal.DeleteProject(removed.Key); // its row is gone: an insert would break the foreign key
+        var org = (await _tenants.CreateOrgAsync("batch", 1)).Org!;
+        var live = (await _tenants.CreateProjectAsync(org.Key, "live", 1)).Project!;
+        var deleting = (await _tenants.CreateProjectAsync(org.Key, "deleting", 1)).Project!;
+        var removed = (await _tenants.CreateProjectAsync(org.Key, "removed", 1)).Project!;
+        await _removal.BeginProjectDeletionAsync(deleting.Key, 2);
+        await _removal.BeginProjectDeletionAsync(removed.Key, 2);
+        await _removal.DeleteProjectAsync(removed.Key); // its row is gone: an insert would break the foreign key
 
         using var store = new SqliteRunBatchStore(_database, DurabilityMode.Normal);
         RunRecord[] runs = [Run(live.Key, "a"), Run(deleting.Key, "b"), Run(removed.Key, "c"), Run(live.Key, "d")];
@@ -113,10 +118,10 @@ public sealed class TenantIsolationStorageTests : IDisposable
     }
 
     [Fact]
-    public void RunThatBreaksAConstraintFailsAloneAndTheOthersCommitWithTheirTestCases()
+    public async Task RunThatBreaksAConstraintFailsAloneAndTheOthersCommitWithTheirTestCases()
     {
-        var org = _tenants.CreateOrg("constraint", 1).Org!;
-        var project = _tenants.CreateProject(org.Key, "p", 1).Project!;
+        var org = (await _tenants.CreateOrgAsync("constraint", 1)).Org!;
+        var project = (await _tenants.CreateProjectAsync(org.Key, "p", 1)).Project!;
         var good = new TestCase("s", "ok", null, TestCaseStatus.Passed, 1, 1, null);
         var broken = new TestCase("s", null!, null, TestCaseStatus.Passed, 1, 1, null); // name is NOT NULL
 
@@ -141,25 +146,25 @@ public sealed class TenantIsolationStorageTests : IDisposable
     }
 
     [Fact]
-    public void RunStoredAfterTheNewestRunsWereDeletedIsCountedInTheRollups()
+    public async Task RunStoredAfterTheNewestRunsWereDeletedIsCountedInTheRollups()
     {
-        var org = _tenants.CreateOrg("watermark", 1).Org!;
-        var project = _tenants.CreateProject(org.Key, "p", 1).Project!;
+        var org = (await _tenants.CreateOrgAsync("watermark", 1)).Org!;
+        var project = (await _tenants.CreateProjectAsync(org.Key, "p", 1)).Project!;
         using var store = new SqliteRunBatchStore(_database, DurabilityMode.Normal);
         // The newest runs (highest ids) have the oldest timestamps, so a purge deletes exactly them.
         var day = 20_000L * 24 * 60 * 60 * 1000;
         RunRecord[] first = [Run(project.Key, "r1", timestampMs: day + 3000), Run(project.Key, "r2", timestampMs: day + 2000), Run(project.Key, "r3", timestampMs: day + 1000)];
         store.Commit(first, new RunWriteOutcome[first.Length]);
-        var folder = new SqliteRollupFolder(_database, new FastIngest.TestAnalytics.TestStateRules());
-        folder.FoldRuns();
+        var folder = new SqliteRollupFolder(_database, _writes, new FastIngest.TestAnalytics.TestStateRules());
+        await folder.FoldRunsAsync();
         var watermark = Scalar("SELECT last_run_id FROM rollup_state;");
 
-        Assert.Equal(1, _removal.DeleteRunsBatch(project.Key, day + 1500, 1000));
+        Assert.Equal(1, await _removal.DeleteRunsBatchAsync(project.Key, day + 1500, 1000));
         // The race the old ClampWatermark lost: a run stored between the delete and the roll-up rebuild.
         RunRecord[] late = [Run(project.Key, "late", timestampMs: day + (2L * 24 * 60 * 60 * 1000))]; // a later day: no recount covers it
         store.Commit(late, new RunWriteOutcome[1]);
-        _removal.RebuildRollupsAfterPurge(project.Key, day + 1500);
-        folder.FoldRuns();
+        await _removal.RebuildRollupsAfterPurgeAsync(project.Key, day + 1500);
+        await folder.FoldRunsAsync();
 
         var lateId = Scalar("SELECT id FROM test_runs WHERE run_id = 'late';");
         Assert.True(lateId > watermark, $"the late run reused id {lateId} at or below the watermark {watermark}");

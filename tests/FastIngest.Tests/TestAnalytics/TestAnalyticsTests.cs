@@ -298,7 +298,7 @@ public sealed class TestAnalyticsTests : IAsyncLifetime
         await PostAsync(tenant, "new", -1, null, Case("kept_test", "failed", message: "kept message"));
         Assert.Equal(2, (await TestsAsync(tenant, "window=365d")).GetArrayLength()); // folded
 
-        var projectKey = _server.Service<FastIngest.Storage.ITenantStore>().FindProject(tenant.ProjectId)!.Key;
+        var projectKey = (await _server.Service<FastIngest.Storage.ITenantStore>().FindProjectAsync(tenant.ProjectId))!.Key;
         await _server.Service<FastIngest.Destructive.RunPurger>().PurgeAsync(projectKey, s_now.AddDays(-50).ToUnixTimeMilliseconds());
 
         Assert.Equal(["kept message"], Strings($"SELECT message FROM failure_messages WHERE project_id = {projectKey}"));

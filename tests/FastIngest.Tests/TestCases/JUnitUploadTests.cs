@@ -299,7 +299,7 @@ public sealed class JUnitUploadTests : IAsyncLifetime
         request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", _tenant.OrgToken);
         request.Headers.Add("X-Confirm-Token", confirm);
         using var delete = await _server.Client.SendAsync(request);
-        Assert.True(delete.IsSuccessStatusCode, await delete.Content.ReadAsStringAsync());
+        await _server.FinishJobAsync(delete, _tenant.OrgToken);
 
         Assert.Equal(0, CountStoredCases());
     }
@@ -319,11 +319,17 @@ public sealed class JUnitUploadTests : IAsyncLifetime
         }
 
         var removal = _server.Service<FastIngest.Storage.IDataRemovalStore>();
-        var projectKey = _server.Service<FastIngest.Storage.ITenantStore>().FindProject(_tenant.ProjectId)!.Key;
+        var projectKey = (await _server.Service<FastIngest.Storage.ITenantStore>().FindProjectAsync(_tenant.ProjectId))!.Key;
         var cutoff = DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture).ToUnixTimeMilliseconds();
 
         // Chunks of at most 4 cases, only from runs before the cut-off; the runs themselves stay until their batch.
-        Assert.Equal([4, 4, 2, 0], Enumerable.Range(0, 4).Select(_ => removal.DeleteTestCasesBatch(projectKey, cutoff, 1000, 4)));
+        var chunks = new List<int>();
+        for (var i = 0; i < 4; i++)
+        {
+            chunks.Add(await removal.DeleteTestCasesBatchAsync(projectKey, cutoff, 1000, 4));
+        }
+
+        Assert.Equal([4, 4, 2, 0], chunks);
         Assert.Equal(3, CountStoredCases());
         Assert.Equal(0, (await TestsOfAsync("old")).GetProperty("tests").GetArrayLength());
 

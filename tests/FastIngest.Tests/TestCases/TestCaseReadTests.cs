@@ -221,7 +221,7 @@ public sealed class TestCaseReadTests : IAsyncLifetime
     {
         var tenant = await _server.CreateTenantAsync("heavy-reads");
         var slots = _server.Service<FastIngest.TestCases.HeavyReadSlots>();
-        var orgKey = _server.Service<FastIngest.Storage.ITenantStore>().FindOrg(tenant.OrgId)!.Key;
+        var orgKey = (await _server.Service<FastIngest.Storage.ITenantStore>().FindOrgAsync(tenant.OrgId))!.Key;
         var held = await slots.TryEnterAsync(orgKey, CancellationToken.None);
         Assert.NotNull(held);
 

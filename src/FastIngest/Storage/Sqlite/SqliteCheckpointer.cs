@@ -15,7 +15,7 @@ public sealed class SqliteCheckpointer : BackgroundService
 {
     private static readonly TimeSpan s_interval = TimeSpan.FromMilliseconds(250);
 
-    /// <summary>Per-test folding per fold tick (once a second): a backlog takes at most this share of the writer's lock.</summary>
+    /// <summary>Per-test folding per fold tick (once a second): a backlog takes at most this share of the writer's time.</summary>
     private static readonly TimeSpan s_foldBudget = TimeSpan.FromMilliseconds(400);
 
     /// <summary>Fold once a second: with many projects each fold rewrites one roll-up row per project and day.</summary>
@@ -67,14 +67,14 @@ public sealed class SqliteCheckpointer : BackgroundService
                     connection ??= _database.Open();
                     if (++ticks % FoldEveryTicks == 0)
                     {
-                        _folder.FoldRuns(); // roll-ups catch up off the ingest path (stats reads also fold first)
+                        await _folder.FoldRunsAsync(); // roll-ups catch up off the ingest path (stats reads also fold first)
 
                         // The per-test fold catches up a chunk at a time, for at most s_foldBudget, then the WAL is
                         // checkpointed: a backlog (an upgraded database's history) never grows the WAL without bound.
                         // Once a second, not every tick: each chunk rewrites the pages of the days it touches, so
                         // fewer, larger chunks write several times less WAL.
                         var started = Stopwatch.GetTimestamp();
-                        while (Stopwatch.GetElapsedTime(started) < s_foldBudget && _folder.FoldTests(maxChunks: 1) > 0)
+                        while (Stopwatch.GetElapsedTime(started) < s_foldBudget && await _folder.FoldTestsAsync(maxChunks: 1) > 0)
                         {
                         }
                     }

@@ -5,54 +5,54 @@ namespace FastIngest.Storage.Sqlite;
 [DapperAot]
 public sealed class SqliteConfirmTokenStore : IConfirmTokenStore
 {
-    private readonly SqliteDatabase _database;
+    private readonly SqliteWrites _writes;
 
-    public SqliteConfirmTokenStore(SqliteDatabase database) => _database = database;
+    public SqliteConfirmTokenStore(SqliteWrites writes) => _writes = writes;
 
-    public void Insert(ConfirmTokenRecord token)
-    {
-        using var connection = _database.Open();
-        connection.Execute(
-            """
-            INSERT INTO confirm_tokens (token_hash, action, target, credential_id, summary, created_at, expires_at)
-            VALUES (@TokenHash, @Action, @Target, @CredentialId, @Summary, @CreatedAtMs, @ExpiresAtMs);
-            """,
-            new { token.TokenHash, token.Action, token.Target, token.CredentialId, token.Summary, token.CreatedAtMs, token.ExpiresAtMs });
-    }
-
-    public ConfirmOutcome TryConsume(string tokenHash, string action, string target, string credentialId, long nowMs)
-    {
-        using var connection = _database.Open();
-        // The one statement that decides: SQLite serializes writers, so of any number of concurrent
-        // consumers exactly one sees a row change.
-        var changed = connection.Execute(
-            """
-            UPDATE confirm_tokens SET used_at = @nowMs
-            WHERE token_hash = @tokenHash AND used_at IS NULL AND expires_at > @nowMs
-              AND action = @action AND target = @target AND credential_id = @credentialId;
-            """,
-            new { tokenHash, nowMs, action, target, credentialId });
-        if (changed == 1)
+    public Task InsertAsync(ConfirmTokenRecord token) =>
+        _writes.RunAsync("insert_confirm_token", connection =>
         {
-            return ConfirmOutcome.Consumed;
-        }
+            connection.Execute(
+                """
+                INSERT INTO confirm_tokens (token_hash, action, target, credential_id, summary, created_at, expires_at)
+                VALUES (@TokenHash, @Action, @Target, @CredentialId, @Summary, @CreatedAtMs, @ExpiresAtMs);
+                """,
+                new { token.TokenHash, token.Action, token.Target, token.CredentialId, token.Summary, token.CreatedAtMs, token.ExpiresAtMs });
+        });
 
-        // Only to explain the refusal; nothing is spent here.
-        var row = connection.QuerySingleOrDefault<ConfirmRow>(
-            "SELECT action AS Action, target AS Target, credential_id AS CredentialId, expires_at AS ExpiresAt, used_at AS UsedAt FROM confirm_tokens WHERE token_hash = @tokenHash;",
-            new { tokenHash });
-        if (row is null)
+    public Task<ConfirmOutcome> TryConsumeAsync(string tokenHash, string action, string target, string credentialId, long nowMs) =>
+        _writes.RunAsync<ConfirmOutcome>("consume_confirm_token", connection =>
         {
-            return ConfirmOutcome.Unknown;
-        }
+            // The one statement that decides: the one writer runs consumers one after another (and SQLite would
+            // serialize them anyway), so of any number of concurrent consumers exactly one sees a row change.
+            var changed = connection.Execute(
+                """
+                UPDATE confirm_tokens SET used_at = @nowMs
+                WHERE token_hash = @tokenHash AND used_at IS NULL AND expires_at > @nowMs
+                  AND action = @action AND target = @target AND credential_id = @credentialId;
+                """,
+                new { tokenHash, nowMs, action, target, credentialId });
+            if (changed == 1)
+            {
+                return ConfirmOutcome.Consumed;
+            }
 
-        if (row.Action != action || row.Target != target || row.CredentialId != credentialId)
-        {
-            return ConfirmOutcome.Mismatch;
-        }
+            // Only to explain the refusal; nothing is spent here.
+            var row = connection.QuerySingleOrDefault<ConfirmRow>(
+                "SELECT action AS Action, target AS Target, credential_id AS CredentialId, expires_at AS ExpiresAt, used_at AS UsedAt FROM confirm_tokens WHERE token_hash = @tokenHash;",
+                new { tokenHash });
+            if (row is null)
+            {
+                return ConfirmOutcome.Unknown;
+            }
 
-        return row.UsedAt is not null ? ConfirmOutcome.AlreadyUsed : ConfirmOutcome.Expired;
-    }
+            if (row.Action != action || row.Target != target || row.CredentialId != credentialId)
+            {
+                return ConfirmOutcome.Mismatch;
+            }
+
+            return row.UsedAt is not null ? ConfirmOutcome.AlreadyUsed : ConfirmOutcome.Expired;
+        });
 
     internal sealed class ConfirmRow
     {
@@ -67,9 +67,9 @@ public sealed class SqliteConfirmTokenStore : IConfirmTokenStore
         public long? UsedAt { get; set; }
     }
 
-    public int PurgeExpired(long beforeMs)
-    {
-        using var connection = _database.Open();
-        return connection.Execute("DELETE FROM confirm_tokens WHERE expires_at < @beforeMs;", new { beforeMs });
-    }
+    public Task<int> PurgeExpiredAsync(long beforeMs) =>
+        _writes.RunAsync<int>("purge_confirm_tokens", connection =>
+        {
+            return connection.Execute("DELETE FROM confirm_tokens WHERE expires_at < @beforeMs;", new { beforeMs });
+        });
 }

@@ -6,36 +6,28 @@ namespace FastIngest.Storage.Sqlite;
 public sealed class SqliteDataRemovalStore : IDataRemovalStore
 {
     private readonly SqliteDatabase _database;
+    private readonly SqliteWrites _writes;
 
-    public SqliteDataRemovalStore(SqliteDatabase database) => _database = database;
+    public SqliteDataRemovalStore(SqliteDatabase database, SqliteWrites writes)
+    {
+        _database = database;
+        _writes = writes;
+    }
 
-    public long CountRuns(long projectKey, long? beforeMs)
+    public ValueTask<long> CountRunsAsync(long projectKey, long? beforeMs)
     {
         using var connection = _database.Open();
-        return connection.ExecuteScalar<long>(
+        return new(connection.ExecuteScalar<long>(
             "SELECT count(*) FROM test_runs WHERE project_id = @projectKey AND head_key IS NULL AND (@beforeMs IS NULL OR timestamp_ms < @beforeMs);",
-            new { projectKey, beforeMs });
+            new { projectKey, beforeMs }));
     }
 
-    public int DeleteRunsBatch(long projectKey, long? beforeMs, int batchSize)
-    {
-        using var connection = _database.Open();
-        _database.WriteGate.Wait();
-        try
-        {
-            return DeleteBatch(connection, projectKey, beforeMs, batchSize);
-        }
-        finally
-        {
-            _database.WriteGate.Release();
-        }
-    }
+    public Task<int> DeleteRunsBatchAsync(long projectKey, long? beforeMs, int batchSize) =>
+        _writes.RunAsync("purge_runs", connection => DeleteBatch(connection, projectKey, beforeMs, batchSize));
 
-    public int DeleteTestCasesBatch(long projectKey, long? beforeMs, int batchSize, int maxRows)
+    public Task<int> DeleteTestCasesBatchAsync(long projectKey, long? beforeMs, int batchSize, int maxRows)
     {
-        using var connection = _database.Open();
-        _database.WriteGate.Wait();
-        try
+        return _writes.RunAsync("purge_test_cases", connection =>
         {
             // The same run selection as DeleteBatch (oldest first, through the time index), then one chunk of
             // their cases by primary key.
@@ -54,11 +46,7 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
                     LIMIT @maxRows);
                 """,
                 new { projectKey, before, batchSize, maxRows });
-        }
-        finally
-        {
-            _database.WriteGate.Release();
-        }
+        });
     }
 
     private static int DeleteBatch(Microsoft.Data.Sqlite.SqliteConnection connection, long projectKey, long? beforeMs, int batchSize)
@@ -75,23 +63,12 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
             new { projectKey, before, batchSize });
     }
 
-    public void RebuildRollupsAfterPurge(long projectKey, long beforeMs)
-    {
-        _database.WriteGate.Wait();
-        try
-        {
-            RebuildRollups(projectKey, beforeMs);
-        }
-        finally
-        {
-            _database.WriteGate.Release();
-        }
-    }
+    public Task RebuildRollupsAfterPurgeAsync(long projectKey, long beforeMs) =>
+        _writes.RunAsync("rebuild_rollups_after_purge", connection => RebuildRollups(connection, projectKey, beforeMs));
 
-    private void RebuildRollups(long projectKey, long beforeMs)
+    private void RebuildRollups(Microsoft.Data.Sqlite.SqliteConnection connection, long projectKey, long beforeMs)
     {
         var cutDay = DailyRollups.DayOf(beforeMs);
-        using var connection = _database.Open();
         using var transaction = connection.BeginTransaction(deferred: false);
         // One transaction, so no run can slip between "folded" and "recounted" and be counted twice:
         // first fold whatever is pending, then drop the purged days and recount the day the cut falls in.
@@ -161,59 +138,59 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
         _database.ForgetCachedIds();
     }
 
-    public IReadOnlyList<string> RevokeProjectTokens(long projectKey, long nowMs)
-    {
-        using var connection = _database.Open();
-        // Copied into a list by hand: Dapper's AsList lives on SqlMapper, whose static constructor pulls
-        // Dapper's reflection paths (and their AOT warnings) into the binary.
-        return new List<string>(connection.Query<string>(
-            "UPDATE api_tokens SET revoked_at = @nowMs WHERE project_id = @projectKey AND revoked_at IS NULL RETURNING id;",
-            new { projectKey, nowMs }));
-    }
-
-    public IReadOnlyList<string>? BeginProjectDeletion(long projectKey, long nowMs)
-    {
-        using var connection = _database.Open();
-        using var transaction = connection.BeginTransaction(deferred: false);
-        if (connection.Execute("UPDATE projects SET deleted_at = @nowMs WHERE id = @projectKey AND deleted_at IS NULL;",
-            new { projectKey, nowMs }, transaction) == 0)
+    public Task<IReadOnlyList<string>> RevokeProjectTokensAsync(long projectKey, long nowMs) =>
+        _writes.RunAsync<IReadOnlyList<string>>("revoke_project_tokens", connection =>
         {
-            return null;
-        }
+            // Copied into a list by hand: Dapper's AsList lives on SqlMapper, whose static constructor pulls
+            // Dapper's reflection paths (and their AOT warnings) into the binary.
+            return new List<string>(connection.Query<string>(
+                "UPDATE api_tokens SET revoked_at = @nowMs WHERE project_id = @projectKey AND revoked_at IS NULL RETURNING id;",
+                new { projectKey, nowMs }));
+        });
 
-        var revoked = new List<string>(connection.Query<string>(
-            "UPDATE api_tokens SET revoked_at = @nowMs WHERE project_id = @projectKey AND revoked_at IS NULL RETURNING id;",
-            new { projectKey, nowMs }, transaction));
-        transaction.Commit();
-        return revoked;
-    }
-
-    public (IReadOnlyList<long> ProjectKeys, IReadOnlyList<string> TokenIds)? BeginOrgDeletion(long orgKey, long nowMs)
-    {
-        using var connection = _database.Open();
-        using var transaction = connection.BeginTransaction(deferred: false);
-        if (connection.Execute("UPDATE orgs SET deleted_at = @nowMs WHERE id = @orgKey AND deleted_at IS NULL;",
-            new { orgKey, nowMs }, transaction) == 0)
+    public Task<IReadOnlyList<string>?> BeginProjectDeletionAsync(long projectKey, long nowMs) =>
+        _writes.RunAsync<IReadOnlyList<string>?>("begin_project_deletion", connection =>
         {
-            return null;
-        }
+            using var transaction = connection.BeginTransaction(deferred: false);
+            if (connection.Execute("UPDATE projects SET deleted_at = @nowMs WHERE id = @projectKey AND deleted_at IS NULL;",
+                new { projectKey, nowMs }, transaction) == 0)
+            {
+                return null;
+            }
 
-        connection.Execute("UPDATE projects SET deleted_at = @nowMs WHERE org_id = @orgKey AND deleted_at IS NULL;", new { orgKey, nowMs }, transaction);
-        var projects = new List<long>(connection.Query<long>("SELECT id FROM projects WHERE org_id = @orgKey;", new { orgKey }, transaction));
-        var revoked = new List<string>(connection.Query<string>(
-            """
-            UPDATE api_tokens SET revoked_at = @nowMs
-            WHERE (org_id = @orgKey OR project_id IN (SELECT id FROM projects WHERE org_id = @orgKey)) AND revoked_at IS NULL
-            RETURNING id;
-            """,
-            new { orgKey, nowMs }, transaction));
-        transaction.Commit();
-        return (projects, revoked);
-    }
+            var revoked = new List<string>(connection.Query<string>(
+                "UPDATE api_tokens SET revoked_at = @nowMs WHERE project_id = @projectKey AND revoked_at IS NULL RETURNING id;",
+                new { projectKey, nowMs }, transaction));
+            transaction.Commit();
+            return revoked;
+        });
+
+    public Task<(IReadOnlyList<long> ProjectKeys, IReadOnlyList<string> TokenIds)?> BeginOrgDeletionAsync(long orgKey, long nowMs) =>
+        _writes.RunAsync<(IReadOnlyList<long> ProjectKeys, IReadOnlyList<string> TokenIds)?>("begin_org_deletion", connection =>
+        {
+            using var transaction = connection.BeginTransaction(deferred: false);
+            if (connection.Execute("UPDATE orgs SET deleted_at = @nowMs WHERE id = @orgKey AND deleted_at IS NULL;",
+                new { orgKey, nowMs }, transaction) == 0)
+            {
+                return null;
+            }
+
+            connection.Execute("UPDATE projects SET deleted_at = @nowMs WHERE org_id = @orgKey AND deleted_at IS NULL;", new { orgKey, nowMs }, transaction);
+            var projects = new List<long>(connection.Query<long>("SELECT id FROM projects WHERE org_id = @orgKey;", new { orgKey }, transaction));
+            var revoked = new List<string>(connection.Query<string>(
+                """
+                UPDATE api_tokens SET revoked_at = @nowMs
+                WHERE (org_id = @orgKey OR project_id IN (SELECT id FROM projects WHERE org_id = @orgKey)) AND revoked_at IS NULL
+                RETURNING id;
+                """,
+                new { orgKey, nowMs }, transaction));
+            transaction.Commit();
+            return (projects, revoked);
+        });
 
     /// <summary>
     /// Per-test data of a project can run to millions of rows (tests x days x branches): it goes in paced batches,
-    /// each its own short transaction under the write gate, so the writer never waits long behind a deletion.
+    /// each its own short write queued behind ingest, so ingest never waits long behind a deletion.
     /// </summary>
     private static readonly string[] s_projectDataBatches =
     [
@@ -224,75 +201,68 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
         "DELETE FROM tests WHERE id IN (SELECT id FROM tests WHERE project_id = @projectKey LIMIT 20000);",
     ];
 
-    public void DeleteProject(long projectKey)
+    public async Task DeleteProjectAsync(long projectKey)
     {
         foreach (var sql in s_projectDataBatches)
         {
-            int deleted;
-            do
+            while (await _writes.RunAsync("delete_project_data", connection => connection.Execute(sql, new { projectKey })) > 0)
             {
-                using var batch = _database.Open();
-                _database.WriteGate.Wait();
-                try
-                {
-                    deleted = batch.Execute(sql, new { projectKey });
-                }
-                finally
-                {
-                    _database.WriteGate.Release();
-                }
             }
-            while (deleted > 0);
         }
 
-        using var connection = _database.Open();
-        using var transaction = connection.BeginTransaction(deferred: false);
-        connection.Execute("DELETE FROM run_daily_stats WHERE project_id = @projectKey;", new { projectKey }, transaction);
-        connection.Execute("DELETE FROM test_days WHERE project_id = @projectKey;", new { projectKey }, transaction);
-        connection.Execute("DELETE FROM failure_days WHERE project_id = @projectKey;", new { projectKey }, transaction);
-        connection.Execute("DELETE FROM commit_failures WHERE project_id = @projectKey;", new { projectKey }, transaction);
-        connection.Execute("DELETE FROM failure_messages WHERE project_id = @projectKey;", new { projectKey }, transaction);
-        connection.Execute("DELETE FROM failure_groups WHERE project_id = @projectKey;", new { projectKey }, transaction);
-        connection.Execute("DELETE FROM tests WHERE project_id = @projectKey;", new { projectKey }, transaction);
-        connection.Execute("DELETE FROM api_tokens WHERE project_id = @projectKey;", new { projectKey }, transaction);
-        connection.Execute("DELETE FROM projects WHERE id = @projectKey;", new { projectKey }, transaction);
-        transaction.Commit();
+        await _writes.RunAsync("delete_project", connection =>
+        {
+            using var transaction = connection.BeginTransaction(deferred: false);
+            connection.Execute("DELETE FROM run_daily_stats WHERE project_id = @projectKey;", new { projectKey }, transaction);
+            connection.Execute("DELETE FROM test_days WHERE project_id = @projectKey;", new { projectKey }, transaction);
+            connection.Execute("DELETE FROM failure_days WHERE project_id = @projectKey;", new { projectKey }, transaction);
+            connection.Execute("DELETE FROM commit_failures WHERE project_id = @projectKey;", new { projectKey }, transaction);
+            connection.Execute("DELETE FROM failure_messages WHERE project_id = @projectKey;", new { projectKey }, transaction);
+            connection.Execute("DELETE FROM failure_groups WHERE project_id = @projectKey;", new { projectKey }, transaction);
+            connection.Execute("DELETE FROM tests WHERE project_id = @projectKey;", new { projectKey }, transaction);
+            connection.Execute("DELETE FROM api_tokens WHERE project_id = @projectKey;", new { projectKey }, transaction);
+            connection.Execute("DELETE FROM projects WHERE id = @projectKey;", new { projectKey }, transaction);
+            transaction.Commit();
+        });
     }
 
-    public (IReadOnlyList<long> ProjectKeys, IReadOnlyList<long> OrgKeys) UnfinishedDeletions(long beganBeforeMs)
+    public ValueTask<(IReadOnlyList<long> ProjectKeys, IReadOnlyList<long> OrgKeys)> UnfinishedDeletionsAsync(long beganBeforeMs)
     {
         using var connection = _database.Open();
-        return (new List<long>(connection.Query<long>("SELECT id FROM projects WHERE deleted_at < @beganBeforeMs;", new { beganBeforeMs })),
-            new List<long>(connection.Query<long>("SELECT id FROM orgs WHERE deleted_at < @beganBeforeMs;", new { beganBeforeMs })));
+        return new((new List<long>(connection.Query<long>("SELECT id FROM projects WHERE deleted_at < @beganBeforeMs;", new { beganBeforeMs })),
+            new List<long>(connection.Query<long>("SELECT id FROM orgs WHERE deleted_at < @beganBeforeMs;", new { beganBeforeMs }))));
     }
 
-    public IReadOnlyList<long> ProjectKeysOf(long orgKey)
+    public ValueTask<IReadOnlyList<long>> ProjectKeysOfAsync(long orgKey)
     {
         using var connection = _database.Open();
-        return new List<long>(connection.Query<long>("SELECT id FROM projects WHERE org_id = @orgKey;", new { orgKey }));
+        return new(new List<long>(connection.Query<long>("SELECT id FROM projects WHERE org_id = @orgKey;", new { orgKey })));
     }
 
-    public IReadOnlyList<string> DeleteOrg(long orgKey)
-    {
-        using var connection = _database.Open();
-        using var transaction = connection.BeginTransaction();
-        var tokens = new List<string>(connection.Query<string>("DELETE FROM api_tokens WHERE org_id = @orgKey RETURNING id;", new { orgKey }, transaction));
-        connection.Execute("DELETE FROM orgs WHERE id = @orgKey;", new { orgKey }, transaction);
-        transaction.Commit();
-        return tokens;
-    }
+    public Task<IReadOnlyList<string>> DeleteOrgAsync(long orgKey) =>
+        _writes.RunAsync<IReadOnlyList<string>>("delete_org", connection =>
+        {
+            using var transaction = connection.BeginTransaction();
+            var tokens = new List<string>(connection.Query<string>("DELETE FROM api_tokens WHERE org_id = @orgKey RETURNING id;", new { orgKey }, transaction));
+            connection.Execute("DELETE FROM orgs WHERE id = @orgKey;", new { orgKey }, transaction);
+            transaction.Commit();
+            return tokens;
+        });
 
-    public long Backup(string path)
-    {
-        PrivateFiles.EnsureDirectory(Path.GetDirectoryName(path)!);
-        // VACUUM INTO writes into an empty file as well as a new one: create it private first, so the copy of
-        // every tenant's data is never readable by other local users, not even for a moment.
-        PrivateFiles.EnsureFile(path);
-        using var connection = _database.Open();
-        // VACUUM INTO reads one consistent snapshot (a WAL read transaction), so ingest keeps committing.
-        connection.Execute("VACUUM INTO @path;", new { path });
-        return new FileInfo(path).Length;
-    }
+    public Task<long> BackupAsync(string path, CancellationToken cancellationToken) =>
+        // A job's thread, not the writer's: the copy reads one snapshot for as long as it takes while ingest goes on.
+        Task.Run(() =>
+        {
+            PrivateFiles.EnsureDirectory(Path.GetDirectoryName(path)!);
+            // VACUUM INTO writes into an empty file as well as a new one: create it private first, so the copy of
+            // every tenant's data is never readable by other local users, not even for a moment.
+            PrivateFiles.EnsureFile(path);
+            // Not a read connection: query_only refuses VACUUM INTO, although it writes only the new file. It reads
+            // one consistent snapshot (a WAL read transaction) of this database and never writes to it.
+            using var connection = _database.OpenWriter();
+            connection.Execute("VACUUM INTO @path;", new { path });
+            return new FileInfo(path).Length;
+        }, cancellationToken);
 
     internal sealed class RemainingRun
     {

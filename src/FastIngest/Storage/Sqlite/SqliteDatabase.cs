@@ -46,22 +46,12 @@ public sealed class SqliteDatabase : IStorageStatistics
 
     public string Path { get; }
 
-    /// <summary>
-    /// Taken around the process's frequent write transactions (ingest batches, roll-up folds, purge batches,
-    /// last-used flushes, readiness probes).
-    /// SQLite's own busy handler polls with growing sleeps (up to 100 ms), so a writer that meets a locked
-    /// file can sleep long after the lock is free; waiting here instead wakes it the moment the lock holder
-    /// is done. (Measured during a 1M-run purge: ingest p99 ~92 ms with the gate, ~97 ms without, the same
-    /// within noise; there the purge's CPU and disk use dominate, not lock waits.)
-    /// </summary>
-    public SemaphoreSlim WriteGate { get; } = new(1, 1);
-
     private int _cachedIdsEpoch;
 
     /// <summary>Moves on whenever rows the writer caches ids of (tests, messages, groups) are deleted.</summary>
     public int CachedIdsEpoch => Volatile.Read(ref _cachedIdsEpoch);
 
-    /// <summary>Tells the writer its cached test, message and group ids may name deleted rows (call under <see cref="WriteGate"/>).</summary>
+    /// <summary>Tells the writer its cached test, message and group ids may name deleted rows (call on the writer's thread).</summary>
     public void ForgetCachedIds() => Interlocked.Increment(ref _cachedIdsEpoch);
 
     /// <summary>
@@ -70,13 +60,19 @@ public sealed class SqliteDatabase : IStorageStatistics
     /// </summary>
     internal long? MaxPageCount { get; set; }
 
-    public SqliteConnection Open()
+    /// <summary>
+    /// A read connection. It is <c>query_only</c>: every write goes through the one writer
+    /// (<see cref="SqliteWrites"/>), and a write path that tried to bypass it would fail here instead of racing it.
+    /// </summary>
+    public SqliteConnection Open() => Open(readOnly: true);
+
+    private SqliteConnection Open(bool readOnly)
     {
         var connection = new SqliteConnection(_connectionString);
         connection.Open();
         var handle = connection.Handle!;
         var cap = MaxPageCount;
-        if (_configured.TryGetValue(handle, out var applied) && applied.Value == cap)
+        if (readOnly && _configured.TryGetValue(handle, out var applied) && applied.Value == cap)
         {
             return connection;
         }
@@ -84,7 +80,7 @@ public sealed class SqliteDatabase : IStorageStatistics
         try
         {
             // A cap lifted by a test resets to SQLite's maximum, not to whatever the file happens to hold.
-            var pragmas = _connectionPragmas + $" PRAGMA max_page_count={cap ?? 4294967294};";
+            var pragmas = _connectionPragmas + $" PRAGMA max_page_count={cap ?? 4294967294}; PRAGMA query_only={(readOnly ? 1 : 0)};";
             var rc = SQLitePCL.raw.sqlite3_exec(handle, pragmas);
             if (rc != SQLitePCL.raw.SQLITE_OK)
             {
@@ -97,20 +93,32 @@ public sealed class SqliteDatabase : IStorageStatistics
             throw;
         }
 
-        _configured.AddOrUpdate(handle, new StrongBox<long?>(cap));
+        if (readOnly)
+        {
+            _configured.AddOrUpdate(handle, new StrongBox<long?>(cap));
+        }
+        else
+        {
+            _configured.Remove(handle); // back in the pool it must become a read connection again
+        }
+
         return connection;
     }
 
     /// <summary>
-    /// Opens a connection whose commits do not fsync (<c>synchronous=NORMAL</c>), for writers that sync the WAL
-    /// themselves or write only derived data. Its native connection is marked unconfigured, so whoever gets it
-    /// from the pool next has the usual pragmas, <c>synchronous=FULL</c> among them, applied again.
+    /// The one writer's connection (and the migrations' at startup). With <paramref name="unsynced"/> its commits do
+    /// not fsync (<c>synchronous=NORMAL</c>): the writer syncs the WAL itself. Its native connection is marked
+    /// unconfigured, so whoever gets it from the pool next has the read pragmas applied again.
     /// </summary>
-    public SqliteConnection OpenUnsynced()
+    public SqliteConnection OpenWriter(bool unsynced = false)
     {
-        var connection = Open();
+        var connection = Open(readOnly: false);
+        if (!unsynced)
+        {
+            return connection;
+        }
+
         var handle = connection.Handle!;
-        _configured.Remove(handle);
         var rc = SQLitePCL.raw.sqlite3_exec(handle, "PRAGMA synchronous=NORMAL;");
         if (rc != SQLitePCL.raw.SQLITE_OK)
         {
@@ -124,7 +132,7 @@ public sealed class SqliteDatabase : IStorageStatistics
     /// <summary>Creates the file if needed, switches it to WAL and applies every pending migration.</summary>
     public void Migrate()
     {
-        using var connection = Open();
+        using var connection = OpenWriter();
         using (var wal = connection.CreateCommand())
         {
             wal.CommandText = "PRAGMA journal_mode=WAL;";

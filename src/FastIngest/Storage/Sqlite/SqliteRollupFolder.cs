@@ -5,41 +5,34 @@ namespace FastIngest.Storage.Sqlite;
 /// <summary>
 /// Keeps <c>run_daily_stats</c> current without touching the ingest transaction: every run with an id above
 /// the watermark in <c>rollup_state</c> is folded into its (project, day, branch) groups, and the watermark
-/// moves, in one IMMEDIATE transaction. Runs on a timer in the background and before every statistics read,
-/// so stats are exact at read time while the writer's hot path stays a single insert per run.
+/// moves, in one IMMEDIATE transaction on the writer. Runs on a timer in the background and before every statistics
+/// read (which asks the writer to fold and awaits it; the read itself writes nothing), so stats are exact at read
+/// time while the ingest hot path stays a single insert per run.
 /// Invariant: every run with id &lt;= watermark is counted in the roll-ups exactly once.
 /// </summary>
 public sealed class SqliteRollupFolder
 {
     private const int Chunk = 20_000;
     private readonly SqliteDatabase _database;
+    private readonly SqliteWrites _writes;
     private readonly TestAnalytics.TestStateRules _rules;
 
-    public SqliteRollupFolder(SqliteDatabase database, TestAnalytics.TestStateRules rules)
+    public SqliteRollupFolder(SqliteDatabase database, SqliteWrites writes, TestAnalytics.TestStateRules rules)
     {
         _database = database;
+        _writes = writes;
         _rules = rules;
     }
 
     /// <summary>Folds everything committed so far into the run roll-ups (cheap: one small row per run); returns how many runs.</summary>
-    public long FoldRuns()
-    {
-        // Roll-ups are derived data and the watermark commits with them: a fold lost to a power cut is simply
-        // folded again, so these commits need no fsync of their own (and must not stall ingest with one).
-        using var connection = _database.OpenUnsynced();
-        return FoldWhilePending(connection, "rollup_state", static (c, t, _) => FoldChunk(c, t), int.MaxValue);
-    }
+    public Task<long> FoldRunsAsync() => FoldWhilePendingAsync("fold_runs", "rollup_state", static (c, t, _) => FoldChunk(c, t), int.MaxValue);
 
     /// <summary>
     /// Folds at most <paramref name="maxChunks"/> chunks of runs into the per-test roll-ups (each chunk its own
-    /// short write transaction); returns how many runs. A backlog (the runs of an upgraded database) is folded a
-    /// little at a time by the background loop, never in one go under a read.
+    /// short write); returns how many runs. A backlog (the runs of an upgraded database) is folded a little at a
+    /// time by the background loop, never in one go for a read.
     /// </summary>
-    public long FoldTests(int maxChunks)
-    {
-        using var connection = _database.OpenUnsynced();
-        return FoldWhilePending(connection, "test_rollup_state", TestRollupFolder.FoldChunk, maxChunks);
-    }
+    public Task<long> FoldTestsAsync(int maxChunks) => FoldWhilePendingAsync("fold_tests", "test_rollup_state", TestRollupFolder.FoldChunk, maxChunks);
 
     /// <summary>Whether runs are waiting for the per-test fold.</summary>
     public bool TestsPending()
@@ -48,32 +41,44 @@ public sealed class SqliteRollupFolder
         return HasPending(connection, "test_rollup_state");
     }
 
-    /// <summary>Folds chunk after chunk, each in its own short write transaction, until nothing is pending or the chunks run out.</summary>
-    private long FoldWhilePending(SqliteConnection connection, string state,
+    /// <summary>
+    /// Folds chunk after chunk, each a write of its own queued to the writer (so ingest goes between them), until
+    /// nothing is pending or the chunks run out. Roll-ups are derived data and the watermark commits with them: a
+    /// fold lost to a power cut is simply folded again, so these writes need no flush of their own (and answer
+    /// without one). The look for pending runs is a read, so an idle server queues no write at all.
+    /// </summary>
+    private async Task<long> FoldWhilePendingAsync(string name, string state,
         Func<SqliteConnection, SqliteTransaction, TestAnalytics.TestStateRules, int> foldChunk, int maxChunks)
     {
-        long total = 0;
-        for (var chunk = 0; chunk < maxChunks && HasPending(connection, state); chunk++)
+        if (!Pending(state))
         {
-            _database.WriteGate.Wait();
-            try
+            return 0;
+        }
+
+        long total = 0;
+        for (var chunk = 0; chunk < maxChunks; chunk++)
+        {
+            var folded = await _writes.RunAsync(name, connection =>
             {
                 using var transaction = connection.BeginTransaction(deferred: false);
-                var folded = foldChunk(connection, transaction, _rules);
+                var count = foldChunk(connection, transaction, _rules);
                 transaction.Commit();
-                total += folded;
-                if (folded == 0)
-                {
-                    break;
-                }
-            }
-            finally
+                return count;
+            }, durable: false);
+            total += folded;
+            if (folded == 0)
             {
-                _database.WriteGate.Release();
+                break;
             }
         }
 
         return total;
+    }
+
+    private bool Pending(string state)
+    {
+        using var connection = _database.Open();
+        return HasPending(connection, state);
     }
 
     /// <summary>A read-only look, so an idle server's folds take no write lock at all.</summary>

@@ -56,8 +56,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
 
     public void Commit(ReadOnlySpan<RunRecord> runs, Span<RunWriteOutcome> outcomes)
     {
-        var writer = _writer ??= OpenWriter();
-        _database.WriteGate.Wait();
+        var writer = CurrentWriter();
         try
         {
             writer.Commit(runs, outcomes);
@@ -69,10 +68,24 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             writer.Dispose();
             throw;
         }
-        finally
+    }
+
+    /// <summary>
+    /// The writer's connection, for the other writes it runs between batches (<see cref="SqliteWrites"/>). Only the
+    /// writer's thread may use it.
+    /// </summary>
+    internal SqliteConnection Connection => CurrentWriter().Connection;
+
+    private WriterConnection CurrentWriter()
+    {
+        if (_writer is { } writer && writer.PageCap != _database.MaxPageCount)
         {
-            _database.WriteGate.Release();
+            // A test changed the file-size cap (fault injection): start over on a connection that has it.
+            _writer = null;
+            writer.Dispose();
         }
+
+        return _writer ??= OpenWriter();
     }
 
     public void Dispose()
@@ -86,7 +99,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
     private WriterConnection OpenWriter()
     {
         // With external sync, commits skip their own fsync; MakeDurable does it, overlapped with the next batch.
-        var writer = new WriterConnection(_syncWal ? _database.OpenUnsynced() : _database.Open(), () => _database.CachedIdsEpoch);
+        var writer = new WriterConnection(_database.OpenWriter(unsynced: _syncWal), () => _database.CachedIdsEpoch) { PageCap = _database.MaxPageCount };
         if (_syncWal)
         {
             // The open connection has the WAL file in use (SQLite opens it with O_CREAT; so may we, but private).
@@ -161,6 +174,11 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
 
         /// <summary>Projects looked up in the current batch: a batch usually holds a handful of projects.</summary>
         private readonly List<(long Key, bool Live)> _projects = [];
+
+        public SqliteConnection Connection => _connection;
+
+        /// <summary>The file-size cap (<see cref="SqliteDatabase.MaxPageCount"/>) the connection was opened with.</summary>
+        public long? PageCap { get; init; }
 
         public WriterConnection(SqliteConnection connection, Func<int> epoch)
         {

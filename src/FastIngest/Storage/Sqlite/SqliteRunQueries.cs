@@ -14,7 +14,7 @@ public sealed class SqliteRunQueries : IRunQueries
         _folder = folder;
     }
 
-    public StoredRun? FindRun(long projectKey, string runId)
+    public ValueTask<StoredRun?> FindRunAsync(long projectKey, string runId)
     {
         using var connection = _database.Open();
         // The run is the row with shard '': a run uploaded in one piece, or a sharded run's head (merged values).
@@ -29,13 +29,13 @@ public sealed class SqliteRunQueries : IRunQueries
             new { projectKey, runId });
         if (row is null)
         {
-            return null;
+            return default;
         }
 
         var run = row.ToRecord();
         if (row.Shards is null)
         {
-            return run;
+            return new(run);
         }
 
         var shards = new List<StoredShard>();
@@ -51,10 +51,10 @@ public sealed class SqliteRunQueries : IRunQueries
                 shard.ReceivedAtMs, shard.BuildUrl));
         }
 
-        return run with { Shards = shards };
+        return new(run with { Shards = shards });
     }
 
-    public IReadOnlyList<ListedRun> ListRuns(RunListQuery query)
+    public ValueTask<IReadOnlyList<ListedRun>> ListRunsAsync(RunListQuery query)
     {
         // Composed per filter set so every bound is a real range on test_runs_by_time
         // (project_id, timestamp_ms DESC, id DESC): a page costs the same at any depth.
@@ -114,14 +114,14 @@ public sealed class SqliteRunQueries : IRunQueries
                 counts, reader.GetInt64(11), reader.IsDBNull(12) ? null : reader.GetString(12), reader.GetInt32(13))));
         }
 
-        return runs;
+        return new(runs);
     }
 
-    public IReadOnlyList<DailyRunStats> DailyStats(long projectKey, string branch, long fromDay, long toDay)
+    public async ValueTask<IReadOnlyList<DailyRunStats>> DailyStatsAsync(long projectKey, string branch, long fromDay, long toDay)
     {
-        // Whatever committed since the last background fold is folded now, so statistics are exact. (Only the
-        // run roll-ups: a backlog of per-test folding never holds up a statistics read.)
-        _folder.FoldRuns();
+        // Whatever committed since the last background fold is folded now, by the writer, so statistics are exact.
+        // (Only the run roll-ups: a backlog of per-test folding never holds up a statistics read.)
+        await _folder.FoldRunsAsync();
         using var connection = _database.Open();
         return connection.Query<DailyRow>(
             """

@@ -3,68 +3,76 @@ using Microsoft.Data.Sqlite;
 
 namespace FastIngest.Storage.Sqlite;
 
-/// <summary>Management-side storage through Dapper.AOT: each call opens a pooled connection of its own.</summary>
+/// <summary>
+/// Management-side storage through Dapper.AOT: a read opens a pooled read connection of its own; a write is queued to
+/// the one writer (<see cref="SqliteWrites"/>).
+/// </summary>
 [DapperAot]
 public sealed class SqliteTenantStore : ITenantStore
 {
     private const int SqliteConstraintUnique = 2067;
     private readonly SqliteDatabase _database;
+    private readonly SqliteWrites _writes;
 
-    public SqliteTenantStore(SqliteDatabase database) => _database = database;
-
-    public (CreateResult Result, OrgRecord? Org) CreateOrg(string name, long nowMs)
+    public SqliteTenantStore(SqliteDatabase database, SqliteWrites writes)
     {
-        var id = Guid.CreateVersion7().ToString();
-        using var connection = _database.Open();
-        try
-        {
-            var key = connection.ExecuteScalar<long>(
-                "INSERT INTO orgs (public_id, name, created_at) VALUES (@id, @name, @nowMs) RETURNING id;",
-                new { id, name, nowMs });
-            return (CreateResult.Created, new OrgRecord(key, id, name, nowMs));
-        }
-        catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteConstraintUnique)
-        {
-            return (CreateResult.DuplicateName, null);
-        }
+        _database = database;
+        _writes = writes;
     }
 
-    public OrgRecord? FindOrg(string orgId)
+    public Task<(CreateResult Result, OrgRecord? Org)> CreateOrgAsync(string name, long nowMs) =>
+        _writes.RunAsync<(CreateResult Result, OrgRecord? Org)>("create_org", connection =>
+        {
+            var id = Guid.CreateVersion7().ToString();
+            try
+            {
+                var key = connection.ExecuteScalar<long>(
+                    "INSERT INTO orgs (public_id, name, created_at) VALUES (@id, @name, @nowMs) RETURNING id;",
+                    new { id, name, nowMs });
+                return (CreateResult.Created, new OrgRecord(key, id, name, nowMs));
+            }
+            catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteConstraintUnique)
+            {
+                return (CreateResult.DuplicateName, null);
+            }
+        });
+
+    public ValueTask<OrgRecord?> FindOrgAsync(string orgId)
     {
         using var connection = _database.Open();
         var row = connection.QuerySingleOrDefault<OrgRow>(
             "SELECT id AS Key, public_id AS Id, name AS Name, created_at AS CreatedAtMs FROM orgs WHERE public_id = @orgId AND deleted_at IS NULL;",
             new { orgId });
-        return row is null ? null : new OrgRecord(row.Key, row.Id, row.Name, row.CreatedAtMs);
+        return new(row is null ? null : new OrgRecord(row.Key, row.Id, row.Name, row.CreatedAtMs));
     }
 
-    public (CreateResult Result, ProjectRecord? Project) CreateProject(long orgKey, string name, long nowMs)
-    {
-        var id = Guid.CreateVersion7().ToString();
-        using var connection = _database.Open();
-        try
+    public Task<(CreateResult Result, ProjectRecord? Project)> CreateProjectAsync(long orgKey, string name, long nowMs) =>
+        _writes.RunAsync<(CreateResult Result, ProjectRecord? Project)>("create_project", connection =>
         {
-            var orgId = connection.QuerySingleOrDefault<string>("SELECT public_id FROM orgs WHERE id = @orgKey;", new { orgKey });
-            // The insert re-checks the org in the same statement: an org whose deletion has begun gets no new
-            // project, however the two requests race.
-            var key = orgId is null ? null : connection.QuerySingleOrDefault<long?>(
-                """
-                INSERT INTO projects (public_id, org_id, name, created_at)
-                SELECT @id, id, @name, @nowMs FROM orgs WHERE id = @orgKey AND deleted_at IS NULL
-                RETURNING id;
-                """,
-                new { id, orgKey, name, nowMs });
-            return key is { } created
-                ? (CreateResult.Created, new ProjectRecord(created, id, orgKey, orgId!, name, nowMs))
-                : (CreateResult.ParentNotFound, null);
-        }
-        catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteConstraintUnique)
-        {
-            return (CreateResult.DuplicateName, null);
-        }
-    }
+            var id = Guid.CreateVersion7().ToString();
+            try
+            {
+                var orgId = connection.QuerySingleOrDefault<string>("SELECT public_id FROM orgs WHERE id = @orgKey;", new { orgKey });
+                // The insert re-checks the org in the same statement: an org whose deletion has begun gets no new
+                // project, however the two requests race.
+                var key = orgId is null ? null : connection.QuerySingleOrDefault<long?>(
+                    """
+                    INSERT INTO projects (public_id, org_id, name, created_at)
+                    SELECT @id, id, @name, @nowMs FROM orgs WHERE id = @orgKey AND deleted_at IS NULL
+                    RETURNING id;
+                    """,
+                    new { id, orgKey, name, nowMs });
+                return key is { } created
+                    ? (CreateResult.Created, new ProjectRecord(created, id, orgKey, orgId!, name, nowMs))
+                    : (CreateResult.ParentNotFound, null);
+            }
+            catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteConstraintUnique)
+            {
+                return (CreateResult.DuplicateName, null);
+            }
+        });
 
-    public ProjectRecord? FindProject(string projectId)
+    public ValueTask<ProjectRecord?> FindProjectAsync(string projectId)
     {
         using var connection = _database.Open();
         var row = connection.QuerySingleOrDefault<ProjectRow>(
@@ -75,13 +83,13 @@ public sealed class SqliteTenantStore : ITenantStore
             WHERE p.public_id = @projectId AND p.deleted_at IS NULL AND o.deleted_at IS NULL;
             """,
             new { projectId });
-        return row is null ? null : new ProjectRecord(row.Key, row.Id, row.OrgKey, row.OrgId, row.Name, row.CreatedAtMs, row.RetentionDays);
+        return new(row is null ? null : new ProjectRecord(row.Key, row.Id, row.OrgKey, row.OrgId, row.Name, row.CreatedAtMs, row.RetentionDays));
     }
 
-    public IReadOnlyList<ProjectRecord> ListProjects(long? orgKey)
+    public ValueTask<IReadOnlyList<ProjectRecord>> ListProjectsAsync(long? orgKey)
     {
         using var connection = _database.Open();
-        return new List<ProjectRecord>(connection.Query<ProjectRow>(
+        return new(new List<ProjectRecord>(connection.Query<ProjectRow>(
             """
             SELECT p.id AS Key, p.public_id AS Id, p.org_id AS OrgKey, o.public_id AS OrgId, p.name AS Name,
                    p.created_at AS CreatedAtMs, p.retention_days AS RetentionDays
@@ -89,154 +97,136 @@ public sealed class SqliteTenantStore : ITenantStore
             WHERE (@orgKey IS NULL OR p.org_id = @orgKey) AND p.deleted_at IS NULL AND o.deleted_at IS NULL
             ORDER BY o.name, p.name LIMIT 1000;
             """,
-            new { orgKey }).Select(static row => new ProjectRecord(row.Key, row.Id, row.OrgKey, row.OrgId, row.Name, row.CreatedAtMs, row.RetentionDays)));
+            new { orgKey }).Select(static row => new ProjectRecord(row.Key, row.Id, row.OrgKey, row.OrgId, row.Name, row.CreatedAtMs, row.RetentionDays))));
     }
 
-    public void SetRetention(long projectKey, int? days)
-    {
-        using var connection = _database.Open();
-        connection.Execute("UPDATE projects SET retention_days = @days WHERE id = @projectKey;", new { projectKey, days });
-    }
+    public Task SetRetentionAsync(long projectKey, int? days) =>
+        _writes.RunAsync("set_retention", connection =>
+        {
+            connection.Execute("UPDATE projects SET retention_days = @days WHERE id = @projectKey;", new { projectKey, days });
+        });
 
-    public IReadOnlyList<(long ProjectKey, int Days)> ProjectsWithRetention()
+    public ValueTask<IReadOnlyList<(long ProjectKey, int Days)>> ProjectsWithRetentionAsync()
     {
         using var connection = _database.Open();
-        return connection.Query<RetentionRow>("SELECT id AS ProjectKey, retention_days AS Days FROM projects WHERE retention_days IS NOT NULL AND deleted_at IS NULL;")
+        return new(connection.Query<RetentionRow>("SELECT id AS ProjectKey, retention_days AS Days FROM projects WHERE retention_days IS NOT NULL AND deleted_at IS NULL;")
             .Select(static r => (r.ProjectKey, r.Days))
-            .ToList();
+            .ToList());
     }
 
-    public bool InsertToken(StoredToken token, string? issuedBy = null)
-    {
-        using var connection = _database.Open();
-        // One statement: no token is minted for an org or project whose deletion has begun (the deletion revoked
-        // every token it could see; one inserted after that must not slip past it), nor by a revoked token.
-        return connection.Execute(
-            """
-            INSERT INTO api_tokens (id, secret_hash, scope, org_id, project_id, name, created_at, expires_at)
-            SELECT @Id, @SecretHash, @Scope, @OrgKey, @ProjectKey, @Name, @CreatedAtMs, @ExpiresAtMs
-            WHERE (@OrgKey IS NULL OR EXISTS (SELECT 1 FROM orgs WHERE id = @OrgKey AND deleted_at IS NULL))
-              AND (@ProjectKey IS NULL OR EXISTS (SELECT 1 FROM projects WHERE id = @ProjectKey AND deleted_at IS NULL))
-              AND (@issuedBy IS NULL OR EXISTS (SELECT 1 FROM api_tokens WHERE id = @issuedBy AND revoked_at IS NULL))
-              AND (SELECT count(*) FROM api_tokens
-                   WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > @CreatedAtMs)
-                     AND scope = @Scope AND org_id IS @OrgKey AND project_id IS @ProjectKey) < @limit;
-            """,
-            new
-            {
-                token.Id, token.SecretHash, token.Scope, token.OrgKey, token.ProjectKey, token.Name, token.CreatedAtMs, token.ExpiresAtMs, issuedBy,
-                limit = TokenLimits.ActivePerOwner,
-            }) == 1;
-    }
+    public Task<bool> InsertTokenAsync(StoredToken token, string? issuedBy = null) =>
+        _writes.RunAsync<bool>("insert_token", connection =>
+        {
+            // One statement: no token is minted for an org or project whose deletion has begun (the deletion revoked
+            // every token it could see; one inserted after that must not slip past it), nor by a revoked token.
+            return connection.Execute(
+                """
+                INSERT INTO api_tokens (id, secret_hash, scope, org_id, project_id, name, created_at, expires_at)
+                SELECT @Id, @SecretHash, @Scope, @OrgKey, @ProjectKey, @Name, @CreatedAtMs, @ExpiresAtMs
+                WHERE (@OrgKey IS NULL OR EXISTS (SELECT 1 FROM orgs WHERE id = @OrgKey AND deleted_at IS NULL))
+                  AND (@ProjectKey IS NULL OR EXISTS (SELECT 1 FROM projects WHERE id = @ProjectKey AND deleted_at IS NULL))
+                  AND (@issuedBy IS NULL OR EXISTS (SELECT 1 FROM api_tokens WHERE id = @issuedBy AND revoked_at IS NULL))
+                  AND (SELECT count(*) FROM api_tokens
+                       WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > @CreatedAtMs)
+                         AND scope = @Scope AND org_id IS @OrgKey AND project_id IS @ProjectKey) < @limit;
+                """,
+                new
+                {
+                    token.Id, token.SecretHash, token.Scope, token.OrgKey, token.ProjectKey, token.Name, token.CreatedAtMs, token.ExpiresAtMs, issuedBy,
+                    limit = TokenLimits.ActivePerOwner,
+                }) == 1;
+        });
 
-    public long CountActiveTokens(string scope, long? orgKey, long? projectKey, long nowMs)
+    public ValueTask<long> CountActiveTokensAsync(string scope, long? orgKey, long? projectKey, long nowMs)
     {
         using var connection = _database.Open();
-        return connection.ExecuteScalar<long>(
+        return new(connection.ExecuteScalar<long>(
             """
             SELECT count(*) FROM api_tokens
             WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > @nowMs)
               AND scope = @scope AND org_id IS @orgKey AND project_id IS @projectKey;
             """,
-            new { scope, orgKey, projectKey, nowMs });
+            new { scope, orgKey, projectKey, nowMs }));
     }
 
-    public byte[] CursorKey()
+    public ValueTask<byte[]> CursorKeyAsync()
     {
         using var connection = _database.Open();
-        return connection.QuerySingle<byte[]>("SELECT value FROM server_secrets WHERE name = 'cursor';");
+        return new(connection.QuerySingle<byte[]>("SELECT value FROM server_secrets WHERE name = 'cursor';"));
     }
 
-    public StoredToken? FindToken(string tokenId)
+    public ValueTask<StoredToken?> FindTokenAsync(string tokenId)
     {
         using var connection = _database.Open();
         var row = connection.QuerySingleOrDefault<TokenRow>(TokenSelect + " WHERE t.id = @tokenId;", new { tokenId });
-        return row?.ToRecord();
+        return new(row?.ToRecord());
     }
 
-    public IReadOnlyList<StoredToken> ListProjectTokens(long projectKey)
+    public ValueTask<IReadOnlyList<StoredToken>> ListProjectTokensAsync(long projectKey)
     {
         using var connection = _database.Open();
-        return connection.Query<TokenRow>(TokenSelect + " WHERE t.project_id = @projectKey ORDER BY t.created_at, t.id;", new { projectKey })
+        return new(connection.Query<TokenRow>(TokenSelect + " WHERE t.project_id = @projectKey ORDER BY t.created_at, t.id;", new { projectKey })
             .Select(static row => row.ToRecord())
-            .ToList();
+            .ToList());
     }
 
-    public void ReplaceSecretHash(string tokenId, string expected, string replacement)
-    {
-        using var connection = _database.Open();
-        connection.Execute("UPDATE api_tokens SET secret_hash = @replacement WHERE id = @tokenId AND secret_hash = @expected;",
-            new { tokenId, expected, replacement });
-    }
-
-    public bool HasActiveAdminToken()
-    {
-        using var connection = _database.Open();
-        return connection.ExecuteScalar<long>("SELECT count(*) FROM api_tokens WHERE scope = 'admin' AND revoked_at IS NULL;") > 0;
-    }
-
-    public bool RevokeToken(string tokenId, long nowMs)
-    {
-        using var connection = _database.Open();
-        return connection.Execute(
-            "UPDATE api_tokens SET revoked_at = @nowMs WHERE id = @tokenId AND revoked_at IS NULL;",
-            new { tokenId, nowMs }) == 1;
-    }
-
-    public void RecordTokenUse(IReadOnlyList<(string TokenId, long LastUsedAtMs)> uses)
-    {
-        if (uses.Count == 0)
+    public Task ReplaceSecretHashAsync(string tokenId, string expected, string replacement) =>
+        _writes.RunAsync("replace_secret_hash", connection =>
         {
-            return;
-        }
+            connection.Execute("UPDATE api_tokens SET secret_hash = @replacement WHERE id = @tokenId AND secret_hash = @expected;",
+                new { tokenId, expected, replacement });
+        });
 
+    public ValueTask<bool> HasActiveAdminTokenAsync()
+    {
         using var connection = _database.Open();
-        // Periodic, so it queues behind ingest batches on the in-process gate rather than in SQLite's busy loop.
-        _database.WriteGate.Wait();
-        try
+        return new(connection.ExecuteScalar<long>("SELECT count(*) FROM api_tokens WHERE scope = 'admin' AND revoked_at IS NULL;") > 0);
+    }
+
+    public Task<bool> RevokeTokenAsync(string tokenId, long nowMs) =>
+        _writes.RunAsync<bool>("revoke_token", connection =>
         {
-            using var transaction = connection.BeginTransaction(deferred: false);
-            foreach (var (tokenId, lastUsedAtMs) in uses)
+            return connection.Execute(
+                "UPDATE api_tokens SET revoked_at = @nowMs WHERE id = @tokenId AND revoked_at IS NULL;",
+                new { tokenId, nowMs }) == 1;
+        });
+
+    public Task RecordTokenUseAsync(IReadOnlyList<(string TokenId, long LastUsedAtMs)> uses) =>
+        uses.Count == 0
+            ? Task.CompletedTask
+            : _writes.RunAsync("record_token_use", connection =>
             {
-                connection.Execute(
-                    "UPDATE api_tokens SET last_used_at = max(coalesce(last_used_at, 0), @lastUsedAtMs) WHERE id = @tokenId;",
-                    new { tokenId, lastUsedAtMs },
-                    transaction);
-            }
+                using var transaction = connection.BeginTransaction(deferred: false);
+                foreach (var (tokenId, lastUsedAtMs) in uses)
+                {
+                    connection.Execute(
+                        "UPDATE api_tokens SET last_used_at = max(coalesce(last_used_at, 0), @lastUsedAtMs) WHERE id = @tokenId;",
+                        new { tokenId, lastUsedAtMs },
+                        transaction);
+                }
 
-            transaction.Commit();
-        }
-        finally
-        {
-            _database.WriteGate.Release();
-        }
-    }
+                transaction.Commit();
+            });
 
-    public bool IsWritable()
+    public async Task<bool> IsWritableAsync(TimeSpan timeout)
     {
-        // Probes come every few seconds from a load balancer: wait for the gate like the other periodic writers,
-        // but never longer than a probe would.
-        if (!_database.WriteGate.Wait(TimeSpan.FromSeconds(2)))
+        // Through the writer's queue like every write: a probe answers for the writer itself (a stuck or failing
+        // writer is not ready), and never waits longer than a probe would.
+        var probe = _writes.RunAsync("readiness_probe", static connection =>
         {
-            return false;
-        }
-
-        try
-        {
-            using var connection = _database.Open();
             using var transaction = connection.BeginTransaction(deferred: false);
             // An immediate transaction takes the write lock; a no-op write proves the file accepts writes.
             connection.Execute("PRAGMA user_version = " + SqliteMigrations.LatestVersion + ";", transaction: transaction);
             transaction.Rollback();
             return true;
+        }, durable: false);
+        try
+        {
+            return await probe.WaitAsync(timeout);
         }
-        catch (SqliteException)
+        catch (Exception e) when (e is SqliteException or TimeoutException or InvalidOperationException)
         {
             return false;
-        }
-        finally
-        {
-            _database.WriteGate.Release();
         }
     }
 

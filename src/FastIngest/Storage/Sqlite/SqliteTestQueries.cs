@@ -13,17 +13,19 @@ public sealed class SqliteTestQueries : ITestQueries
 {
     private readonly SqliteDatabase _database;
     private readonly SqliteRollupFolder _folder;
+    private readonly SqliteWrites _writes;
 
-    public SqliteTestQueries(SqliteDatabase database, SqliteRollupFolder folder)
+    public SqliteTestQueries(SqliteDatabase database, SqliteRollupFolder folder, SqliteWrites writes)
     {
         _database = database;
         _folder = folder;
+        _writes = writes;
     }
 
     /// <summary>Reads fold what is pending, up to a bound (about 200,000 executions): a backlog is the background loop's.</summary>
-    public void FoldPending() => _folder.FoldTests(maxChunks: 4);
+    public Task FoldPendingAsync() => _folder.FoldTestsAsync(maxChunks: 4);
 
-    public IReadOnlyList<RunExecution>? ListRunExecutions(long projectKey, string runId, TestCaseStatus? status, ExecutionPosition after, int limit)
+    public ValueTask<IReadOnlyList<RunExecution>?> ListRunExecutionsAsync(long projectKey, string runId, TestCaseStatus? status, ExecutionPosition after, int limit)
     {
         using var connection = _database.Open();
         // The rows that carry executions: the run itself, or each of its shards (never a sharded run's head).
@@ -42,7 +44,7 @@ public sealed class SqliteTestQueries : ITestQueries
 
         if (rows.Count == 0)
         {
-            return null;
+            return default;
         }
 
         using var command = connection.CreateCommand();
@@ -88,10 +90,10 @@ public sealed class SqliteTestQueries : ITestQueries
             }
         }
 
-        return executions;
+        return new(executions);
     }
 
-    public IReadOnlyList<TestTotals> WindowTotals(long projectKey, string branch, long sinceDay)
+    public ValueTask<IReadOnlyList<TestTotals>> WindowTotalsAsync(long projectKey, string branch, long sinceDay)
     {
         using var connection = _database.Open();
         using var command = connection.CreateCommand();
@@ -138,10 +140,10 @@ public sealed class SqliteTestQueries : ITestQueries
                 reader.GetInt64(10), reader.GetInt64(11), reader.GetInt64(12), reset));
         }
 
-        return totals;
+        return new(totals);
     }
 
-    public IReadOnlyDictionary<long, Durations> WindowDurations(long projectKey, string branch, long sinceDay, IReadOnlyCollection<long>? testIds)
+    public ValueTask<IReadOnlyDictionary<long, Durations>> WindowDurationsAsync(long projectKey, string branch, long sinceDay, IReadOnlyCollection<long>? testIds)
     {
         using var connection = _database.Open();
         using var command = connection.CreateCommand();
@@ -182,7 +184,7 @@ public sealed class SqliteTestQueries : ITestQueries
                 }
             }
 
-            return durations;
+            return new(durations);
         }
 
         command.CommandText = """
@@ -205,10 +207,10 @@ public sealed class SqliteTestQueries : ITestQueries
             durations[testId] = merged.TakeResult();
         }
 
-        return durations;
+        return new(durations);
     }
 
-    public IReadOnlyList<TestDayRow> TestDays(long testId, string branch, long sinceDay)
+    public ValueTask<IReadOnlyList<TestDayRow>> TestDaysAsync(long testId, string branch, long sinceDay)
     {
         using var connection = _database.Open();
         using var command = connection.CreateCommand();
@@ -219,15 +221,15 @@ public sealed class SqliteTestQueries : ITestQueries
         command.Parameters.AddWithValue("$test", testId);
         command.Parameters.AddWithValue("$branch", branch);
         command.Parameters.AddWithValue("$since", sinceDay);
-        return ReadDays(command);
+        return new(ReadDays(command));
     }
 
-    public IReadOnlyDictionary<long, TestInfo> Tests(long projectKey, IReadOnlyCollection<long> testIds)
+    public ValueTask<IReadOnlyDictionary<long, TestInfo>> TestsAsync(long projectKey, IReadOnlyCollection<long> testIds)
     {
         var tests = new Dictionary<long, TestInfo>(testIds.Count);
         if (testIds.Count == 0)
         {
-            return tests;
+            return new(tests);
         }
 
         using var connection = _database.Open();
@@ -248,10 +250,16 @@ public sealed class SqliteTestQueries : ITestQueries
             }
         }
 
-        return tests;
+        return new(tests);
     }
 
-    public IReadOnlyList<TestExecution> TestExecutions(long projectKey, long testId, RunPosition? before, int limit, out RunPosition? nextPage)
+    public ValueTask<TestExecutionPage> TestExecutionsAsync(long projectKey, long testId, RunPosition? before, int limit)
+    {
+        var executions = TestExecutions(projectKey, testId, before, limit, out var nextPage);
+        return new(new TestExecutionPage(executions, nextPage));
+    }
+
+    private List<TestExecution> TestExecutions(long projectKey, long testId, RunPosition? before, int limit, out RunPosition? nextPage)
     {
         nextPage = null;
         var found = new List<TestExecution>(Math.Min(limit, 256));
@@ -327,7 +335,7 @@ public sealed class SqliteTestQueries : ITestQueries
         return found;
     }
 
-    public IReadOnlyList<FailureOccurrence> FailureOccurrences(long projectKey, long sinceDay, long? testId = null)
+    public ValueTask<IReadOnlyList<FailureOccurrence>> FailureOccurrencesAsync(long projectKey, long sinceDay, long? testId = null)
     {
         using var connection = _database.Open();
         using var command = connection.CreateCommand();
@@ -346,10 +354,10 @@ public sealed class SqliteTestQueries : ITestQueries
             rows.Add(new FailureOccurrence(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4)));
         }
 
-        return rows;
+        return new(rows);
     }
 
-    public IReadOnlyDictionary<long, FailureGroupInfo> FailureGroups(long projectKey, IReadOnlyCollection<long> groupIds)
+    public ValueTask<IReadOnlyDictionary<long, FailureGroupInfo>> FailureGroupsAsync(long projectKey, IReadOnlyCollection<long> groupIds)
     {
         var groups = new Dictionary<long, FailureGroupInfo>(groupIds.Count);
         using var connection = _database.Open();
@@ -371,28 +379,20 @@ public sealed class SqliteTestQueries : ITestQueries
             }
         }
 
-        return groups;
+        return new(groups);
     }
 
-    public bool ResetFlaky(long projectKey, long testId, long nowMs, string resetBy)
-    {
-        using var connection = _database.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "UPDATE tests SET flaky_reset_ms = $now, flaky_reset_by = $by WHERE id = $id AND project_id = $project;";
-        command.Parameters.AddWithValue("$now", nowMs);
-        command.Parameters.AddWithValue("$by", resetBy);
-        command.Parameters.AddWithValue("$id", testId);
-        command.Parameters.AddWithValue("$project", projectKey);
-        _database.WriteGate.Wait();
-        try
+    public Task<bool> ResetFlakyAsync(long projectKey, long testId, long nowMs, string resetBy) =>
+        _writes.RunAsync("reset_flaky", connection =>
         {
+            using var command = connection.CreateCommand();
+            command.CommandText = "UPDATE tests SET flaky_reset_ms = $now, flaky_reset_by = $by WHERE id = $id AND project_id = $project;";
+            command.Parameters.AddWithValue("$now", nowMs);
+            command.Parameters.AddWithValue("$by", resetBy);
+            command.Parameters.AddWithValue("$id", testId);
+            command.Parameters.AddWithValue("$project", projectKey);
             return command.ExecuteNonQuery() == 1;
-        }
-        finally
-        {
-            _database.WriteGate.Release();
-        }
-    }
+        });
 
     private const string DayColumns = """
         test_id, day, executions, failures, skipped, infra, retry_passes, flaky_commits, last_ms, last_failed_ms, last_flaky_ms,
