@@ -275,7 +275,7 @@ public sealed class Authenticator
 
         if (_hasher.NeedsRehash(stored.SecretHash))
         {
-            await RehashAsync(stored, token);
+            _ = RehashAsync(stored, token); // not awaited: the caller's request never waits for this write
         }
 
         return null;
@@ -291,9 +291,9 @@ public sealed class Authenticator
         {
             await _store.ReplaceSecretHashAsync(stored.Id, stored.SecretHash, _hasher.Hash(ApiTokenFormat.SecretOf(token)));
         }
-        catch (System.Data.Common.DbException)
+        catch (Exception e) when (e is System.Data.Common.DbException or IOException or InvalidOperationException)
         {
-            // Verified with the old hash this time; the next cold use tries again.
+            // Verified with the old hash this time (or the writer is stopping); the next cold use tries again.
         }
     }
 

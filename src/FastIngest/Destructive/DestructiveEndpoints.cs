@@ -59,13 +59,24 @@ public sealed class DestructiveEndpoints
             return;
         }
 
-        if (await _removal.BeginProjectDeletionAsync(project.Key, Now()) is not { } revoked)
+        IReadOnlyList<string>? revoked;
+        try
+        {
+            revoked = await _removal.BeginProjectDeletionAsync(project.Key, Now());
+        }
+        finally
+        {
+            // Also when the write failed: it may have committed without its flush, and a spurious retirement
+            // only makes the project's cached tokens be read again.
+            _authenticator.RetireProject(project.Key);
+        }
+
+        if (revoked is null)
         {
             await Problems.NotFound(context, $"Project '{project.Id}'"); // another request deleted it meanwhile
             return;
         }
 
-        _authenticator.RetireProject(project.Key);
         // From here the project is gone for every caller; its data goes in a job, batch by batch.
         var job = _jobs.Start("delete_project", project.Id, principal, project.OrgKey, revoked.Count,
             (job, stopping) => RemoveProjectDataAsync(project.Key, job, stopping));
@@ -99,13 +110,22 @@ public sealed class DestructiveEndpoints
 
         // Final at once: the org, its projects and every token of it are marked in one transaction, then the
         // cached principals go; only then is the data removed, in paced batches.
-        if (await _removal.BeginOrgDeletionAsync(org.Key, Now()) is not var (projectKeys, revokedTokens))
+        (IReadOnlyList<long> ProjectKeys, IReadOnlyList<string> TokenIds)? begun;
+        try
+        {
+            begun = await _removal.BeginOrgDeletionAsync(org.Key, Now());
+        }
+        finally
+        {
+            _authenticator.RetireOrg(org.Key); // also on failure, as for a project
+        }
+
+        if (begun is not var (projectKeys, revokedTokens))
         {
             await Problems.NotFound(context, $"Organization '{org.Id}'");
             return;
         }
 
-        _authenticator.RetireOrg(org.Key);
         var job = _jobs.Start("delete_org", org.Id, principal, org.Key, revokedTokens.Count, async (job, stopping) =>
         {
             foreach (var project in projectKeys)
@@ -133,7 +153,17 @@ public sealed class DestructiveEndpoints
             return;
         }
 
-        var revoked = await _removal.RevokeProjectTokensAsync(project.Key, Now());
+        IReadOnlyList<string> revoked;
+        try
+        {
+            revoked = await _removal.RevokeProjectTokensAsync(project.Key, Now());
+        }
+        catch
+        {
+            _authenticator.RetireProject(project.Key); // which ones is unknown: every cached token of it is read again
+            throw;
+        }
+
         _authenticator.RetireTokens(revoked);
 
         await WriteDoneAsync(context, "revoke_all_tokens", project.Id, 0, revoked.Count);
@@ -286,7 +316,7 @@ public sealed class DestructiveEndpoints
     private async Task RemoveProjectDataAsync(long projectKey, DestructiveJob job, CancellationToken stopping)
     {
         await _purger.DeleteAllAsync(projectKey, job.AddDeletedRuns, stopping);
-        await _removal.DeleteProjectAsync(projectKey);
+        await _removal.DeleteProjectAsync(projectKey, stopping);
     }
 
     /// <summary>

@@ -43,7 +43,7 @@ public sealed class DestructiveJobs : IHostedService, IDisposable
         {
             RevokedTokens = revokedTokens,
         };
-        _jobs[job.Id] = job;
+        // Completion is set before the job is listed, so a shutdown that lists it can always await it.
         job.Completion = Task.Run(async () =>
         {
             try
@@ -55,13 +55,18 @@ public sealed class DestructiveJobs : IHostedService, IDisposable
                 var deletedRuns = job.DeletedRuns;
                 Log.JobFinished(_logger, job.Id, job.Action, job.Target, statusName, deletedRuns);
             }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                job.Finish(JobStatus.Interrupted, "the server stopped meanwhile", Now());
+            }
             catch (Exception e)
             {
                 // The caller gets the reason through the job; the details (never a secret) go to the log.
-                job.Finish(JobStatus.Failed, e is OperationCanceledException ? "interrupted by shutdown" : e.Message, Now());
+                job.Finish(JobStatus.Failed, e.Message, Now());
                 Log.JobFailed(_logger, job.Id, job.Action, job.Target, e);
             }
         });
+        _jobs[job.Id] = job;
         return job;
     }
 

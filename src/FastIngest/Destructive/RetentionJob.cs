@@ -60,7 +60,7 @@ public sealed class RetentionJob : BackgroundService
         foreach (var projectKey in projects)
         {
             deleted += await _purger.DeleteAllAsync(projectKey, cancellation: cancellation);
-            await _removal.DeleteProjectAsync(projectKey);
+            await _removal.DeleteProjectAsync(projectKey, cancellation);
         }
 
         foreach (var orgKey in orgs)

@@ -29,17 +29,24 @@ public sealed class RunPurger
     {
         long deleted = 0;
         int batch;
-        while (!cancellation.IsCancellationRequested)
+        try
         {
-            await DeleteTestCasesAheadAsync(projectKey, beforeMs);
-            if ((batch = await _removal.DeleteRunsBatchAsync(projectKey, beforeMs, BatchSize)) == 0)
+            while (!cancellation.IsCancellationRequested)
             {
-                break;
-            }
+                await DeleteTestCasesAheadAsync(projectKey, beforeMs, cancellation);
+                if ((batch = await _removal.DeleteRunsBatchAsync(projectKey, beforeMs, BatchSize)) == 0)
+                {
+                    break;
+                }
 
-            deleted += batch;
-            deletedBatch?.Invoke(batch);
-            await Task.Delay(s_pause, CancellationToken.None);
+                deleted += batch;
+                deletedBatch?.Invoke(batch);
+                await Task.Delay(s_pause, CancellationToken.None);
+            }
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            // Stopped between chunks: what was deleted stays deleted; the roll-ups are put right below.
         }
 
         // Also after an interruption: the runs deleted so far leave the roll-ups right.
@@ -53,7 +60,7 @@ public sealed class RunPurger
         long deleted = 0;
         while (true)
         {
-            await DeleteTestCasesAheadAsync(projectKey, null);
+            await DeleteTestCasesAheadAsync(projectKey, null, cancellation);
             var batch = await _removal.DeleteRunsBatchAsync(projectKey, null, BatchSize);
             if (batch == 0)
             {
@@ -68,10 +75,13 @@ public sealed class RunPurger
     }
 
     /// <summary>Empties the next run batch of its test cases in bounded transactions, paced like run batches.</summary>
-    private async Task DeleteTestCasesAheadAsync(long projectKey, long? beforeMs)
+    private async Task DeleteTestCasesAheadAsync(long projectKey, long? beforeMs, CancellationToken cancellation)
     {
         while (await _removal.DeleteTestCasesBatchAsync(projectKey, beforeMs, BatchSize, TestCaseBatchSize) > 0)
         {
+            // Stopping between chunks leaves the runs whole (only some of their cases went ahead of them); a
+            // purge's rebuild below and the next pass put everything right.
+            cancellation.ThrowIfCancellationRequested();
             await Task.Delay(s_pause, CancellationToken.None);
         }
     }

@@ -120,6 +120,7 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
         var writes = _writes.Reader;
         var scratch = new List<PendingRun>(_maxBatch);
         bool runsOpen = true, writesOpen = true;
+        Task<bool>? runsWait = null, writesWait = null;
         try
         {
             while (runsOpen || writesOpen)
@@ -157,19 +158,22 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
                     continue;
                 }
 
-                // Idle: wait for either lane (this allocates, but only when there is nothing to do). A wait left
-                // pending here is simply replaced by the next one; it consumes nothing.
-                var runsReady = runsOpen ? reader.WaitToReadAsync().AsTask() : null;
-                var writesReady = writesOpen ? writes.WaitToReadAsync().AsTask() : null;
-                await (runsReady is not null && writesReady is not null ? (Task)Task.WhenAny(runsReady, writesReady) : (runsReady ?? writesReady)!);
-                if (runsReady is { IsCompletedSuccessfully: true })
+                // Idle: wait for either lane. A lane's wait is asked for once and kept until it fires, so a lane
+                // that stays quiet while the other keeps waking the loop holds one pending wait, not one per pass
+                // (this allocates, but only when there is nothing to do).
+                runsWait ??= runsOpen ? reader.WaitToReadAsync().AsTask() : null;
+                writesWait ??= writesOpen ? writes.WaitToReadAsync().AsTask() : null;
+                await (runsWait is not null && writesWait is not null ? (Task)Task.WhenAny(runsWait, writesWait) : (runsWait ?? writesWait)!);
+                if (runsWait is { IsCompleted: true })
                 {
-                    runsOpen = runsReady.Result; // false: completed and drained
+                    runsOpen = await runsWait; // false: completed and drained
+                    runsWait = null;
                 }
 
-                if (writesReady is { IsCompletedSuccessfully: true })
+                if (writesWait is { IsCompleted: true })
                 {
-                    writesOpen = writesReady.Result;
+                    writesOpen = await writesWait;
+                    writesWait = null;
                 }
             }
         }
@@ -254,6 +258,14 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
             catch (Exception e)
             {
                 failure = e;
+            }
+
+            if (failure is not null && !ready.Exists(static c => c.Batch is not null))
+            {
+                // Only other writes were waiting: they fail below; the writer is unhealthy all the same.
+                Interlocked.Exchange(ref _lastFailureTimestamp, Stopwatch.GetTimestamp());
+                _metrics.IngestCommitFailures.Inc();
+                Log.BatchCommitFailed(_logger, 0, failure);
             }
 
             foreach (var (batch, write) in ready)

@@ -189,12 +189,18 @@ public sealed class TokenEndpoints
         }
 
         var tokenId = token.Id;
-        if (await _store.RevokeTokenAsync(tokenId, _clock.GetUtcNow().ToUnixTimeMilliseconds()))
+        try
         {
-            Log.TokenRevoked(_logger, context.TraceIdentifier, tokenId, principal.TokenId);
+            if (await _store.RevokeTokenAsync(tokenId, _clock.GetUtcNow().ToUnixTimeMilliseconds()))
+            {
+                Log.TokenRevoked(_logger, context.TraceIdentifier, tokenId, principal.TokenId);
+            }
+        }
+        finally
+        {
+            _authenticator.RetireToken(tokenId); // also when the write failed: it may have committed without its flush
         }
 
-        _authenticator.RetireToken(tokenId);
         context.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 

@@ -48,7 +48,7 @@ public interface IDataRemovalStore
     ValueTask<IReadOnlyList<long>> ProjectKeysOfAsync(long orgKey);
 
     /// <summary>Deletes the project row with its tokens and roll-ups (its runs must already be gone).</summary>
-    Task DeleteProjectAsync(long projectKey);
+    Task DeleteProjectAsync(long projectKey, CancellationToken cancellation = default);
 
     /// <summary>Deletes the org row and its org tokens (its projects must already be gone).</summary>
     Task<IReadOnlyList<string>> DeleteOrgAsync(long orgKey);

@@ -29,7 +29,16 @@ public sealed class TokenHashingTests
         {
             using var used = await restarted.IngestAsync(tenant.ProjectToken, TestServer.Run("after-upgrade"));
             await Json.ReadAsync(used, HttpStatusCode.Created);
-            var stored = (await restarted.Service<ITenantStore>().FindTokenAsync(tenant.ProjectTokenId))!.SecretHash;
+            // The rehash is written after the request, not before its answer: wait for it (bounded).
+            var today = $"$argon2id$v=19$m={SecretHasher.MemoryCostKiB},t={SecretHasher.TimeCost},p=1$";
+            string stored;
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (!(stored = (await restarted.Service<ITenantStore>().FindTokenAsync(tenant.ProjectTokenId))!.SecretHash).StartsWith(today, StringComparison.Ordinal)
+                && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(10);
+            }
+
             Assert.True(stored.StartsWith($"$argon2id$v=19$m={SecretHasher.MemoryCostKiB},t={SecretHasher.TimeCost},p=1$", StringComparison.Ordinal),
                 $"the hash was not moved to today's parameters: {stored[..40]}");
             Assert.True(new SecretHasher().Verify(stored, ApiTokenFormat.SecretOf(tenant.ProjectToken)));

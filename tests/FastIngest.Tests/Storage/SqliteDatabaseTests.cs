@@ -32,4 +32,32 @@ public sealed class SqliteDatabaseTests
             Assert.Equal(2, Synchronous(next)); // FULL
         }
     }
+
+    [Fact]
+    public void ReadConnectionsRefuseWritesEvenWhenThePoolHandsBackTheWritersNativeConnection()
+    {
+        var path = Path.Combine(Directory.CreateTempSubdirectory("fastingest-db-").FullName, "t.db");
+        var database = new SqliteDatabase(path, DurabilityMode.Full);
+        database.Migrate();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+
+        using (var writer = database.OpenWriter(unsynced: true))
+        using (var insert = writer.CreateCommand())
+        {
+            insert.CommandText = "INSERT INTO orgs (public_id, name, created_at) VALUES ('o-writer', 'writer', 1);";
+            Assert.Equal(1, insert.ExecuteNonQuery());
+        }
+
+        for (var i = 0; i < 3; i++)
+        {
+            using var reader = database.Open();
+            using var write = reader.CreateCommand();
+            write.CommandText = $"INSERT INTO orgs (public_id, name, created_at) VALUES ('o-{i}', 'bypass-{i}', 1);";
+            var refused = Assert.Throws<Microsoft.Data.Sqlite.SqliteException>(() => write.ExecuteNonQuery());
+            Assert.True(refused.SqliteErrorCode == 8, $"expected SQLITE_READONLY (8), got {refused.SqliteErrorCode}: {refused.Message}");
+            using var count = reader.CreateCommand();
+            count.CommandText = "SELECT count(*) FROM orgs;";
+            Assert.Equal(1L, (long)count.ExecuteScalar()!); // reads still work, and see the writer's commit
+        }
+    }
 }

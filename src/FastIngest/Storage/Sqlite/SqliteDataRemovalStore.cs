@@ -201,12 +201,13 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
         "DELETE FROM tests WHERE id IN (SELECT id FROM tests WHERE project_id = @projectKey LIMIT 20000);",
     ];
 
-    public async Task DeleteProjectAsync(long projectKey)
+    public async Task DeleteProjectAsync(long projectKey, CancellationToken cancellation = default)
     {
         foreach (var sql in s_projectDataBatches)
         {
             while (await _writes.RunAsync("delete_project_data", connection => connection.Execute(sql, new { projectKey })) > 0)
             {
+                cancellation.ThrowIfCancellationRequested(); // the deletion is final; the retention job finishes it
             }
         }
 

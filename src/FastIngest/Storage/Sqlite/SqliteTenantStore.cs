@@ -13,6 +13,7 @@ public sealed class SqliteTenantStore : ITenantStore
     private const int SqliteConstraintUnique = 2067;
     private readonly SqliteDatabase _database;
     private readonly SqliteWrites _writes;
+    private Task<bool>? _probe;
 
     public SqliteTenantStore(SqliteDatabase database, SqliteWrites writes)
     {
@@ -211,15 +212,15 @@ public sealed class SqliteTenantStore : ITenantStore
     public async Task<bool> IsWritableAsync(TimeSpan timeout)
     {
         // Through the writer's queue like every write: a probe answers for the writer itself (a stuck or failing
-        // writer is not ready), and never waits longer than a probe would.
-        var probe = _writes.RunAsync("readiness_probe", static connection =>
+        // writer is not ready), and never waits longer than a probe would. Probes need no token, so concurrent ones
+        // share the one in flight: a flood of them queues one write, not one each.
+        var probe = Volatile.Read(ref _probe);
+        if (probe is null || probe.IsCompleted)
         {
-            using var transaction = connection.BeginTransaction(deferred: false);
-            // An immediate transaction takes the write lock; a no-op write proves the file accepts writes.
-            connection.Execute("PRAGMA user_version = " + SqliteMigrations.LatestVersion + ";", transaction: transaction);
-            transaction.Rollback();
-            return true;
-        }, durable: false);
+            var next = NewProbe();
+            probe = Interlocked.CompareExchange(ref _probe, next, probe) == probe ? next : Volatile.Read(ref _probe)!;
+        }
+
         try
         {
             return await probe.WaitAsync(timeout);
@@ -229,6 +230,16 @@ public sealed class SqliteTenantStore : ITenantStore
             return false;
         }
     }
+
+    private Task<bool> NewProbe() =>
+        _writes.RunAsync("readiness_probe", static connection =>
+        {
+            using var transaction = connection.BeginTransaction(deferred: false);
+            // An immediate transaction takes the write lock; a no-op write proves the file accepts writes.
+            connection.Execute("PRAGMA user_version = " + SqliteMigrations.LatestVersion + ";", transaction: transaction);
+            transaction.Rollback();
+            return true;
+        }, durable: false);
 
     private const string TokenSelect = """
         SELECT t.id AS Id, t.secret_hash AS SecretHash, t.scope AS Scope, t.org_id AS OrgKey, o.public_id AS OrgId,
