@@ -13,6 +13,15 @@ PUBLISH_DIR="$ROOT/publish"
 BINARY="$PUBLISH_DIR/fastingest"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
+# Installing Debian's postgresql may start its default cluster; the tests need none of it running.
+stop_system_postgres() {
+  if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | awk '$4 == "online"' | grep -q .; then
+    pg_lsclusters -h | awk '$4 == "online" {print $1, $2}' | while read -r version cluster; do
+      as_root pg_ctlcluster "$version" "$cluster" stop || true
+    done
+  fi
+}
+
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
     echo "build.sh: need root (or sudo) to run: $*" >&2; exit 1; fi
@@ -24,9 +33,15 @@ ensure_packages() {
   command -v clang >/dev/null || missing+=(clang)
   [ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
   [ -f /usr/lib/x86_64-linux-gnu/libsqlite3.a ] || missing+=(libsqlite3-dev)
-  # Each extra is a command, or command:package when the package is named otherwise.
+  # Each extra is a command, or command:package when the package is named otherwise; a command that is not on
+  # PATH may be given as a path glob (PostgreSQL's initdb lives under /usr/lib/postgresql/<version>/bin).
   for extra in "$@"; do
-    command -v "${extra%%:*}" >/dev/null || missing+=("${extra##*:}")
+    local probe=${extra%%:*}
+    if [[ $probe == /* ]]; then
+      compgen -G "$probe" >/dev/null || missing+=("${extra##*:}")
+    else
+      command -v "$probe" >/dev/null || missing+=("${extra##*:}")
+    fi
   done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "build.sh: installing ${missing[*]}" >&2
@@ -54,8 +69,11 @@ case "$cmd" in
     exec "$BINARY" "$@"
     ;;
   test)
-    # The dashboard's browser tests drive Debian's headless Chromium through chromedriver.
-    ensure_packages chromium chromedriver:chromium-driver
+    # The dashboard's browser tests drive Debian's headless Chromium through chromedriver; the storage contract
+    # runs against a throwaway PostgreSQL cluster the tests start themselves (initdb in a temp directory, a free
+    # port, stopped at the end), so the package's own cluster is never started or touched.
+    ensure_packages chromium chromedriver:chromium-driver '/usr/lib/postgresql/*/bin/initdb:postgresql'
+    stop_system_postgres
     publish
     # The benchmarks are not tests, but they must keep compiling against the code they measure.
     dotnet build load/FastIngest.Benchmarks -c Release -nologo -v quiet

@@ -38,6 +38,9 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
     /// </summary>
     internal const int MaxRowsPerBatch = 20_000;
     private static readonly TimeSpan s_unhealthyAfterFailure = TimeSpan.FromSeconds(5);
+
+    /// <summary>Put into the run queue to wake an idle writer for a queued write; skipped, never written.</summary>
+    private static readonly PendingRun s_doorbell = new(null!);
     private long _lastFailureTimestamp;
 
     public RunBatchWriter(IRunBatchStore store, ServerOptions options, ServerMetrics metrics, ILogger<RunBatchWriter> logger)
@@ -96,14 +99,17 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
         }
 
         _metrics.QueuedWrites.Inc();
+        // Wakes an idle writer. A full run queue refuses the bell, but then the writer is busy and takes the
+        // write after its batch; a completed one means shutdown, which drains the write lane at the end.
+        _incoming.Writer.TryWrite(s_doorbell);
         return true;
     }
 
     /// <summary>Stops accepting, commits and syncs everything queued, answers every waiter, then returns.</summary>
     public async ValueTask DisposeAsync()
     {
+        _writes.Writer.TryComplete(); // first: once the run queue is drained, the write lane holds all there will be
         _incoming.Writer.TryComplete();
-        _writes.Writer.TryComplete();
         await _writeLoop;
         await _syncLoop;
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
@@ -119,15 +125,19 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
         var reader = _incoming.Reader;
         var writes = _writes.Reader;
         var scratch = new List<PendingRun>(_maxBatch);
-        bool runsOpen = true, writesOpen = true;
-        Task<bool>? runsWait = null, writesWait = null;
         try
         {
-            while (runsOpen || writesOpen)
+            // Idle, the loop waits on the run queue alone (no allocation); a queued write rings the doorbell there.
+            while (await reader.WaitToReadAsync())
             {
                 var rows = 0;
                 while (scratch.Count < _maxBatch && rows < MaxRowsPerBatch && reader.TryRead(out var pending))
                 {
+                    if (ReferenceEquals(pending, s_doorbell))
+                    {
+                        continue;
+                    }
+
                     runs[scratch.Count] = pending.Run;
                     scratch.Add(pending);
                     rows += 1 + (pending.Run.Tests?.Count ?? 0);
@@ -146,35 +156,22 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
                     Array.Clear(runs, 0, batch.Length);
                 }
 
-                // Then one other write, so a queue of them never holds ingest back by more than one at a time.
-                var wrote = writes.TryRead(out var write);
-                if (wrote)
+                // Then one other write, so a queue of them never holds ingest back by more than one at a time. If
+                // more are waiting, ring again: the loop comes back for the next one after the next batch.
+                if (writes.TryRead(out var write))
                 {
-                    Execute(write!);
+                    Execute(write);
+                    if (writes.TryPeek(out _))
+                    {
+                        _incoming.Writer.TryWrite(s_doorbell);
+                    }
                 }
+            }
 
-                if (wrote || scratch.Count > 0 || reader.Count > 0)
-                {
-                    continue;
-                }
-
-                // Idle: wait for either lane. A lane's wait is asked for once and kept until it fires, so a lane
-                // that stays quiet while the other keeps waking the loop holds one pending wait, not one per pass
-                // (this allocates, but only when there is nothing to do).
-                runsWait ??= runsOpen ? reader.WaitToReadAsync().AsTask() : null;
-                writesWait ??= writesOpen ? writes.WaitToReadAsync().AsTask() : null;
-                await (runsWait is not null && writesWait is not null ? (Task)Task.WhenAny(runsWait, writesWait) : (runsWait ?? writesWait)!);
-                if (runsWait is { IsCompleted: true })
-                {
-                    runsOpen = await runsWait; // false: completed and drained
-                    runsWait = null;
-                }
-
-                if (writesWait is { IsCompleted: true })
-                {
-                    writesOpen = await writesWait;
-                    writesWait = null;
-                }
+            // The run queue is completed and drained; the write lane was completed first, so what is left is final.
+            while (writes.TryRead(out var write))
+            {
+                Execute(write);
             }
         }
         finally

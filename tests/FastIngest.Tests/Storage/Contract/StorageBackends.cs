@@ -1,0 +1,107 @@
+using FastIngest.Configuration;
+using FastIngest.Ingest;
+using FastIngest.Observability;
+using FastIngest.Storage;
+using FastIngest.Storage.Postgres;
+using FastIngest.Storage.Sqlite;
+using FastIngest.Tests.Infrastructure;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FastIngest.Tests.Storage.Contract;
+
+/// <summary>
+/// One backend under the storage contract: its stores, and a second "node" on the same data. For PostgreSQL a node
+/// is a separate pool on the same database, as a second process would have; SQLite has one process by design, so
+/// its second node is the same stores (the contract's concurrency then runs through its one writer).
+/// </summary>
+public interface IStorageBackend : IAsyncDisposable
+{
+    ITenantStore Tenants { get; }
+
+    IConfirmTokenStore ConfirmTokens { get; }
+
+    Task<IStorageBackend> SecondNodeAsync();
+}
+
+/// <summary>The embedded default: a temp file, the real one-owner writer, stores as the server builds them.</summary>
+public sealed class SqliteBackend : IStorageBackend
+{
+    private readonly string _directory;
+    private readonly RunBatchWriter _writer;
+
+    private SqliteBackend(string directory, RunBatchWriter writer, ITenantStore tenants, IConfirmTokenStore confirmTokens)
+    {
+        _directory = directory;
+        _writer = writer;
+        Tenants = tenants;
+        ConfirmTokens = confirmTokens;
+    }
+
+    public ITenantStore Tenants { get; }
+
+    public IConfirmTokenStore ConfirmTokens { get; }
+
+    public static IStorageBackend Create()
+    {
+        var directory = Directory.CreateTempSubdirectory("fastingest-contract-").FullName;
+        var database = new SqliteDatabase(Path.Combine(directory, "fastingest.db"), DurabilityMode.Full);
+        database.Migrate();
+        var store = new SqliteRunBatchStore(database, DurabilityMode.Full);
+        var options = new ServerOptions { Listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0), DataDirectory = directory };
+        var writer = new RunBatchWriter(store, options, new ServerMetrics(), NullLogger<RunBatchWriter>.Instance);
+        var writes = new SqliteWrites(writer, store);
+        return new SqliteBackend(directory, writer, new SqliteTenantStore(database, writes), new SqliteConfirmTokenStore(writes));
+    }
+
+    public Task<IStorageBackend> SecondNodeAsync() => Task.FromResult<IStorageBackend>(new SameNode(this));
+
+    public async ValueTask DisposeAsync()
+    {
+        await _writer.DisposeAsync();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    private sealed class SameNode(SqliteBackend first) : IStorageBackend
+    {
+        public ITenantStore Tenants => first.Tenants;
+
+        public IConfirmTokenStore ConfirmTokens => first.ConfirmTokens;
+
+        public Task<IStorageBackend> SecondNodeAsync() => Task.FromResult<IStorageBackend>(this);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>A fresh database on the test run's throwaway PostgreSQL server (<see cref="PostgresCluster"/>).</summary>
+public sealed class PostgresBackend : IStorageBackend
+{
+    private readonly string _connectionString;
+    private readonly PostgresDatabase _database;
+
+    private PostgresBackend(string connectionString, PostgresDatabase database)
+    {
+        _connectionString = connectionString;
+        _database = database;
+        Tenants = new PostgresTenantStore(database);
+        ConfirmTokens = new PostgresConfirmTokenStore(database);
+    }
+
+    public ITenantStore Tenants { get; }
+
+    public IConfirmTokenStore ConfirmTokens { get; }
+
+    public static async Task<IStorageBackend> CreateAsync() => await OpenAsync(await PostgresCluster.CreateDatabaseAsync("contract"));
+
+    public async Task<IStorageBackend> SecondNodeAsync() => await OpenAsync(_connectionString);
+
+    public ValueTask DisposeAsync() => _database.DisposeAsync();
+
+    private static async Task<IStorageBackend> OpenAsync(string connectionString)
+    {
+        var database = PostgresDatabase.Create(connectionString);
+        await database.MigrateAsync(); // a second node finds the schema current and changes nothing
+        return new PostgresBackend(connectionString, database);
+    }
+}
