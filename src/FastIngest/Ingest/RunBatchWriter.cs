@@ -148,7 +148,7 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
                     _metrics.IngestQueueDepth.Dec(scratch.Count);
                     var batch = scratch.ToArray();
                     scratch.Clear();
-                    if (Commit(batch, runs.AsSpan(0, batch.Length), outcomes.AsSpan(0, batch.Length)))
+                    if (await CommitAsync(batch, runs.AsMemory(0, batch.Length), outcomes.AsMemory(0, batch.Length)))
                     {
                         _committed.Writer.TryWrite(new Committed(batch, null)); // unbounded: the sync loop drains it with each flush
                     }
@@ -208,12 +208,12 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
         }
     }
 
-    private bool Commit(PendingRun[] batch, ReadOnlySpan<RunRecord> runs, Span<RunWriteOutcome> outcomes)
+    private async ValueTask<bool> CommitAsync(PendingRun[] batch, ReadOnlyMemory<RunRecord> runs, Memory<RunWriteOutcome> outcomes)
     {
         var started = Stopwatch.GetTimestamp();
         try
         {
-            _store.Commit(runs, outcomes);
+            await _store.CommitAsync(runs, outcomes);
         }
         catch (Exception e)
         {
@@ -227,7 +227,7 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
         _metrics.IngestBatchSize.Observe(batch.Length);
         for (var i = 0; i < batch.Length; i++)
         {
-            batch[i].Outcome = outcomes[i];
+            batch[i].Outcome = outcomes.Span[i];
         }
 
         return true;
@@ -249,7 +249,7 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
             Exception? failure = null;
             try
             {
-                _store.MakeDurable();
+                await _store.MakeDurableAsync();
                 _metrics.IngestSyncDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
             }
             catch (Exception e)

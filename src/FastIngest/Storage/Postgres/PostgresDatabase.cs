@@ -35,7 +35,8 @@ public sealed class PostgresDatabase : IAsyncDisposable
             MaxPoolSize = Math.Max(20, 4 * Environment.ProcessorCount),
             ApplicationName = "fastingest",
         };
-        var dataSource = new NpgsqlSlimDataSourceBuilder(builder.ConnectionString).Build();
+        // Arrays carry a batch's tests, messages and executions in one statement (unnest).
+        var dataSource = new NpgsqlSlimDataSourceBuilder(builder.ConnectionString).EnableArrays().Build();
         return new PostgresDatabase(dataSource, $"{builder.Host}:{builder.Port}/{builder.Database}");
     }
 

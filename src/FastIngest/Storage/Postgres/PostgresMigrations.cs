@@ -64,6 +64,75 @@ public static class PostgresMigrations
             value  BYTEA NOT NULL
         );
         """,
+
+        // 2: runs (a sharded run is a head row plus a row per shard, as on SQLite), first-class tests, failure
+        // messages stored once per project in their failure groups, and executions as small integers.
+        """
+        CREATE TABLE test_runs (
+            id                 BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            project_id         BIGINT   NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            run_id             TEXT     NOT NULL,
+            shard              TEXT     NOT NULL DEFAULT '',
+            status             TEXT     NOT NULL CHECK (status IN ('passed', 'failed')),
+            duration_ms        BIGINT   NOT NULL,
+            timestamp_ms       BIGINT   NOT NULL,
+            branch             TEXT,
+            commit_sha         TEXT,
+            count_total        BIGINT,
+            count_passed       BIGINT,
+            count_failed       BIGINT,
+            count_skipped      BIGINT,
+            fingerprint        BYTEA    NOT NULL,
+            received_at        BIGINT   NOT NULL,
+            build_url          TEXT,
+            head_key           BIGINT   REFERENCES test_runs(id) ON DELETE CASCADE,
+            shards             INTEGER,
+            prior_status       TEXT,
+            prior_duration_ms  BIGINT,
+            UNIQUE (project_id, run_id, shard)
+        );
+        CREATE INDEX test_runs_by_time ON test_runs (project_id, timestamp_ms DESC, id DESC) WHERE head_key IS NULL;
+        CREATE INDEX test_runs_by_commit ON test_runs (project_id, commit_sha, id) WHERE commit_sha IS NOT NULL;
+        CREATE INDEX test_runs_by_head ON test_runs (head_key) WHERE head_key IS NOT NULL;
+        CREATE TABLE tests (
+            id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            project_id      BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            suite           TEXT   NOT NULL,
+            name            TEXT   NOT NULL,
+            file            TEXT,
+            first_seen_ms   BIGINT NOT NULL,
+            flaky_reset_ms  BIGINT,
+            flaky_reset_by  TEXT,
+            UNIQUE (project_id, suite, name)
+        );
+        CREATE TABLE failure_groups (
+            id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            project_id   BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            fingerprint  BIGINT NOT NULL,
+            pattern      TEXT   NOT NULL,
+            UNIQUE (project_id, fingerprint)
+        );
+        CREATE TABLE failure_messages (
+            id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            project_id  BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            hash        BIGINT NOT NULL,
+            group_id    BIGINT NOT NULL REFERENCES failure_groups(id) ON DELETE CASCADE,
+            message     TEXT   NOT NULL,
+            UNIQUE (project_id, hash)
+        );
+        CREATE INDEX failure_messages_by_group ON failure_messages (group_id);
+        CREATE TABLE executions (
+            run_key      BIGINT   NOT NULL REFERENCES test_runs(id) ON DELETE CASCADE,
+            test_id      BIGINT   NOT NULL REFERENCES tests(id) ON DELETE CASCADE,
+            attempt      INTEGER  NOT NULL,
+            status       SMALLINT NOT NULL,
+            duration_ms  BIGINT   NOT NULL,
+            message_id   BIGINT   REFERENCES failure_messages(id) ON DELETE SET NULL,
+            PRIMARY KEY (run_key, test_id, attempt)
+        );
+        CREATE INDEX executions_by_message ON executions (message_id) WHERE message_id IS NOT NULL;
+        CREATE INDEX executions_by_test ON executions (test_id);
+        """,
     ];
 
     public static int LatestVersion => s_steps.Length;

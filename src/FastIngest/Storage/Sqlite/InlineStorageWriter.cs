@@ -17,7 +17,7 @@ public sealed class InlineStorageWriter : IStorageWriter
             write.Execute();
             if (write.Durable)
             {
-                _store.MakeDurable();
+                _store.MakeDurableAsync().AsTask().GetAwaiter().GetResult(); // SQLite's completes synchronously
             }
         }
         catch (Exception e)

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using FastIngest.Configuration;
 using Microsoft.Data.Sqlite;
 using Microsoft.Win32.SafeHandles;
@@ -33,6 +32,19 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
         _syncWal = durability == DurabilityMode.Full;
     }
 
+    public ValueTask MakeDurableAsync()
+    {
+        MakeDurable();
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask CommitAsync(ReadOnlyMemory<RunRecord> runs, Memory<RunWriteOutcome> outcomes)
+    {
+        Commit(runs.Span, outcomes.Span);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary><see cref="MakeDurableAsync"/> for callers on their own thread (seed, tests).</summary>
     public void MakeDurable()
     {
         if (!_syncWal)
@@ -54,6 +66,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
         }
     }
 
+    /// <summary><see cref="CommitAsync"/> for callers on their own thread (seed, tests).</summary>
     public void Commit(ReadOnlySpan<RunRecord> runs, Span<RunWriteOutcome> outcomes)
     {
         var writer = CurrentWriter();
@@ -235,7 +248,7 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
                         continue;
                     }
 
-                    WriteFingerprint(run.Fingerprint, fingerprint);
+                    RunFingerprints.Write(run.Fingerprint, fingerprint);
                     if (run.LookupOnly)
                     {
                         outcomes[i] = LookupOnly(run, fingerprint);
@@ -464,12 +477,6 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
             _release.Dispose();
             _rollbackToSavepoint.Dispose();
             _connection.Dispose();
-        }
-
-        internal static void WriteFingerprint(UInt128 value, Span<byte> destination)
-        {
-            BinaryPrimitives.WriteUInt64BigEndian(destination, (ulong)(value >> 64));
-            BinaryPrimitives.WriteUInt64BigEndian(destination[8..], (ulong)value);
         }
 
         private void Bind(RunRecord run, ReadOnlySpan<byte> fingerprint, long timestampMs, long? headKey, long? shards, (bool Passed, long DurationMs)? prior)

@@ -20,22 +20,31 @@ public interface IStorageBackend : IAsyncDisposable
 
     IConfirmTokenStore ConfirmTokens { get; }
 
+    /// <summary>The node's ingest writer (group commit over the backend's <see cref="IRunBatchStore"/>), as the server runs it.</summary>
+    RunBatchWriter Writer { get; }
+
     Task<IStorageBackend> SecondNodeAsync();
+
+    /// <summary>A test's look at (or change to) the stored rows behind the stores' backs: one integer, or -1 for no row.</summary>
+    Task<long> ScalarAsync(string sql);
 }
 
 /// <summary>The embedded default: a temp file, the real one-owner writer, stores as the server builds them.</summary>
 public sealed class SqliteBackend : IStorageBackend
 {
     private readonly string _directory;
-    private readonly RunBatchWriter _writer;
+    private readonly SqliteDatabase _database;
 
-    private SqliteBackend(string directory, RunBatchWriter writer, ITenantStore tenants, IConfirmTokenStore confirmTokens)
+    private SqliteBackend(string directory, SqliteDatabase database, RunBatchWriter writer, ITenantStore tenants, IConfirmTokenStore confirmTokens)
     {
         _directory = directory;
-        _writer = writer;
+        _database = database;
+        Writer = writer;
         Tenants = tenants;
         ConfirmTokens = confirmTokens;
     }
+
+    public RunBatchWriter Writer { get; }
 
     public ITenantStore Tenants { get; }
 
@@ -50,14 +59,23 @@ public sealed class SqliteBackend : IStorageBackend
         var options = new ServerOptions { Listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0), DataDirectory = directory };
         var writer = new RunBatchWriter(store, options, new ServerMetrics(), NullLogger<RunBatchWriter>.Instance);
         var writes = new SqliteWrites(writer, store);
-        return new SqliteBackend(directory, writer, new SqliteTenantStore(database, writes), new SqliteConfirmTokenStore(writes));
+        return new SqliteBackend(directory, database, writer, new SqliteTenantStore(database, writes), new SqliteConfirmTokenStore(writes));
     }
 
     public Task<IStorageBackend> SecondNodeAsync() => Task.FromResult<IStorageBackend>(new SameNode(this));
 
+    public Task<long> ScalarAsync(string sql)
+    {
+        // Its own read-write connection, beside the writer's: tests use it while the writer is idle.
+        using var connection = _database.OpenWriter();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return Task.FromResult(command.ExecuteScalar() is long value ? value : -1);
+    }
+
     public async ValueTask DisposeAsync()
     {
-        await _writer.DisposeAsync();
+        await Writer.DisposeAsync();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         Directory.Delete(_directory, recursive: true);
     }
@@ -68,7 +86,11 @@ public sealed class SqliteBackend : IStorageBackend
 
         public IConfirmTokenStore ConfirmTokens => first.ConfirmTokens;
 
+        public RunBatchWriter Writer => first.Writer;
+
         public Task<IStorageBackend> SecondNodeAsync() => Task.FromResult<IStorageBackend>(this);
+
+        public Task<long> ScalarAsync(string sql) => first.ScalarAsync(sql);
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
@@ -86,7 +108,11 @@ public sealed class PostgresBackend : IStorageBackend
         _database = database;
         Tenants = new PostgresTenantStore(database);
         ConfirmTokens = new PostgresConfirmTokenStore(database);
+        var options = new ServerOptions { Listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0), DataDirectory = Path.GetTempPath() };
+        Writer = new RunBatchWriter(new PostgresRunBatchStore(database), options, new ServerMetrics(), NullLogger<RunBatchWriter>.Instance);
     }
+
+    public RunBatchWriter Writer { get; }
 
     public ITenantStore Tenants { get; }
 
@@ -96,7 +122,17 @@ public sealed class PostgresBackend : IStorageBackend
 
     public async Task<IStorageBackend> SecondNodeAsync() => await OpenAsync(_connectionString);
 
-    public ValueTask DisposeAsync() => _database.DisposeAsync();
+    public async Task<long> ScalarAsync(string sql)
+    {
+        await using var command = _database.DataSource.CreateCommand(sql);
+        return await command.ExecuteScalarAsync() is { } value and not DBNull ? Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture) : -1;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Writer.DisposeAsync();
+        await _database.DisposeAsync();
+    }
 
     private static async Task<IStorageBackend> OpenAsync(string connectionString)
     {

@@ -1,0 +1,434 @@
+using System.Runtime.InteropServices;
+using FastIngest.TestAnalytics;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace FastIngest.Storage.Postgres;
+
+/// <summary>
+/// Ingest batches into PostgreSQL: one transaction per batch (group commit: the batch writer still gathers what is
+/// queued), insert-if-absent per (project, run id, shard) with <c>ON CONFLICT DO NOTHING</c>, then the stored
+/// fingerprint decides between a retry and a conflict, exactly as on SQLite. Any number of nodes may write at once:
+/// <list type="bullet">
+/// <item>An insert that meets another node's uncommitted row with the same key waits for it, then sees it: of two
+/// identical uploads racing on two nodes one is created and the other is a duplicate.</item>
+/// <item>A shard locks its run's head row (<c>FOR UPDATE</c>) before joining it, so merges on several nodes happen
+/// one after another.</item>
+/// <item>A run's project is read <c>FOR SHARE</c>: a deletion that begins meanwhile waits for the batch, as it waits
+/// for SQLite's one writer.</item>
+/// <item>Rows shared between runs (tests, failure messages and groups) are inserted in key order, so two nodes never
+/// lock them in opposite orders; a deadlock or serialization failure all the same makes the batch run again.</item>
+/// </list>
+/// A commit returns once PostgreSQL made it durable (<c>synchronous_commit</c> on, its default), so
+/// <see cref="MakeDurableAsync"/> has nothing left to do.
+/// </summary>
+public sealed class PostgresRunBatchStore : IRunBatchStore
+{
+    private const int MaxAttempts = 4;
+    private static readonly byte[] s_headFingerprint = [0];
+    private readonly NpgsqlDataSource _db;
+
+    public PostgresRunBatchStore(PostgresDatabase database) => _db = database.DataSource;
+
+    public async ValueTask CommitAsync(ReadOnlyMemory<RunRecord> runs, Memory<RunWriteOutcome> outcomes)
+    {
+        var isolateRuns = false;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await WriteBatchAsync(runs, outcomes, isolateRuns);
+                return;
+            }
+            catch (PostgresException e) when (IsRunLevel(e) && !isolateRuns)
+            {
+                isolateRuns = true; // written again with a savepoint per run, so only the failing run is left out
+            }
+            catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure
+                && attempt < MaxAttempts)
+            {
+                // Another node's batch held what this one needed, in another order: nothing of this one is stored.
+            }
+        }
+    }
+
+    public ValueTask MakeDurableAsync() => ValueTask.CompletedTask;
+
+    public void Dispose()
+    {
+    }
+
+    /// <summary>A constraint or a value PostgreSQL refuses is about one run's rows; anything else is about the database.</summary>
+    private static bool IsRunLevel(PostgresException e) => e.SqlState.StartsWith("23", StringComparison.Ordinal) || e.SqlState.StartsWith("22", StringComparison.Ordinal);
+
+    private async Task WriteBatchAsync(ReadOnlyMemory<RunRecord> runs, Memory<RunWriteOutcome> outcomes, bool isolateRuns)
+    {
+        await using var connection = await _db.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        var batch = new Batch(connection, transaction);
+        for (var i = 0; i < runs.Length; i++)
+        {
+            var run = runs.Span[i];
+            RunWriteOutcome outcome;
+            if (!await batch.IsProjectLiveAsync(run.ProjectKey))
+            {
+                outcome = RunWriteOutcome.ProjectGone;
+            }
+            else if (run.LookupOnly)
+            {
+                outcome = await batch.LookupOnlyAsync(run);
+            }
+            else if (!isolateRuns)
+            {
+                outcome = await batch.WriteRunAsync(run);
+            }
+            else
+            {
+                await transaction.SaveAsync("run");
+                try
+                {
+                    outcome = await batch.WriteRunAsync(run);
+                    await transaction.ReleaseAsync("run");
+                }
+                catch (PostgresException e) when (IsRunLevel(e))
+                {
+                    await transaction.RollbackAsync("run");
+                    outcome = RunWriteOutcome.Failed;
+                }
+            }
+
+            outcomes.Span[i] = outcome;
+        }
+
+        await transaction.CommitAsync();
+    }
+
+    /// <summary>One batch's statements on its connection and transaction.</summary>
+    private sealed class Batch(NpgsqlConnection connection, NpgsqlTransaction transaction)
+    {
+        private readonly Dictionary<long, bool> _projects = [];
+
+        public async ValueTask<bool> IsProjectLiveAsync(long projectKey)
+        {
+            if (!_projects.TryGetValue(projectKey, out var live))
+            {
+                await using var command = Command("SELECT 1 FROM projects WHERE id = $1 AND deleted_at IS NULL FOR SHARE;", projectKey);
+                live = await command.ExecuteScalarAsync() is not null;
+                _projects[projectKey] = live;
+            }
+
+            return live;
+        }
+
+        public async Task<RunWriteOutcome> WriteRunAsync(RunRecord run)
+        {
+            var fingerprint = Fingerprint(run);
+            if (run.Shard is not null)
+            {
+                return await WriteShardAsync(run, fingerprint);
+            }
+
+            if (await InsertAsync(run, fingerprint, run.TimestampMs, headKey: null, shards: null, prior: null) is { } runKey)
+            {
+                await WriteExecutionsAsync(run, runKey, run.TimestampMs);
+                return RunWriteOutcome.Created;
+            }
+
+            return await StoredOutcomeAsync(run, fingerprint) ?? throw new InvalidOperationException("A run the insert ignored has no stored row.");
+        }
+
+        /// <summary>An over-quota upload stores nothing; it still gets the answer a stored run would give it.</summary>
+        public async Task<RunWriteOutcome> LookupOnlyAsync(RunRecord run)
+        {
+            var fingerprint = Fingerprint(run);
+            if (run.Shard is not null && await FindHeadAsync(run, forUpdate: false) is { } head && await JoinRefusalAsync(run, head, fingerprint) is { } refused)
+            {
+                return refused;
+            }
+
+            return await StoredOutcomeAsync(run, fingerprint) ?? RunWriteOutcome.OverQuota;
+        }
+
+        /// <summary>See <see cref="Sqlite.SqliteRunBatchStore"/>: a head row holds the merged run; each shard is a row of its own.</summary>
+        private async Task<RunWriteOutcome> WriteShardAsync(RunRecord run, byte[] fingerprint)
+        {
+            var head = await FindHeadAsync(run, forUpdate: true);
+            if (head is null)
+            {
+                if (await InsertAsync(run, s_headFingerprint, run.TimestampMs, headKey: null, shards: 1, prior: null) is { } headKey)
+                {
+                    var shardKey = await InsertAsync(run, fingerprint, run.TimestampMs, headKey, shards: null, prior: null)
+                        ?? throw new InvalidOperationException("The first shard of a new run was ignored.");
+                    await WriteExecutionsAsync(run, shardKey, run.TimestampMs);
+                    return RunWriteOutcome.Created;
+                }
+
+                // Another node created the run meanwhile (the insert waited for it): join it like any other.
+                head = await FindHeadAsync(run, forUpdate: true) ?? throw new InvalidOperationException("A run head the insert ignored is not stored.");
+            }
+
+            if (await JoinRefusalAsync(run, head.Value, fingerprint) is { } refused)
+            {
+                return refused;
+            }
+
+            var stored = head.Value;
+            if (await InsertAsync(run, fingerprint, stored.TimestampMs, stored.Key, shards: null, prior: (stored.Passed, stored.DurationMs)) is not { } newShardKey)
+            {
+                return await StoredOutcomeAsync(run, fingerprint) ?? throw new InvalidOperationException("A shard the insert ignored has no stored row.");
+            }
+
+            await WriteExecutionsAsync(run, newShardKey, stored.TimestampMs);
+            await using var merge = Command(
+                """
+                UPDATE test_runs SET
+                    shards = shards + 1,
+                    status = CASE WHEN $2 = 'failed' THEN 'failed' ELSE status END,
+                    duration_ms = GREATEST(duration_ms, $3),
+                    count_total = CASE WHEN $4::bigint IS NULL THEN count_total ELSE coalesce(count_total, 0) + $4 END,
+                    count_passed = CASE WHEN $4::bigint IS NULL THEN count_passed ELSE coalesce(count_passed, 0) + $5 END,
+                    count_failed = CASE WHEN $4::bigint IS NULL THEN count_failed ELSE coalesce(count_failed, 0) + $6 END,
+                    count_skipped = CASE WHEN $4::bigint IS NULL THEN count_skipped ELSE coalesce(count_skipped, 0) + $7 END,
+                    received_at = GREATEST(received_at, $8),
+                    build_url = coalesce(build_url, $9)
+                WHERE id = $1;
+                """,
+                stored.Key, run.Passed ? "passed" : "failed", run.DurationMs, run.Counts?.Total, run.Counts?.Passed, run.Counts?.Failed,
+                run.Counts?.Skipped, run.ReceivedAtMs, run.BuildUrl);
+            await merge.ExecuteNonQueryAsync();
+            return RunWriteOutcome.Created;
+        }
+
+        private async Task<RunWriteOutcome?> JoinRefusalAsync(RunRecord run, Head head, byte[] fingerprint)
+        {
+            if (head.Shards is not { } shards)
+            {
+                return RunWriteOutcome.ShardMismatch;
+            }
+
+            if (head.Branch != run.Branch || head.CommitSha != run.CommitSha)
+            {
+                return await StoredOutcomeAsync(run, fingerprint) ?? RunWriteOutcome.ShardMismatch;
+            }
+
+            return shards >= Ingest.IngestFields.MaxShardsPerRun ? await StoredOutcomeAsync(run, fingerprint) ?? RunWriteOutcome.TooManyShards : null;
+        }
+
+        private async Task<long?> InsertAsync(RunRecord run, byte[] fingerprint, long timestampMs, long? headKey, long? shards, (bool Passed, long DurationMs)? prior)
+        {
+            await using var insert = Command(
+                """
+                INSERT INTO test_runs
+                    (project_id, run_id, status, duration_ms, timestamp_ms, branch, commit_sha,
+                     count_total, count_passed, count_failed, count_skipped, fingerprint, received_at, build_url,
+                     shard, head_key, shards, prior_status, prior_duration_ms)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+                ON CONFLICT (project_id, run_id, shard) DO NOTHING
+                RETURNING id;
+                """,
+                run.ProjectKey, run.RunId, run.Passed ? "passed" : "failed", run.DurationMs, timestampMs, run.Branch, run.CommitSha,
+                run.Counts?.Total, run.Counts?.Passed, run.Counts?.Failed, run.Counts?.Skipped, fingerprint, run.ReceivedAtMs, run.BuildUrl,
+                shards is null ? run.Shard ?? "" : "", headKey, shards, prior is { } p ? (p.Passed ? "passed" : "failed") : null, prior?.DurationMs);
+            return await insert.ExecuteScalarAsync() is long key ? key : null;
+        }
+
+        /// <summary>What a stored upload with this key makes of this one (retry, conflict, mismatch); null when none has it.</summary>
+        private async Task<RunWriteOutcome?> StoredOutcomeAsync(RunRecord run, byte[] fingerprint)
+        {
+            await using var query = Command("SELECT fingerprint, shards FROM test_runs WHERE project_id = $1 AND run_id = $2 AND shard = $3;",
+                run.ProjectKey, run.RunId, run.Shard ?? "");
+            await using var reader = await query.ExecuteReaderAsync();
+            if (!await reader.ReadAsync())
+            {
+                return null;
+            }
+
+            if (!reader.IsDBNull(1))
+            {
+                return RunWriteOutcome.ShardMismatch; // a sharded run's head
+            }
+
+            return ((byte[])reader.GetValue(0)).AsSpan().SequenceEqual(fingerprint) ? RunWriteOutcome.Duplicate : RunWriteOutcome.Conflict;
+        }
+
+        private async Task<Head?> FindHeadAsync(RunRecord run, bool forUpdate)
+        {
+            await using var query = Command(
+                "SELECT id, shards, timestamp_ms, branch, commit_sha, status, duration_ms FROM test_runs WHERE project_id = $1 AND run_id = $2 AND shard = ''"
+                + (forUpdate ? " FOR UPDATE;" : ";"),
+                run.ProjectKey, run.RunId);
+            await using var reader = await query.ExecuteReaderAsync();
+            if (!await reader.ReadAsync())
+            {
+                return null;
+            }
+
+            return new Head(reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetInt32(1), reader.GetInt64(2),
+                reader.IsDBNull(3) ? null : reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetString(5) == "passed",
+                reader.GetInt64(6));
+        }
+
+        /// <summary>
+        /// The run's test cases: the tests, groups and messages it names are inserted if new (in key order) and their
+        /// ids read back, then the executions go in as one statement.
+        /// </summary>
+        private async Task WriteExecutionsAsync(RunRecord run, long rowKey, long timestampMs)
+        {
+            if (run.Tests is not { Count: > 0 } cases)
+            {
+                return;
+            }
+
+            var testIds = await TestIdsAsync(run.ProjectKey, cases, timestampMs);
+            var messageIds = await MessageIdsAsync(run.ProjectKey, cases);
+            var count = cases.Count;
+            var tests = new long[count];
+            var attempts = new int[count];
+            var statuses = new short[count];
+            var durations = new long[count];
+            var messages = new long[count];
+            for (var i = 0; i < count; i++)
+            {
+                var test = cases[i];
+                tests[i] = testIds[(test.Suite, test.Name)];
+                attempts[i] = test.Attempt;
+                statuses[i] = (short)test.Status;
+                durations[i] = test.DurationMs;
+                messages[i] = test.FailureMessage is { } message ? messageIds[MessageHash(message)] : 0;
+            }
+
+            await using var insert = Command(
+                """
+                INSERT INTO executions (run_key, test_id, attempt, status, duration_ms, message_id)
+                SELECT $1, t, a, s, d, NULLIF(m, 0) FROM unnest($2::bigint[], $3::integer[], $4::smallint[], $5::bigint[], $6::bigint[]) AS u(t, a, s, d, m)
+                ORDER BY t, a;
+                """,
+                rowKey, tests, attempts, statuses, durations, messages);
+            await insert.ExecuteNonQueryAsync();
+        }
+
+        private async Task<Dictionary<(string Suite, string Name), long>> TestIdsAsync(long projectKey, IReadOnlyList<TestCase> cases, long timestampMs)
+        {
+            var first = new Dictionary<(string Suite, string Name), string?>();
+            foreach (var test in cases)
+            {
+                first.TryAdd((test.Suite, test.Name), test.File);
+            }
+
+            var keys = first.Keys.OrderBy(static k => k.Suite, StringComparer.Ordinal).ThenBy(static k => k.Name, StringComparer.Ordinal).ToArray();
+            var suites = keys.Select(static k => k.Suite).ToArray();
+            var names = keys.Select(static k => k.Name).ToArray();
+            var files = keys.Select(k => first[k]).ToArray();
+            await using (var insert = Command(
+                """
+                INSERT INTO tests (project_id, suite, name, file, first_seen_ms)
+                SELECT $1, s, n, f, $5 FROM unnest($2::text[], $3::text[], $4::text[]) AS u(s, n, f)
+                ON CONFLICT (project_id, suite, name) DO NOTHING;
+                """,
+                projectKey, suites, names, files, timestampMs))
+            {
+                await insert.ExecuteNonQueryAsync();
+            }
+
+            var ids = new Dictionary<(string Suite, string Name), long>(keys.Length);
+            await using var read = Command(
+                "SELECT t.id, t.suite, t.name FROM tests AS t JOIN unnest($2::text[], $3::text[]) AS u(s, n) ON t.suite = u.s AND t.name = u.n WHERE t.project_id = $1;",
+                projectKey, suites, names);
+            await using var reader = await read.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                ids[(reader.GetString(1), reader.GetString(2))] = reader.GetInt64(0);
+            }
+
+            return ids;
+        }
+
+        private async Task<Dictionary<long, long>> MessageIdsAsync(long projectKey, IReadOnlyList<TestCase> cases)
+        {
+            var messages = new SortedDictionary<long, string>();
+            foreach (var test in cases)
+            {
+                if (test.FailureMessage is { } message)
+                {
+                    messages.TryAdd(MessageHash(message), message);
+                }
+            }
+
+            var ids = new Dictionary<long, long>(messages.Count);
+            if (messages.Count == 0)
+            {
+                return ids;
+            }
+
+            var patterns = new SortedDictionary<long, string>();
+            var hashes = messages.Keys.ToArray();
+            var groupOf = new long[hashes.Length];
+            var texts = new string[hashes.Length];
+            for (var i = 0; i < hashes.Length; i++)
+            {
+                texts[i] = messages[hashes[i]];
+                var pattern = FailurePattern.Of(texts[i]);
+                groupOf[i] = FailurePattern.Fingerprint(pattern);
+                patterns.TryAdd(groupOf[i], pattern);
+            }
+
+            await using (var groups = Command(
+                """
+                INSERT INTO failure_groups (project_id, fingerprint, pattern)
+                SELECT $1, f, p FROM unnest($2::bigint[], $3::text[]) AS u(f, p)
+                ON CONFLICT (project_id, fingerprint) DO NOTHING;
+                """,
+                projectKey, patterns.Keys.ToArray(), patterns.Values.ToArray()))
+            {
+                await groups.ExecuteNonQueryAsync();
+            }
+
+            // Messages name their group by its id, looked up from its fingerprint in the same statement.
+            await using (var insert = Command(
+                """
+                INSERT INTO failure_messages (project_id, hash, group_id, message)
+                SELECT $1, u.h, g.id, u.m FROM unnest($2::bigint[], $3::bigint[], $4::text[]) AS u(h, f, m)
+                JOIN failure_groups AS g ON g.project_id = $1 AND g.fingerprint = u.f
+                ORDER BY u.h
+                ON CONFLICT (project_id, hash) DO NOTHING;
+                """,
+                projectKey, hashes, groupOf, texts))
+            {
+                await insert.ExecuteNonQueryAsync();
+            }
+
+            await using var read = Command("SELECT id, hash FROM failure_messages WHERE project_id = $1 AND hash = ANY($2::bigint[]);", projectKey, hashes);
+            await using var reader = await read.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                ids[reader.GetInt64(1)] = reader.GetInt64(0);
+            }
+
+            return ids;
+        }
+
+        /// <summary>The same message hash the SQLite writer stores (XxHash64 over the text's UTF-16 code units).</summary>
+        private static long MessageHash(string message) =>
+            (long)System.IO.Hashing.XxHash64.HashToUInt64(MemoryMarshal.AsBytes(message.AsSpan()));
+
+        private static byte[] Fingerprint(RunRecord run)
+        {
+            var bytes = new byte[16];
+            RunFingerprints.Write(run.Fingerprint, bytes);
+            return bytes;
+        }
+
+        private NpgsqlCommand Command(string sql, params object?[] values)
+        {
+            var command = new NpgsqlCommand(sql, connection, transaction);
+            foreach (var value in values)
+            {
+                command.Parameters.Add(value is null ? new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlDbType.Unknown } : new NpgsqlParameter { Value = value });
+            }
+
+            return command;
+        }
+    }
+
+    private readonly record struct Head(long Key, int? Shards, long TimestampMs, string? Branch, string? CommitSha, bool Passed, long DurationMs);
+}
