@@ -4,7 +4,6 @@ using FastIngest.Auth;
 using FastIngest.RateLimiting;
 using FastIngest.Reading;
 using FastIngest.Storage;
-using FastIngest.Storage.Sqlite;
 using FastIngest.TestAnalytics;
 using FastIngest.TestCases;
 

@@ -5,7 +5,6 @@ using FastIngest.Http;
 using FastIngest.RateLimiting;
 using FastIngest.Reading;
 using FastIngest.Storage;
-using FastIngest.Storage.Sqlite;
 using FastIngest.TestCases;
 
 namespace FastIngest.TestAnalytics;

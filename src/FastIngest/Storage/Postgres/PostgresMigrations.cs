@@ -133,6 +133,23 @@ public static class PostgresMigrations
         CREATE INDEX executions_by_message ON executions (message_id) WHERE message_id IS NOT NULL;
         CREATE INDEX executions_by_test ON executions (test_id);
         """,
+
+        // 3: daily run roll-ups, one row per (project, UTC day, branch; '' for all branches), kept current inside
+        // each ingest transaction (any node may write, so there is no background fold and no watermark to race on).
+        // The duration histogram is an array of bucket counts, so concurrent batches add to it in SQL.
+        """
+        CREATE TABLE run_daily_stats (
+            project_id    BIGINT   NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            day           BIGINT   NOT NULL,
+            branch        TEXT     NOT NULL,
+            total         BIGINT   NOT NULL,
+            passed        BIGINT   NOT NULL,
+            failed        BIGINT   NOT NULL,
+            duration_max  BIGINT   NOT NULL,
+            histogram     BIGINT[] NOT NULL,
+            PRIMARY KEY (project_id, branch, day)
+        );
+        """,
     ];
 
     public static int LatestVersion => s_steps.Length;

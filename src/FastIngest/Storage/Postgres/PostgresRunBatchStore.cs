@@ -19,6 +19,8 @@ namespace FastIngest.Storage.Postgres;
 /// <item>Rows shared between runs (tests, failure messages and groups) are inserted in key order, so two nodes never
 /// lock them in opposite orders; a deadlock or serialization failure all the same makes the batch run again.</item>
 /// </list>
+/// The daily run roll-ups change in the same transaction (one upsert per project, day and branch the batch
+/// touched, in key order), so statistics are exact at every commit and reads never fold.
 /// A commit returns once PostgreSQL made it durable (<c>synchronous_commit</c> on, its default), so
 /// <see cref="MakeDurableAsync"/> has nothing left to do.
 /// </summary>
@@ -66,9 +68,11 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
         await using var connection = await _db.OpenConnectionAsync();
         await using var transaction = await connection.BeginTransactionAsync();
         var batch = new Batch(connection, transaction);
+        var rollups = new DailyRollups();
         for (var i = 0; i < runs.Length; i++)
         {
             var run = runs.Span[i];
+            batch.Counted.Clear();
             RunWriteOutcome outcome;
             if (!await batch.IsProjectLiveAsync(run.ProjectKey))
             {
@@ -93,13 +97,27 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
                 catch (PostgresException e) when (IsRunLevel(e))
                 {
                     await transaction.RollbackAsync("run");
+                    batch.Counted.Clear(); // rolled back with its rows
                     outcome = RunWriteOutcome.Failed;
+                }
+            }
+
+            foreach (var (add, timestampMs, branch, passed, durationMs) in batch.Counted)
+            {
+                if (add)
+                {
+                    rollups.Add(run.ProjectKey, timestampMs, branch, passed, durationMs);
+                }
+                else
+                {
+                    rollups.Remove(run.ProjectKey, timestampMs, branch, passed, durationMs);
                 }
             }
 
             outcomes.Span[i] = outcome;
         }
 
+        await batch.MergeRollupsAsync(rollups);
         await transaction.CommitAsync();
     }
 
@@ -107,6 +125,40 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
     private sealed class Batch(NpgsqlConnection connection, NpgsqlTransaction transaction)
     {
         private readonly Dictionary<long, bool> _projects = [];
+
+        /// <summary>What the current run changes in the roll-ups: a new run added, a merged run taken out and added again.</summary>
+        public List<(bool Add, long TimestampMs, string? Branch, bool Passed, long DurationMs)> Counted { get; } = [];
+
+        /// <summary>The batch's roll-up deltas, one upsert per group in key order (so batches on two nodes lock them alike).</summary>
+        public async Task MergeRollupsAsync(DailyRollups rollups)
+        {
+            foreach (var ((project, day, branch), group) in rollups.Groups
+                .OrderBy(static g => g.Key.Project).ThenBy(static g => g.Key.Branch, StringComparer.Ordinal).ThenBy(static g => g.Key.Day))
+            {
+                var histogram = new long[DurationHistogram.BucketCount];
+                for (var b = 0; b < histogram.Length; b++)
+                {
+                    // Buckets are uint32 deltas that wrap below zero (a merged run taken out): read back as signed.
+                    histogram[b] = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(group.Histogram.AsSpan(b * sizeof(uint)));
+                }
+
+                await using var upsert = Command(
+                    """
+                    INSERT INTO run_daily_stats (project_id, day, branch, total, passed, failed, duration_max, histogram)
+                    VALUES ($1, $2, $3, GREATEST($4, 0), GREATEST($5, 0), GREATEST($6, 0), $7, ARRAY(SELECT GREATEST(c, 0) FROM unnest($8::bigint[]) AS c))
+                    ON CONFLICT (project_id, branch, day) DO UPDATE SET
+                        total = GREATEST(run_daily_stats.total + EXCLUDED.total + LEAST($4, 0), 0),
+                        passed = GREATEST(run_daily_stats.passed + EXCLUDED.passed + LEAST($5, 0), 0),
+                        failed = GREATEST(run_daily_stats.failed + EXCLUDED.failed + LEAST($6, 0), 0),
+                        duration_max = GREATEST(run_daily_stats.duration_max, EXCLUDED.duration_max),
+                        histogram = ARRAY(
+                            SELECT GREATEST(coalesce(s, 0) + coalesce(d, 0), 0)
+                            FROM unnest(run_daily_stats.histogram, $8::bigint[]) WITH ORDINALITY AS u(s, d, n) ORDER BY n);
+                    """,
+                    project, day, branch, group.Total, group.Passed, group.Failed, group.DurationMax, histogram);
+                await upsert.ExecuteNonQueryAsync();
+            }
+        }
 
         public async ValueTask<bool> IsProjectLiveAsync(long projectKey)
         {
@@ -131,6 +183,7 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
             if (await InsertAsync(run, fingerprint, run.TimestampMs, headKey: null, shards: null, prior: null) is { } runKey)
             {
                 await WriteExecutionsAsync(run, runKey, run.TimestampMs);
+                Counted.Add((true, run.TimestampMs, run.Branch, run.Passed, run.DurationMs));
                 return RunWriteOutcome.Created;
             }
 
@@ -160,6 +213,7 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
                     var shardKey = await InsertAsync(run, fingerprint, run.TimestampMs, headKey, shards: null, prior: null)
                         ?? throw new InvalidOperationException("The first shard of a new run was ignored.");
                     await WriteExecutionsAsync(run, shardKey, run.TimestampMs);
+                    Counted.Add((true, run.TimestampMs, run.Branch, run.Passed, run.DurationMs)); // the run, as its first shard made it
                     return RunWriteOutcome.Created;
                 }
 
@@ -196,6 +250,9 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
                 stored.Key, run.Passed ? "passed" : "failed", run.DurationMs, run.Counts?.Total, run.Counts?.Passed, run.Counts?.Failed,
                 run.Counts?.Skipped, run.ReceivedAtMs, run.BuildUrl);
             await merge.ExecuteNonQueryAsync();
+            // The run counted once: as it was before this shard, out; as it is now, in (the head is locked, so exact).
+            Counted.Add((false, stored.TimestampMs, stored.Branch, stored.Passed, stored.DurationMs));
+            Counted.Add((true, stored.TimestampMs, stored.Branch, stored.Passed && run.Passed, Math.Max(stored.DurationMs, run.DurationMs)));
             return RunWriteOutcome.Created;
         }
 

@@ -20,6 +20,8 @@ public interface IStorageBackend : IAsyncDisposable
 
     IConfirmTokenStore ConfirmTokens { get; }
 
+    IRunQueries Runs { get; }
+
     /// <summary>The node's ingest writer (group commit over the backend's <see cref="IRunBatchStore"/>), as the server runs it.</summary>
     RunBatchWriter Writer { get; }
 
@@ -35,14 +37,17 @@ public sealed class SqliteBackend : IStorageBackend
     private readonly string _directory;
     private readonly SqliteDatabase _database;
 
-    private SqliteBackend(string directory, SqliteDatabase database, RunBatchWriter writer, ITenantStore tenants, IConfirmTokenStore confirmTokens)
+    private SqliteBackend(string directory, SqliteDatabase database, RunBatchWriter writer, SqliteWrites writes)
     {
         _directory = directory;
         _database = database;
         Writer = writer;
-        Tenants = tenants;
-        ConfirmTokens = confirmTokens;
+        Tenants = new SqliteTenantStore(database, writes);
+        ConfirmTokens = new SqliteConfirmTokenStore(writes);
+        Runs = new SqliteRunQueries(database, new SqliteRollupFolder(database, writes, new FastIngest.TestAnalytics.TestStateRules()));
     }
+
+    public IRunQueries Runs { get; }
 
     public RunBatchWriter Writer { get; }
 
@@ -59,7 +64,7 @@ public sealed class SqliteBackend : IStorageBackend
         var options = new ServerOptions { Listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0), DataDirectory = directory };
         var writer = new RunBatchWriter(store, options, new ServerMetrics(), NullLogger<RunBatchWriter>.Instance);
         var writes = new SqliteWrites(writer, store);
-        return new SqliteBackend(directory, database, writer, new SqliteTenantStore(database, writes), new SqliteConfirmTokenStore(writes));
+        return new SqliteBackend(directory, database, writer, writes);
     }
 
     public Task<IStorageBackend> SecondNodeAsync() => Task.FromResult<IStorageBackend>(new SameNode(this));
@@ -88,6 +93,8 @@ public sealed class SqliteBackend : IStorageBackend
 
         public RunBatchWriter Writer => first.Writer;
 
+        public IRunQueries Runs => first.Runs;
+
         public Task<IStorageBackend> SecondNodeAsync() => Task.FromResult<IStorageBackend>(this);
 
         public Task<long> ScalarAsync(string sql) => first.ScalarAsync(sql);
@@ -108,6 +115,7 @@ public sealed class PostgresBackend : IStorageBackend
         _database = database;
         Tenants = new PostgresTenantStore(database);
         ConfirmTokens = new PostgresConfirmTokenStore(database);
+        Runs = new PostgresRunQueries(database);
         var options = new ServerOptions { Listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0), DataDirectory = Path.GetTempPath() };
         Writer = new RunBatchWriter(new PostgresRunBatchStore(database), options, new ServerMetrics(), NullLogger<RunBatchWriter>.Instance);
     }
@@ -117,6 +125,8 @@ public sealed class PostgresBackend : IStorageBackend
     public ITenantStore Tenants { get; }
 
     public IConfirmTokenStore ConfirmTokens { get; }
+
+    public IRunQueries Runs { get; }
 
     public static async Task<IStorageBackend> CreateAsync() => await OpenAsync(await PostgresCluster.CreateDatabaseAsync("contract"));
 

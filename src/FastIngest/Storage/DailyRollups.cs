@@ -1,4 +1,4 @@
-namespace FastIngest.Storage.Sqlite;
+namespace FastIngest.Storage;
 
 /// <summary>
 /// Accumulates runs into (project, UTC day, branch) groups in memory: a fold turns many runs into a handful of
