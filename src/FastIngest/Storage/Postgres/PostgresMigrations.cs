@@ -150,6 +150,39 @@ public static class PostgresMigrations
             PRIMARY KEY (project_id, branch, day)
         );
         """,
+
+        // 4: quarantine: the entries, the opt-in auto-quarantine policy, and the log of every change.
+        """
+        CREATE TABLE quarantine (
+            id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            project_id  BIGINT  NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            suite       TEXT    NOT NULL,
+            name        TEXT    NOT NULL,
+            reason      TEXT    NOT NULL,
+            created_at  BIGINT  NOT NULL,
+            created_by  TEXT    NOT NULL,
+            expires_at  BIGINT,
+            auto        BOOLEAN NOT NULL DEFAULT false,
+            UNIQUE (project_id, suite, name)
+        );
+        CREATE TABLE quarantine_policy (
+            project_id          BIGINT  PRIMARY KEY REFERENCES projects(id) ON DELETE CASCADE,
+            release_after_days  INTEGER NOT NULL,
+            changed_by          TEXT    NOT NULL,
+            changed_at          BIGINT  NOT NULL
+        );
+        CREATE TABLE quarantine_log (
+            id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            project_id  BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            action      TEXT   NOT NULL,
+            suite       TEXT   NOT NULL,
+            name        TEXT   NOT NULL,
+            reason      TEXT,
+            changed_by  TEXT   NOT NULL,
+            changed_at  BIGINT NOT NULL
+        );
+        CREATE INDEX quarantine_log_by_project ON quarantine_log (project_id, id);
+        """,
     ];
 
     public static int LatestVersion => s_steps.Length;

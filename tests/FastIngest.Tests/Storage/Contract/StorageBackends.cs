@@ -22,6 +22,8 @@ public interface IStorageBackend : IAsyncDisposable
 
     IRunQueries Runs { get; }
 
+    IQuarantineStore Quarantine { get; }
+
     /// <summary>The node's ingest writer (group commit over the backend's <see cref="IRunBatchStore"/>), as the server runs it.</summary>
     RunBatchWriter Writer { get; }
 
@@ -45,9 +47,12 @@ public sealed class SqliteBackend : IStorageBackend
         Tenants = new SqliteTenantStore(database, writes);
         ConfirmTokens = new SqliteConfirmTokenStore(writes);
         Runs = new SqliteRunQueries(database, new SqliteRollupFolder(database, writes, new FastIngest.TestAnalytics.TestStateRules()));
+        Quarantine = new SqliteQuarantineStore(database, writes);
     }
 
     public IRunQueries Runs { get; }
+
+    public IQuarantineStore Quarantine { get; }
 
     public RunBatchWriter Writer { get; }
 
@@ -95,6 +100,8 @@ public sealed class SqliteBackend : IStorageBackend
 
         public IRunQueries Runs => first.Runs;
 
+        public IQuarantineStore Quarantine => first.Quarantine;
+
         public Task<IStorageBackend> SecondNodeAsync() => Task.FromResult<IStorageBackend>(this);
 
         public Task<long> ScalarAsync(string sql) => first.ScalarAsync(sql);
@@ -116,6 +123,7 @@ public sealed class PostgresBackend : IStorageBackend
         Tenants = new PostgresTenantStore(database);
         ConfirmTokens = new PostgresConfirmTokenStore(database);
         Runs = new PostgresRunQueries(database);
+        Quarantine = new PostgresQuarantineStore(database);
         var options = new ServerOptions { Listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0), DataDirectory = Path.GetTempPath() };
         Writer = new RunBatchWriter(new PostgresRunBatchStore(database), options, new ServerMetrics(), NullLogger<RunBatchWriter>.Instance);
     }
@@ -127,6 +135,8 @@ public sealed class PostgresBackend : IStorageBackend
     public IConfirmTokenStore ConfirmTokens { get; }
 
     public IRunQueries Runs { get; }
+
+    public IQuarantineStore Quarantine { get; }
 
     public static async Task<IStorageBackend> CreateAsync() => await OpenAsync(await PostgresCluster.CreateDatabaseAsync("contract"));
 
