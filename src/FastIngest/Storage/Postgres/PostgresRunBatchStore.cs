@@ -42,6 +42,10 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
                 await WriteBatchAsync(runs, outcomes, isolateRuns);
                 return;
             }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ForeignKeyViolation && attempt < MaxAttempts)
+            {
+                // A purge on another node removed a failure message this batch had just looked up: look again.
+            }
             catch (PostgresException e) when (IsRunLevel(e) && !isolateRuns)
             {
                 isolateRuns = true; // written again with a savepoint per run, so only the failing run is left out
@@ -129,36 +133,8 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
         /// <summary>What the current run changes in the roll-ups: a new run added, a merged run taken out and added again.</summary>
         public List<(bool Add, long TimestampMs, string? Branch, bool Passed, long DurationMs)> Counted { get; } = [];
 
-        /// <summary>The batch's roll-up deltas, one upsert per group in key order (so batches on two nodes lock them alike).</summary>
-        public async Task MergeRollupsAsync(DailyRollups rollups)
-        {
-            foreach (var ((project, day, branch), group) in rollups.Groups
-                .OrderBy(static g => g.Key.Project).ThenBy(static g => g.Key.Branch, StringComparer.Ordinal).ThenBy(static g => g.Key.Day))
-            {
-                var histogram = new long[DurationHistogram.BucketCount];
-                for (var b = 0; b < histogram.Length; b++)
-                {
-                    // Buckets are uint32 deltas that wrap below zero (a merged run taken out): read back as signed.
-                    histogram[b] = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(group.Histogram.AsSpan(b * sizeof(uint)));
-                }
-
-                await using var upsert = Command(
-                    """
-                    INSERT INTO run_daily_stats (project_id, day, branch, total, passed, failed, duration_max, histogram)
-                    VALUES ($1, $2, $3, GREATEST($4, 0), GREATEST($5, 0), GREATEST($6, 0), $7, ARRAY(SELECT GREATEST(c, 0) FROM unnest($8::bigint[]) AS c))
-                    ON CONFLICT (project_id, branch, day) DO UPDATE SET
-                        total = GREATEST(run_daily_stats.total + EXCLUDED.total + LEAST($4, 0), 0),
-                        passed = GREATEST(run_daily_stats.passed + EXCLUDED.passed + LEAST($5, 0), 0),
-                        failed = GREATEST(run_daily_stats.failed + EXCLUDED.failed + LEAST($6, 0), 0),
-                        duration_max = GREATEST(run_daily_stats.duration_max, EXCLUDED.duration_max),
-                        histogram = ARRAY(
-                            SELECT GREATEST(coalesce(s, 0) + coalesce(d, 0), 0)
-                            FROM unnest(run_daily_stats.histogram, $8::bigint[]) WITH ORDINALITY AS u(s, d, n) ORDER BY n);
-                    """,
-                    project, day, branch, group.Total, group.Passed, group.Failed, group.DurationMax, histogram);
-                await upsert.ExecuteNonQueryAsync();
-            }
-        }
+        /// <summary>The batch's roll-up deltas (see <see cref="PostgresRollups"/>).</summary>
+        public Task MergeRollupsAsync(DailyRollups rollups) => PostgresRollups.MergeAsync(connection, transaction, rollups);
 
         public async ValueTask<bool> IsProjectLiveAsync(long projectKey)
         {

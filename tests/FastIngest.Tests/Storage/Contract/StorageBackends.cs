@@ -24,6 +24,8 @@ public interface IStorageBackend : IAsyncDisposable
 
     IQuarantineStore Quarantine { get; }
 
+    IDataRemovalStore Removal { get; }
+
     /// <summary>The node's ingest writer (group commit over the backend's <see cref="IRunBatchStore"/>), as the server runs it.</summary>
     RunBatchWriter Writer { get; }
 
@@ -48,7 +50,10 @@ public sealed class SqliteBackend : IStorageBackend
         ConfirmTokens = new SqliteConfirmTokenStore(writes);
         Runs = new SqliteRunQueries(database, new SqliteRollupFolder(database, writes, new FastIngest.TestAnalytics.TestStateRules()));
         Quarantine = new SqliteQuarantineStore(database, writes);
+        Removal = new SqliteDataRemovalStore(database, writes);
     }
+
+    public IDataRemovalStore Removal { get; }
 
     public IRunQueries Runs { get; }
 
@@ -102,6 +107,8 @@ public sealed class SqliteBackend : IStorageBackend
 
         public IQuarantineStore Quarantine => first.Quarantine;
 
+        public IDataRemovalStore Removal => first.Removal;
+
         public Task<IStorageBackend> SecondNodeAsync() => Task.FromResult<IStorageBackend>(this);
 
         public Task<long> ScalarAsync(string sql) => first.ScalarAsync(sql);
@@ -124,6 +131,7 @@ public sealed class PostgresBackend : IStorageBackend
         ConfirmTokens = new PostgresConfirmTokenStore(database);
         Runs = new PostgresRunQueries(database);
         Quarantine = new PostgresQuarantineStore(database);
+        Removal = new PostgresDataRemovalStore(database);
         var options = new ServerOptions { Listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0), DataDirectory = Path.GetTempPath() };
         Writer = new RunBatchWriter(new PostgresRunBatchStore(database), options, new ServerMetrics(), NullLogger<RunBatchWriter>.Instance);
     }
@@ -137,6 +145,8 @@ public sealed class PostgresBackend : IStorageBackend
     public IRunQueries Runs { get; }
 
     public IQuarantineStore Quarantine { get; }
+
+    public IDataRemovalStore Removal { get; }
 
     public static async Task<IStorageBackend> CreateAsync() => await OpenAsync(await PostgresCluster.CreateDatabaseAsync("contract"));
 

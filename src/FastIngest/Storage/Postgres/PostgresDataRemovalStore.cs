@@ -1,0 +1,206 @@
+using Dapper;
+using Npgsql;
+
+namespace FastIngest.Storage.Postgres;
+
+/// <summary>
+/// Deletions on PostgreSQL, in the same bounded batches as on SQLite (each its own short transaction, so no node's
+/// ingest waits long behind one). Runs leave the daily roll-ups in the transaction that deletes them (their counts
+/// and histogram buckets are taken out), so statistics stay exact while a purge runs; a day's maximum duration is
+/// the one thing not recomputed, so after a purge it may still name a deleted run (percentiles are capped by it,
+/// never raised by it).
+/// </summary>
+[DapperAot]
+public sealed class PostgresDataRemovalStore : IDataRemovalStore
+{
+    private readonly NpgsqlDataSource _db;
+
+    public PostgresDataRemovalStore(PostgresDatabase database) => _db = database.DataSource;
+
+    public async ValueTask<long> CountRunsAsync(long projectKey, long? beforeMs)
+    {
+        await using var connection = await _db.OpenConnectionAsync();
+        var before = beforeMs ?? long.MaxValue;
+        return await connection.ExecuteScalarAsync<long>(
+            "SELECT count(*) FROM test_runs WHERE project_id = @projectKey AND head_key IS NULL AND timestamp_ms < @before;",
+            new { projectKey, before });
+    }
+
+    public async Task<int> DeleteRunsBatchAsync(long projectKey, long? beforeMs, int batchSize)
+    {
+        var before = beforeMs ?? long.MaxValue;
+        await using var connection = await _db.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        // The oldest runs first, through the time index; a sharded run's head takes its shard rows along (their
+        // executions went ahead of them). SKIP LOCKED: a run another node is merging a shard into waits for the next batch.
+        var deleted = (await connection.QueryAsync<DeletedRun>(
+            """
+            DELETE FROM test_runs WHERE id IN (
+                SELECT id FROM test_runs WHERE project_id = @projectKey AND timestamp_ms < @before AND head_key IS NULL
+                ORDER BY timestamp_ms, id LIMIT @batchSize FOR UPDATE SKIP LOCKED)
+            RETURNING timestamp_ms AS TimestampMs, branch AS Branch, status = 'passed' AS Passed, duration_ms AS DurationMs;
+            """,
+            new { projectKey, before, batchSize }, transaction)).ToList();
+        var rollups = new DailyRollups();
+        foreach (var run in deleted)
+        {
+            rollups.Remove(projectKey, run.TimestampMs, run.Branch, run.Passed, run.DurationMs);
+        }
+
+        await PostgresRollups.MergeAsync(connection, transaction, rollups);
+        await transaction.CommitAsync();
+        return deleted.Count;
+    }
+
+    public async Task<int> DeleteTestCasesBatchAsync(long projectKey, long? beforeMs, int batchSize, int maxRows)
+    {
+        var before = beforeMs ?? long.MaxValue;
+        await using var connection = await _db.OpenConnectionAsync();
+        return await connection.ExecuteAsync(
+            """
+            WITH batch (id) AS (
+                SELECT id FROM test_runs WHERE project_id = @projectKey AND timestamp_ms < @before AND head_key IS NULL
+                ORDER BY timestamp_ms, id LIMIT @batchSize),
+            rows_of_batch (id) AS (
+                SELECT id FROM batch UNION ALL SELECT s.id FROM test_runs AS s WHERE s.head_key IN (SELECT id FROM batch))
+            DELETE FROM executions WHERE (run_key, test_id, attempt) IN (
+                SELECT run_key, test_id, attempt FROM executions WHERE run_key IN (SELECT id FROM rows_of_batch) LIMIT @maxRows);
+            """,
+            new { projectKey, before, batchSize, maxRows });
+    }
+
+    public async Task RebuildRollupsAfterPurgeAsync(long projectKey, long beforeMs)
+    {
+        // The counts are already right (each batch took its runs out); what is left is the days that are now
+        // empty, and the per-test data only the purged runs used.
+        await using var connection = await _db.OpenConnectionAsync();
+        await connection.ExecuteAsync("DELETE FROM run_daily_stats WHERE project_id = @projectKey AND total <= 0;", new { projectKey });
+        await connection.ExecuteAsync(
+            """
+            DELETE FROM failure_messages AS m WHERE m.project_id = @projectKey
+              AND NOT EXISTS (SELECT 1 FROM executions AS e WHERE e.message_id = m.id);
+            """,
+            new { projectKey });
+        await connection.ExecuteAsync(
+            """
+            DELETE FROM failure_groups AS g WHERE g.project_id = @projectKey
+              AND NOT EXISTS (SELECT 1 FROM failure_messages AS m WHERE m.group_id = g.id);
+            """,
+            new { projectKey });
+    }
+
+    public async Task<IReadOnlyList<string>> RevokeProjectTokensAsync(long projectKey, long nowMs)
+    {
+        await using var connection = await _db.OpenConnectionAsync();
+        return (await connection.QueryAsync<string>(
+            "UPDATE api_tokens SET revoked_at = @nowMs WHERE project_id = @projectKey AND revoked_at IS NULL RETURNING id;",
+            new { projectKey, nowMs })).ToList();
+    }
+
+    public async Task<IReadOnlyList<string>?> BeginProjectDeletionAsync(long projectKey, long nowMs)
+    {
+        await using var connection = await _db.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        // The update waits for every batch that read the project FOR SHARE (their runs are in, and will be deleted);
+        // a batch after it sees the project gone.
+        if (await connection.ExecuteAsync("UPDATE projects SET deleted_at = @nowMs WHERE id = @projectKey AND deleted_at IS NULL;",
+            new { projectKey, nowMs }, transaction) == 0)
+        {
+            return null;
+        }
+
+        var revoked = (await connection.QueryAsync<string>(
+            "UPDATE api_tokens SET revoked_at = @nowMs WHERE project_id = @projectKey AND revoked_at IS NULL RETURNING id;",
+            new { projectKey, nowMs }, transaction)).ToList();
+        await transaction.CommitAsync();
+        return revoked;
+    }
+
+    public async Task<(IReadOnlyList<long> ProjectKeys, IReadOnlyList<string> TokenIds)?> BeginOrgDeletionAsync(long orgKey, long nowMs)
+    {
+        await using var connection = await _db.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        if (await connection.ExecuteAsync("UPDATE orgs SET deleted_at = @nowMs WHERE id = @orgKey AND deleted_at IS NULL;",
+            new { orgKey, nowMs }, transaction) == 0)
+        {
+            return null;
+        }
+
+        await connection.ExecuteAsync("UPDATE projects SET deleted_at = @nowMs WHERE org_id = @orgKey AND deleted_at IS NULL;", new { orgKey, nowMs }, transaction);
+        var projects = (await connection.QueryAsync<long>("SELECT id FROM projects WHERE org_id = @orgKey;", new { orgKey }, transaction)).ToList();
+        var revoked = (await connection.QueryAsync<string>(
+            """
+            UPDATE api_tokens SET revoked_at = @nowMs
+            WHERE (org_id = @orgKey OR project_id IN (SELECT id FROM projects WHERE org_id = @orgKey)) AND revoked_at IS NULL
+            RETURNING id;
+            """,
+            new { orgKey, nowMs }, transaction)).ToList();
+        await transaction.CommitAsync();
+        return (projects, revoked);
+    }
+
+    public async ValueTask<(IReadOnlyList<long> ProjectKeys, IReadOnlyList<long> OrgKeys)> UnfinishedDeletionsAsync(long beganBeforeMs)
+    {
+        await using var connection = await _db.OpenConnectionAsync();
+        var projects = (await connection.QueryAsync<long>("SELECT id FROM projects WHERE deleted_at < @beganBeforeMs;", new { beganBeforeMs })).ToList();
+        var orgs = (await connection.QueryAsync<long>("SELECT id FROM orgs WHERE deleted_at < @beganBeforeMs;", new { beganBeforeMs })).ToList();
+        return (projects, orgs);
+    }
+
+    public async ValueTask<IReadOnlyList<long>> ProjectKeysOfAsync(long orgKey)
+    {
+        await using var connection = await _db.OpenConnectionAsync();
+        return (await connection.QueryAsync<long>("SELECT id FROM projects WHERE org_id = @orgKey;", new { orgKey })).ToList();
+    }
+
+    /// <summary>Per-test data of a project can run to millions of rows: it goes in bounded batches before the project row.</summary>
+    private static readonly string[] s_projectDataBatches =
+    [
+        "DELETE FROM executions WHERE (run_key, test_id, attempt) IN (SELECT e.run_key, e.test_id, e.attempt FROM executions AS e JOIN tests AS t ON t.id = e.test_id WHERE t.project_id = @projectKey LIMIT 20000);",
+        "DELETE FROM tests WHERE id IN (SELECT id FROM tests WHERE project_id = @projectKey LIMIT 20000);",
+        "DELETE FROM failure_messages WHERE id IN (SELECT id FROM failure_messages WHERE project_id = @projectKey LIMIT 20000);",
+        "DELETE FROM failure_groups WHERE id IN (SELECT id FROM failure_groups WHERE project_id = @projectKey LIMIT 20000);",
+        "DELETE FROM quarantine_log WHERE id IN (SELECT id FROM quarantine_log WHERE project_id = @projectKey LIMIT 20000);",
+    ];
+
+    public async Task DeleteProjectAsync(long projectKey, CancellationToken cancellation = default)
+    {
+        await using var connection = await _db.OpenConnectionAsync(cancellation);
+        foreach (var sql in s_projectDataBatches)
+        {
+            while (await connection.ExecuteAsync(sql, new { projectKey }) > 0)
+            {
+                cancellation.ThrowIfCancellationRequested(); // the deletion is final; the retention job finishes it
+            }
+        }
+
+        // What is left cascades from the project row: its roll-ups, quarantine, policy and tokens (all small).
+        await connection.ExecuteAsync("DELETE FROM projects WHERE id = @projectKey;", new { projectKey });
+    }
+
+    public async Task<IReadOnlyList<string>> DeleteOrgAsync(long orgKey)
+    {
+        await using var connection = await _db.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        var tokens = (await connection.QueryAsync<string>("DELETE FROM api_tokens WHERE org_id = @orgKey RETURNING id;", new { orgKey }, transaction)).ToList();
+        await connection.ExecuteAsync("DELETE FROM orgs WHERE id = @orgKey;", new { orgKey }, transaction);
+        await transaction.CommitAsync();
+        return tokens;
+    }
+
+    /// <summary>PostgreSQL's backups are its own tools' (pg_dump, base backups, the provider's snapshots), not a file this server writes.</summary>
+    public Task<long> BackupAsync(string path, CancellationToken cancellationToken) =>
+        Task.FromException<long>(new NotSupportedException(
+            "With PostgreSQL, back up the database with pg_dump, base backups or your provider's snapshots; POST /v1/admin/backup copies the embedded SQLite file only."));
+
+    internal sealed class DeletedRun
+    {
+        public long TimestampMs { get; set; }
+
+        public string? Branch { get; set; }
+
+        public bool Passed { get; set; }
+
+        public long DurationMs { get; set; }
+    }
+}
