@@ -58,6 +58,14 @@ public sealed class TestCaseSetBuilder : IDisposable
             return $"duration must be from 0 to {IngestFields.MaxDurationMs} ms";
         }
 
+        // A test is named by its suite, name and file: a NUL there is refused (no database backend stores one the
+        // same way). In a failure message it is only text gone wrong, shown as U+FFFD.
+        if (suite.Contains('\0', StringComparison.Ordinal) || name.Contains('\0', StringComparison.Ordinal) || (file?.Contains('\0', StringComparison.Ordinal) ?? false))
+        {
+            return "suite, name and file must not contain NUL characters";
+        }
+
+        failureMessage = failureMessage?.Replace('\0', '\uFFFD');
         failureMessage = Trim(failureMessage,
             _messageChars < _limits.MessageBudgetChars ? TestCaseLimits.MaxFailureMessageLength : TestCaseLimits.ShortFailureMessageLength);
         suite = Intern(suite);

@@ -30,7 +30,7 @@ public sealed class PostgresDataRemovalStore : IDataRemovalStore
     {
         var before = beforeMs ?? long.MaxValue;
         await using var connection = await _db.OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
+        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted);
         // The oldest runs first, through the time index; a sharded run's head takes its shard rows along (their
         // executions went ahead of them). SKIP LOCKED: a run another node is merging a shard into waits for the next batch.
         var deleted = (await connection.QueryAsync<DeletedRun>(
@@ -72,21 +72,25 @@ public sealed class PostgresDataRemovalStore : IDataRemovalStore
     public async Task RebuildRollupsAfterPurgeAsync(long projectKey, long beforeMs)
     {
         // The counts are already right (each batch took its runs out); what is left is the days that are now
-        // empty, and the per-test data only the purged runs used.
+        // empty, and the per-test data only the purged runs used. The project's exclusive lock waits for the
+        // batches in flight: none of them is about to name a message this removes.
         await using var connection = await _db.OpenConnectionAsync();
-        await connection.ExecuteAsync("DELETE FROM run_daily_stats WHERE project_id = @projectKey AND total <= 0;", new { projectKey });
+        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted);
+        await connection.ExecuteAsync($"SELECT {ProjectLocks.Exclusive("@projectKey")};", new { projectKey }, transaction);
+        await connection.ExecuteAsync("DELETE FROM run_daily_stats WHERE project_id = @projectKey AND total <= 0;", new { projectKey }, transaction);
         await connection.ExecuteAsync(
             """
             DELETE FROM failure_messages AS m WHERE m.project_id = @projectKey
               AND NOT EXISTS (SELECT 1 FROM executions AS e WHERE e.message_id = m.id);
             """,
-            new { projectKey });
+            new { projectKey }, transaction);
         await connection.ExecuteAsync(
             """
             DELETE FROM failure_groups AS g WHERE g.project_id = @projectKey
               AND NOT EXISTS (SELECT 1 FROM failure_messages AS m WHERE m.group_id = g.id);
             """,
-            new { projectKey });
+            new { projectKey }, transaction);
+        await transaction.CommitAsync();
     }
 
     public async Task<IReadOnlyList<string>> RevokeProjectTokensAsync(long projectKey, long nowMs)
@@ -100,9 +104,10 @@ public sealed class PostgresDataRemovalStore : IDataRemovalStore
     public async Task<IReadOnlyList<string>?> BeginProjectDeletionAsync(long projectKey, long nowMs)
     {
         await using var connection = await _db.OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        // The update waits for every batch that read the project FOR SHARE (their runs are in, and will be deleted);
-        // a batch after it sees the project gone.
+        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted);
+        // The exclusive lock waits for every batch holding the project's shared lock (their runs are in, and will be
+        // deleted); a batch after it sees the project gone.
+        await connection.ExecuteAsync($"SELECT {ProjectLocks.Exclusive("@projectKey")};", new { projectKey }, transaction);
         if (await connection.ExecuteAsync("UPDATE projects SET deleted_at = @nowMs WHERE id = @projectKey AND deleted_at IS NULL;",
             new { projectKey, nowMs }, transaction) == 0)
         {
@@ -119,11 +124,17 @@ public sealed class PostgresDataRemovalStore : IDataRemovalStore
     public async Task<(IReadOnlyList<long> ProjectKeys, IReadOnlyList<string> TokenIds)?> BeginOrgDeletionAsync(long orgKey, long nowMs)
     {
         await using var connection = await _db.OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
+        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted);
         if (await connection.ExecuteAsync("UPDATE orgs SET deleted_at = @nowMs WHERE id = @orgKey AND deleted_at IS NULL;",
             new { orgKey, nowMs }, transaction) == 0)
         {
             return null;
+        }
+
+        // Every project's exclusive lock, in key order (as batches take them), before the projects are marked.
+        foreach (var projectKey in await connection.QueryAsync<long>("SELECT id FROM projects WHERE org_id = @orgKey ORDER BY id;", new { orgKey }, transaction))
+        {
+            await connection.ExecuteAsync($"SELECT {ProjectLocks.Exclusive("@projectKey")};", new { projectKey }, transaction);
         }
 
         await connection.ExecuteAsync("UPDATE projects SET deleted_at = @nowMs WHERE org_id = @orgKey AND deleted_at IS NULL;", new { orgKey, nowMs }, transaction);
@@ -181,7 +192,7 @@ public sealed class PostgresDataRemovalStore : IDataRemovalStore
     public async Task<IReadOnlyList<string>> DeleteOrgAsync(long orgKey)
     {
         await using var connection = await _db.OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
+        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted);
         var tokens = (await connection.QueryAsync<string>("DELETE FROM api_tokens WHERE org_id = @orgKey RETURNING id;", new { orgKey }, transaction)).ToList();
         await connection.ExecuteAsync("DELETE FROM orgs WHERE id = @orgKey;", new { orgKey }, transaction);
         await transaction.CommitAsync();

@@ -27,14 +27,19 @@ public sealed class PostgresDatabase : IAsyncDisposable
     /// </summary>
     public static PostgresDatabase Create(string connection)
     {
-        var builder = new NpgsqlConnectionStringBuilder(ToKeywords(connection))
+        var given = new NpgsqlConnectionStringBuilder(ToKeywords(connection));
+        var builder = new NpgsqlConnectionStringBuilder(given.ConnectionString);
+        // Defaults only where the operator said nothing: with many nodes, their pools add up against the
+        // server's max_connections, and the operator sizes them (README: several nodes).
+        if (!given.ContainsKey("Maximum Pool Size"))
         {
-            // A restarted database or a failover drops pooled connections; a command on a dead one fails once,
-            // and the pool replaces it.
-            Pooling = true,
-            MaxPoolSize = Math.Max(20, 4 * Environment.ProcessorCount),
-            ApplicationName = "fastingest",
-        };
+            builder.MaxPoolSize = Math.Max(20, 4 * Environment.ProcessorCount);
+        }
+
+        if (!given.ContainsKey("Application Name"))
+        {
+            builder.ApplicationName = "fastingest";
+        }
         // Arrays carry a batch's tests, messages and executions in one statement (unnest).
         var dataSource = new NpgsqlSlimDataSourceBuilder(builder.ConnectionString).EnableArrays().Build();
         return new PostgresDatabase(dataSource, $"{builder.Host}:{builder.Port}/{builder.Database}");
@@ -50,6 +55,19 @@ public sealed class PostgresDatabase : IAsyncDisposable
         try
         {
             await using var connection = await DataSource.OpenConnectionAsync(cancellation);
+            if (connection.PostgreSqlVersion.Major < 11)
+            {
+                throw new InvalidOperationException($"PostgreSQL at {Description} is version {connection.PostgreSqlVersion}; FastIngest needs 11 or newer.");
+            }
+
+            await using (var encoding = new NpgsqlCommand("SHOW server_encoding;", connection))
+            {
+                if (await encoding.ExecuteScalarAsync(cancellation) is not "UTF8")
+                {
+                    throw new InvalidOperationException($"the database on {Description} is not UTF8-encoded; create it with ENCODING 'UTF8'.");
+                }
+            }
+
             await PostgresMigrations.ApplyAsync(connection, cancellation);
         }
         catch (PostgresException e)

@@ -202,7 +202,7 @@ public static class PostgresMigrations
 
             for (var step = version; step < LatestVersion; step++)
             {
-                await using var transaction = await connection.BeginTransactionAsync(cancellation);
+                await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, cancellation);
                 await ExecuteAsync(connection, transaction, s_steps[step], cancellation);
                 if (step == 0)
                 {

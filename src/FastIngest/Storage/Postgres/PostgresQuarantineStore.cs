@@ -33,7 +33,7 @@ public sealed class PostgresQuarantineStore : IQuarantineStore
         long nowMs, bool byPolicy = false)
     {
         await using var connection = await _db.OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
+        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted);
         var entry = $"{projectKey}/{suite}/{name}"; // two entries that happen to share a key only wait for each other
         await connection.ExecuteAsync("SELECT pg_advisory_xact_lock(hashtextextended(@entry, 1));", new { entry }, transaction);
         var existed = await connection.ExecuteScalarAsync<long>(
@@ -67,7 +67,7 @@ public sealed class PostgresQuarantineStore : IQuarantineStore
     public async Task<QuarantineEntry?> RemoveAsync(long projectKey, long entryKey, string by, long nowMs)
     {
         await using var connection = await _db.OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
+        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted);
         var row = await connection.QuerySingleOrDefaultAsync<EntryRow>(
             $"""
             DELETE FROM quarantine WHERE id = @entryKey AND project_id = @projectKey AND (@by <> 'auto-quarantine' OR auto)
@@ -94,7 +94,7 @@ public sealed class PostgresQuarantineStore : IQuarantineStore
     public async Task SetPolicyAsync(long projectKey, int? releaseAfterDays, string by, long nowMs)
     {
         await using var connection = await _db.OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
+        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted);
         if (releaseAfterDays is { } days)
         {
             await connection.ExecuteAsync(

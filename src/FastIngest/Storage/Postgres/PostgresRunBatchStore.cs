@@ -14,10 +14,12 @@ namespace FastIngest.Storage.Postgres;
 /// identical uploads racing on two nodes one is created and the other is a duplicate.</item>
 /// <item>A shard locks its run's head row (<c>FOR UPDATE</c>) before joining it, so merges on several nodes happen
 /// one after another.</item>
-/// <item>A run's project is read <c>FOR SHARE</c>: a deletion that begins meanwhile waits for the batch, as it waits
-/// for SQLite's one writer.</item>
-/// <item>Rows shared between runs (tests, failure messages and groups) are inserted in key order, so two nodes never
-/// lock them in opposite orders; a deadlock or serialization failure all the same makes the batch run again.</item>
+/// <item>A batch holds its projects' shared locks (<see cref="ProjectLocks"/>), taken up front in key order: a deletion
+/// that begins meanwhile waits for the batch, as it waits for SQLite's one writer, and later batches see it.</item>
+/// <item>Rows shared between runs (the batch's tests, failure groups and messages) are inserted first, for the whole
+/// batch in key order, and runs are written in (project, run id, shard) order, so two nodes take the same locks in
+/// the same order; a deadlock or serialization failure all the same makes the batch run again after a short,
+/// random pause.</item>
 /// </list>
 /// The daily run roll-ups change in the same transaction (one upsert per project, day and branch the batch
 /// touched, in key order), so statistics are exact at every commit and reads never fold.
@@ -54,6 +56,7 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
                 && attempt < MaxAttempts)
             {
                 // Another node's batch held what this one needed, in another order: nothing of this one is stored.
+                await Task.Delay(Random.Shared.Next(1, 10 * attempt));
             }
         }
     }
@@ -70,15 +73,17 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
     private async Task WriteBatchAsync(ReadOnlyMemory<RunRecord> runs, Memory<RunWriteOutcome> outcomes, bool isolateRuns)
     {
         await using var connection = await _db.OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
+        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted);
         var batch = new Batch(connection, transaction);
+        await batch.LockProjectsAsync(runs);
+        await batch.InsertSharedRowsAsync(runs);
         var rollups = new DailyRollups();
-        for (var i = 0; i < runs.Length; i++)
+        foreach (var i in WriteOrder(runs.Span))
         {
             var run = runs.Span[i];
             batch.Counted.Clear();
             RunWriteOutcome outcome;
-            if (!await batch.IsProjectLiveAsync(run.ProjectKey))
+            if (!batch.IsProjectLive(run.ProjectKey))
             {
                 outcome = RunWriteOutcome.ProjectGone;
             }
@@ -125,6 +130,29 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
         await transaction.CommitAsync();
     }
 
+    /// <summary>The batch's runs by (project, run id, shard): every node locks run keys and shard heads in one order.</summary>
+    private static int[] WriteOrder(ReadOnlySpan<RunRecord> runs)
+    {
+        var order = new int[runs.Length];
+        var keys = new (long Project, string RunId, string Shard, int Index)[runs.Length];
+        for (var i = 0; i < runs.Length; i++)
+        {
+            keys[i] = (runs[i].ProjectKey, runs[i].RunId, runs[i].Shard ?? "", i);
+        }
+
+        Array.Sort(keys, static (a, b) =>
+            a.Project != b.Project ? a.Project.CompareTo(b.Project)
+            : string.CompareOrdinal(a.RunId, b.RunId) is var byRun and not 0 ? byRun
+            : string.CompareOrdinal(a.Shard, b.Shard) is var byShard and not 0 ? byShard
+            : a.Index.CompareTo(b.Index)); // identical keys keep their arrival order: the first one is the one created
+        for (var i = 0; i < keys.Length; i++)
+        {
+            order[i] = keys[i].Index;
+        }
+
+        return order;
+    }
+
     /// <summary>One batch's statements on its connection and transaction.</summary>
     private sealed class Batch(NpgsqlConnection connection, NpgsqlTransaction transaction)
     {
@@ -136,16 +164,119 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
         /// <summary>The batch's roll-up deltas (see <see cref="PostgresRollups"/>).</summary>
         public Task MergeRollupsAsync(DailyRollups rollups) => PostgresRollups.MergeAsync(connection, transaction, rollups);
 
-        public async ValueTask<bool> IsProjectLiveAsync(long projectKey)
+        /// <summary>Takes the shared lock of every project of the batch (in key order), then reads which are live.</summary>
+        public async Task LockProjectsAsync(ReadOnlyMemory<RunRecord> runs)
         {
-            if (!_projects.TryGetValue(projectKey, out var live))
+            var keys = new SortedSet<long>();
+            foreach (var run in runs.Span)
             {
-                await using var command = Command("SELECT 1 FROM projects WHERE id = $1 AND deleted_at IS NULL FOR SHARE;", projectKey);
-                live = await command.ExecuteScalarAsync() is not null;
-                _projects[projectKey] = live;
+                keys.Add(run.ProjectKey);
             }
 
-            return live;
+            var projects = keys.ToArray();
+            foreach (var key in projects) // key order: batches on every node lock their projects alike
+            {
+                await using var lockOne = Command($"SELECT {ProjectLocks.Shared("$1")};", key);
+                await lockOne.ExecuteNonQueryAsync();
+            }
+
+            foreach (var key in projects)
+            {
+                _projects[key] = false;
+            }
+
+            await using var live = Command("SELECT id FROM projects WHERE id = ANY($1::bigint[]) AND deleted_at IS NULL;", projects);
+            await using var reader = await live.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                _projects[reader.GetInt64(0)] = true;
+            }
+        }
+
+        public bool IsProjectLive(long projectKey) => _projects.TryGetValue(projectKey, out var live) && live;
+
+        /// <summary>
+        /// The tests, failure groups and messages the batch's runs name, inserted if new for the whole batch at once,
+        /// each table in key order, before any run: two batches never lock these rows in opposite orders.
+        /// </summary>
+        public async Task InsertSharedRowsAsync(ReadOnlyMemory<RunRecord> runs)
+        {
+            var tests = new SortedSet<(long Project, string Suite, string Name)>();
+            var files = new Dictionary<(long, string, string), (string? File, long FirstSeenMs)>();
+            var messages = new SortedDictionary<(long Project, long Hash), string>();
+            foreach (var run in runs.Span)
+            {
+                if (run.LookupOnly || run.Tests is not { Count: > 0 } cases || !IsProjectLive(run.ProjectKey))
+                {
+                    continue;
+                }
+
+                foreach (var test in cases)
+                {
+                    var key = (run.ProjectKey, test.Suite, test.Name);
+                    if (tests.Add(key))
+                    {
+                        files[key] = (test.File, run.TimestampMs);
+                    }
+
+                    if (test.FailureMessage is { } message)
+                    {
+                        messages.TryAdd((run.ProjectKey, MessageHash(message)), message);
+                    }
+                }
+            }
+
+            if (tests.Count > 0)
+            {
+                var ordered = tests.ToArray(); // SortedSet of tuples: project, then suite and name (ordinal)
+                await using var insert = Command(
+                    """
+                    INSERT INTO tests (project_id, suite, name, file, first_seen_ms)
+                    SELECT p, s, n, f, t FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[]) WITH ORDINALITY AS u(p, s, n, f, t, o)
+                    ORDER BY o
+                    ON CONFLICT (project_id, suite, name) DO NOTHING;
+                    """,
+                    ordered.Select(static k => k.Project).ToArray(), ordered.Select(static k => k.Suite).ToArray(), ordered.Select(static k => k.Name).ToArray(),
+                    ordered.Select(k => files[k].File).ToArray(), ordered.Select(k => files[k].FirstSeenMs).ToArray());
+                await insert.ExecuteNonQueryAsync();
+            }
+
+            if (messages.Count > 0)
+            {
+                var groups = new SortedDictionary<(long Project, long Fingerprint), string>();
+                var rows = new List<(long Project, long Hash, long Group, string Text)>(messages.Count);
+                foreach (var ((project, hash), text) in messages)
+                {
+                    var pattern = FailurePattern.Of(text);
+                    var fingerprint = FailurePattern.Fingerprint(pattern);
+                    groups.TryAdd((project, fingerprint), pattern);
+                    rows.Add((project, hash, fingerprint, text));
+                }
+
+                await using (var insertGroups = Command(
+                    """
+                    INSERT INTO failure_groups (project_id, fingerprint, pattern)
+                    SELECT p, f, t FROM unnest($1::bigint[], $2::bigint[], $3::text[]) WITH ORDINALITY AS u(p, f, t, o)
+                    ORDER BY o
+                    ON CONFLICT (project_id, fingerprint) DO NOTHING;
+                    """,
+                    groups.Keys.Select(static k => k.Project).ToArray(), groups.Keys.Select(static k => k.Fingerprint).ToArray(), groups.Values.ToArray()))
+                {
+                    await insertGroups.ExecuteNonQueryAsync();
+                }
+
+                await using var insertMessages = Command(
+                    """
+                    INSERT INTO failure_messages (project_id, hash, group_id, message)
+                    SELECT u.p, u.h, g.id, u.m FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[]) WITH ORDINALITY AS u(p, h, f, m, o)
+                    JOIN failure_groups AS g ON g.project_id = u.p AND g.fingerprint = u.f
+                    ORDER BY u.o
+                    ON CONFLICT (project_id, hash) DO NOTHING;
+                    """,
+                    rows.Select(static r => r.Project).ToArray(), rows.Select(static r => r.Hash).ToArray(), rows.Select(static r => r.Group).ToArray(),
+                    rows.Select(static r => r.Text).ToArray());
+                await insertMessages.ExecuteNonQueryAsync();
+            }
         }
 
         public async Task<RunWriteOutcome> WriteRunAsync(RunRecord run)
@@ -158,7 +289,7 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
 
             if (await InsertAsync(run, fingerprint, run.TimestampMs, headKey: null, shards: null, prior: null) is { } runKey)
             {
-                await WriteExecutionsAsync(run, runKey, run.TimestampMs);
+                await WriteExecutionsAsync(run, runKey);
                 Counted.Add((true, run.TimestampMs, run.Branch, run.Passed, run.DurationMs));
                 return RunWriteOutcome.Created;
             }
@@ -188,7 +319,7 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
                 {
                     var shardKey = await InsertAsync(run, fingerprint, run.TimestampMs, headKey, shards: null, prior: null)
                         ?? throw new InvalidOperationException("The first shard of a new run was ignored.");
-                    await WriteExecutionsAsync(run, shardKey, run.TimestampMs);
+                    await WriteExecutionsAsync(run, shardKey);
                     Counted.Add((true, run.TimestampMs, run.Branch, run.Passed, run.DurationMs)); // the run, as its first shard made it
                     return RunWriteOutcome.Created;
                 }
@@ -208,7 +339,7 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
                 return await StoredOutcomeAsync(run, fingerprint) ?? throw new InvalidOperationException("A shard the insert ignored has no stored row.");
             }
 
-            await WriteExecutionsAsync(run, newShardKey, stored.TimestampMs);
+            await WriteExecutionsAsync(run, newShardKey);
             await using var merge = Command(
                 """
                 UPDATE test_runs SET
@@ -302,17 +433,17 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
         }
 
         /// <summary>
-        /// The run's test cases: the tests, groups and messages it names are inserted if new (in key order) and their
-        /// ids read back, then the executions go in as one statement.
+        /// The run's test cases: the ids of the tests and messages it names (inserted for the whole batch already, and
+        /// kept from removal by the project's shared lock) are read back, then the executions go in as one statement.
         /// </summary>
-        private async Task WriteExecutionsAsync(RunRecord run, long rowKey, long timestampMs)
+        private async Task WriteExecutionsAsync(RunRecord run, long rowKey)
         {
             if (run.Tests is not { Count: > 0 } cases)
             {
                 return;
             }
 
-            var testIds = await TestIdsAsync(run.ProjectKey, cases, timestampMs);
+            var testIds = await TestIdsAsync(run.ProjectKey, cases);
             var messageIds = await MessageIdsAsync(run.ProjectKey, cases);
             var count = cases.Count;
             var tests = new long[count];
@@ -340,33 +471,13 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
             await insert.ExecuteNonQueryAsync();
         }
 
-        private async Task<Dictionary<(string Suite, string Name), long>> TestIdsAsync(long projectKey, IReadOnlyList<TestCase> cases, long timestampMs)
+        private async Task<Dictionary<(string Suite, string Name), long>> TestIdsAsync(long projectKey, IReadOnlyList<TestCase> cases)
         {
-            var first = new Dictionary<(string Suite, string Name), string?>();
-            foreach (var test in cases)
-            {
-                first.TryAdd((test.Suite, test.Name), test.File);
-            }
-
-            var keys = first.Keys.OrderBy(static k => k.Suite, StringComparer.Ordinal).ThenBy(static k => k.Name, StringComparer.Ordinal).ToArray();
-            var suites = keys.Select(static k => k.Suite).ToArray();
-            var names = keys.Select(static k => k.Name).ToArray();
-            var files = keys.Select(k => first[k]).ToArray();
-            await using (var insert = Command(
-                """
-                INSERT INTO tests (project_id, suite, name, file, first_seen_ms)
-                SELECT $1, s, n, f, $5 FROM unnest($2::text[], $3::text[], $4::text[]) AS u(s, n, f)
-                ON CONFLICT (project_id, suite, name) DO NOTHING;
-                """,
-                projectKey, suites, names, files, timestampMs))
-            {
-                await insert.ExecuteNonQueryAsync();
-            }
-
+            var keys = cases.Select(static t => (t.Suite, t.Name)).Distinct().ToArray();
             var ids = new Dictionary<(string Suite, string Name), long>(keys.Length);
             await using var read = Command(
                 "SELECT t.id, t.suite, t.name FROM tests AS t JOIN unnest($2::text[], $3::text[]) AS u(s, n) ON t.suite = u.s AND t.name = u.n WHERE t.project_id = $1;",
-                projectKey, suites, names);
+                projectKey, keys.Select(static k => k.Suite).ToArray(), keys.Select(static k => k.Name).ToArray());
             await using var reader = await read.ExecuteReaderAsync();
             while (await reader.ReadAsync())
             {
@@ -378,56 +489,11 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
 
         private async Task<Dictionary<long, long>> MessageIdsAsync(long projectKey, IReadOnlyList<TestCase> cases)
         {
-            var messages = new SortedDictionary<long, string>();
-            foreach (var test in cases)
-            {
-                if (test.FailureMessage is { } message)
-                {
-                    messages.TryAdd(MessageHash(message), message);
-                }
-            }
-
-            var ids = new Dictionary<long, long>(messages.Count);
-            if (messages.Count == 0)
+            var hashes = cases.Where(static t => t.FailureMessage is not null).Select(static t => MessageHash(t.FailureMessage!)).Distinct().ToArray();
+            var ids = new Dictionary<long, long>(hashes.Length);
+            if (hashes.Length == 0)
             {
                 return ids;
-            }
-
-            var patterns = new SortedDictionary<long, string>();
-            var hashes = messages.Keys.ToArray();
-            var groupOf = new long[hashes.Length];
-            var texts = new string[hashes.Length];
-            for (var i = 0; i < hashes.Length; i++)
-            {
-                texts[i] = messages[hashes[i]];
-                var pattern = FailurePattern.Of(texts[i]);
-                groupOf[i] = FailurePattern.Fingerprint(pattern);
-                patterns.TryAdd(groupOf[i], pattern);
-            }
-
-            await using (var groups = Command(
-                """
-                INSERT INTO failure_groups (project_id, fingerprint, pattern)
-                SELECT $1, f, p FROM unnest($2::bigint[], $3::text[]) AS u(f, p)
-                ON CONFLICT (project_id, fingerprint) DO NOTHING;
-                """,
-                projectKey, patterns.Keys.ToArray(), patterns.Values.ToArray()))
-            {
-                await groups.ExecuteNonQueryAsync();
-            }
-
-            // Messages name their group by its id, looked up from its fingerprint in the same statement.
-            await using (var insert = Command(
-                """
-                INSERT INTO failure_messages (project_id, hash, group_id, message)
-                SELECT $1, u.h, g.id, u.m FROM unnest($2::bigint[], $3::bigint[], $4::text[]) AS u(h, f, m)
-                JOIN failure_groups AS g ON g.project_id = $1 AND g.fingerprint = u.f
-                ORDER BY u.h
-                ON CONFLICT (project_id, hash) DO NOTHING;
-                """,
-                projectKey, hashes, groupOf, texts))
-            {
-                await insert.ExecuteNonQueryAsync();
             }
 
             await using var read = Command("SELECT id, hash FROM failure_messages WHERE project_id = $1 AND hash = ANY($2::bigint[]);", projectKey, hashes);

@@ -90,7 +90,7 @@ public sealed class PostgresTenantStore : ITenantStore
                    p.created_at AS CreatedAtMs, p.retention_days AS RetentionDays
             FROM projects p JOIN orgs o ON o.id = p.org_id
             WHERE (@orgKey::bigint IS NULL OR p.org_id = @orgKey) AND p.deleted_at IS NULL AND o.deleted_at IS NULL
-            ORDER BY o.name, p.name LIMIT 1000;
+            ORDER BY o.name COLLATE "C", p.name COLLATE "C" LIMIT 1000; -- bytewise, as SQLite sorts
             """,
             new { orgKey });
         return rows.Select(static row => row.ToRecord()).ToList();
@@ -113,7 +113,7 @@ public sealed class PostgresTenantStore : ITenantStore
     public async Task<bool> InsertTokenAsync(StoredToken token, string? issuedBy = null)
     {
         await using var connection = await _db.OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
+        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted);
         // The owner's active tokens are counted and the new one inserted under one lock per owner, so two nodes
         // issuing at once cannot both see room for the last place.
         var owner = $"{token.Scope}:{token.OrgKey}:{token.ProjectKey}";
@@ -198,17 +198,16 @@ public sealed class PostgresTenantStore : ITenantStore
             return;
         }
 
+        // One statement per token, each its own transaction, in id order: several nodes flushing (or a deletion
+        // revoking) never hold two of these rows at once, so they cannot deadlock. A use lost to a crash only makes
+        // last_used_at older.
         await using var connection = await _db.OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        foreach (var (tokenId, lastUsedAtMs) in uses)
+        foreach (var (tokenId, lastUsedAtMs) in uses.OrderBy(static u => u.TokenId, StringComparer.Ordinal))
         {
             await connection.ExecuteAsync(
                 "UPDATE api_tokens SET last_used_at = GREATEST(coalesce(last_used_at, 0), @lastUsedAtMs) WHERE id = @tokenId;",
-                new { tokenId, lastUsedAtMs },
-                transaction);
+                new { tokenId, lastUsedAtMs });
         }
-
-        await transaction.CommitAsync();
     }
 
     public async Task<bool> IsWritableAsync(TimeSpan timeout)
@@ -217,7 +216,7 @@ public sealed class PostgresTenantStore : ITenantStore
         try
         {
             await using var connection = await _db.OpenConnectionAsync(deadline.Token);
-            await using var transaction = await connection.BeginTransactionAsync(deadline.Token);
+            await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, deadline.Token);
             // A write the server must accept (not a read-only replica, not a full disk's refusal), then undone.
             await using var command = new NpgsqlCommand("UPDATE fastingest_schema SET version = version;", connection, transaction);
             await command.ExecuteNonQueryAsync(deadline.Token);

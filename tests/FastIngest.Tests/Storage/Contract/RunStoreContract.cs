@@ -106,6 +106,8 @@ public abstract class RunStoreContract : IAsyncLifetime
         Assert.Equal(111, await _node.ScalarAsync("SELECT duration_ms FROM test_runs WHERE run_id = 'sharded' AND shard = '';"));
         Assert.Equal(1, await _node.ScalarAsync("SELECT count(*) FROM test_runs WHERE run_id = 'sharded' AND shard = '' AND status = 'failed';"));
         Assert.Equal(12 * 2, await Count("executions"));
+        var day = await _node.Runs.DailyStatsAsync(_project, "", 20_454, 20_454); // 2026-01-01: the run is counted once, merged
+        Assert.Equal([(1L, 0L, 1L, 111L)], day.Select(static d => (d.Total, d.Passed, d.Failed, d.DurationMaxMs)));
 
         Assert.Equal(RunWriteOutcome.Duplicate, await IngestAsync(_node, Run("sharded", fingerprint: 1003, tests: s_cases[..2]) with { Shard = "job-3" }));
         Assert.Equal(RunWriteOutcome.Conflict, await IngestAsync(second, Run("sharded", fingerprint: 9, tests: s_cases[..2]) with { Shard = "job-3" }));
@@ -114,6 +116,21 @@ public abstract class RunStoreContract : IAsyncLifetime
 
         Assert.Equal(RunWriteOutcome.Created, await IngestAsync(_node, Run("whole", fingerprint: 1)));
         Assert.Equal(RunWriteOutcome.ShardMismatch, await IngestAsync(_node, Run("whole", fingerprint: 1) with { Shard = "job-1" }));
+    }
+
+    [Fact]
+    public async Task IngestRacingTheProjectsDeletionStoresOnlyWhatItAcknowledgedAndNothingAfter()
+    {
+        await using var second = await _node.SecondNodeAsync();
+        var uploads = Enumerable.Range(0, 200).Select(i => IngestAsync(i % 2 == 0 ? _node : second, Run($"race-{i}", fingerprint: i, tests: s_cases[..1]))).ToList();
+        await Task.Delay(5);
+        Assert.NotNull(await _node.Removal.BeginProjectDeletionAsync(_project, 99));
+        var after = await IngestAsync(second, Run("after-deletion", fingerprint: 1));
+        var outcomes = await Task.WhenAll(uploads);
+
+        Assert.Equal(RunWriteOutcome.ProjectGone, after);
+        Assert.All(outcomes, static o => Assert.True(o is RunWriteOutcome.Created or RunWriteOutcome.ProjectGone, $"got {o}"));
+        Assert.Equal(outcomes.Count(static o => o == RunWriteOutcome.Created), await Count("test_runs"));
     }
 
     [Fact]

@@ -41,6 +41,20 @@ public abstract class TenantStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task NothingIsCreatedUnderAParentWhoseDeletionBegan()
+    {
+        var (org, project) = await NewProjectAsync("doomed");
+        Assert.NotNull(await _node.Removal.BeginProjectDeletionAsync(project.Key, 10));
+        Assert.False(await Tenants.InsertTokenAsync(Token("late-project-token", "ingest", org.Key, project.Key, 11)));
+
+        Assert.NotNull(await _node.Removal.BeginOrgDeletionAsync(org.Key, 12));
+        Assert.Equal(CreateResult.ParentNotFound, (await Tenants.CreateProjectAsync(org.Key, "late", 13)).Result);
+        Assert.False(await Tenants.InsertTokenAsync(Token("late-org-token", "org", org.Key, null, 14)));
+        Assert.Null(await Tenants.FindOrgAsync(org.Id));
+        Assert.Equal(CreateResult.Created, (await Tenants.CreateOrgAsync("doomed", 15)).Result); // the name is free again
+    }
+
+    [Fact]
     public async Task RetentionIsSetClearedAndListed()
     {
         var org = (await Tenants.CreateOrgAsync("kept", 1)).Org!;
@@ -100,10 +114,14 @@ public abstract class TenantStoreContract : IAsyncLifetime
         Assert.Equal(limit, await Tenants.CountActiveTokensAsync("ingest", org.Key, project.Key, 101));
         Assert.Equal(limit, (await Tenants.ListProjectTokensAsync(project.Key)).Count);
 
-        // Revoking one frees a place; an expired one does not hold a place.
+        // Revoking one frees a place, and so does one expiring.
         Assert.True(await Tenants.RevokeTokenAsync("t-00000", 102));
         Assert.True(await Tenants.InsertTokenAsync(Token("after-revoke", "ingest", org.Key, project.Key, 103)));
         Assert.False(await Tenants.InsertTokenAsync(Token("over", "ingest", org.Key, project.Key, 104)));
+        var (otherOrg, otherProject) = await NewProjectAsync("expiring");
+        Assert.True(await Tenants.InsertTokenAsync(Token("short-lived", "ingest", otherOrg.Key, otherProject.Key, 100) with { ExpiresAtMs = 200 }));
+        Assert.Equal(1, await Tenants.CountActiveTokensAsync("ingest", otherOrg.Key, otherProject.Key, 199));
+        Assert.Equal(0, await Tenants.CountActiveTokensAsync("ingest", otherOrg.Key, otherProject.Key, 200));
     }
 
     [Fact]
