@@ -122,6 +122,25 @@ public sealed class IngestEndpointTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ANulInATestsNameIsRefusedByFieldAndOneInItsFailureMessageIsShownAsAReplacementCharacter()
+    {
+        using (var refused = await _server.IngestAsync(_tenant.ProjectToken,
+            """{"run_id":"nul-name","status":"failed","duration_ms":1,"timestamp":"2026-01-12T10:00:00Z","tests":[{"suite":"s","name":"a\u0000b","status":"passed","duration_ms":1}]}"""))
+        {
+            var problem = await Json.ReadProblemAsync(refused, HttpStatusCode.BadRequest);
+            Assert.Equal(["tests[0]"], Json.ErrorFields(problem));
+            Assert.Contains("NUL", problem.ToString(), StringComparison.Ordinal);
+        }
+
+        using var stored = await _server.IngestAsync(_tenant.ProjectToken,
+            """{"run_id":"nul-message","status":"failed","duration_ms":1,"timestamp":"2026-01-12T10:00:00Z","tests":[{"suite":"s","name":"t","status":"failed","duration_ms":1,"failure_message":"bad\u0000byte"}]}""");
+        await Json.ReadAsync(stored, HttpStatusCode.Created);
+        using var tests = await _server.SendAsync(HttpMethod.Get, "/v1/runs/nul-message/tests", _tenant.ProjectToken);
+        var message = (await Json.ReadAsync(tests, HttpStatusCode.OK)).GetProperty("tests")[0].GetProperty("failure_message").GetString();
+        Assert.Equal("bad\uFFFDbyte", message);
+    }
+
+    [Fact]
     public async Task InvalidBodyWritesNothing()
     {
         using var response = await _server.IngestAsync(_tenant.ProjectToken,
