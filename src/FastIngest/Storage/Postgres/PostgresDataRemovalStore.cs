@@ -97,7 +97,10 @@ public sealed class PostgresDataRemovalStore : IDataRemovalStore
     {
         await using var connection = await _db.OpenConnectionAsync();
         return (await connection.QueryAsync<string>(
-            "UPDATE api_tokens SET revoked_at = @nowMs WHERE project_id = @projectKey AND revoked_at IS NULL RETURNING id;",
+            $"""
+            WITH revoked AS (UPDATE api_tokens SET revoked_at = @nowMs WHERE project_id = @projectKey AND revoked_at IS NULL RETURNING id)
+            SELECT id FROM revoked, LATERAL (SELECT {PostgresRetirementFeed.Notify("'token:' || revoked.id")}) AS sent;
+            """,
             new { projectKey, nowMs })).ToList();
     }
 
@@ -117,6 +120,7 @@ public sealed class PostgresDataRemovalStore : IDataRemovalStore
         var revoked = (await connection.QueryAsync<string>(
             "UPDATE api_tokens SET revoked_at = @nowMs WHERE project_id = @projectKey AND revoked_at IS NULL RETURNING id;",
             new { projectKey, nowMs }, transaction)).ToList();
+        await connection.ExecuteAsync($"SELECT {PostgresRetirementFeed.Notify("'project:' || @projectKey::text")};", new { projectKey }, transaction);
         await transaction.CommitAsync();
         return revoked;
     }
@@ -146,6 +150,7 @@ public sealed class PostgresDataRemovalStore : IDataRemovalStore
             RETURNING id;
             """,
             new { orgKey, nowMs }, transaction)).ToList();
+        await connection.ExecuteAsync($"SELECT {PostgresRetirementFeed.Notify("'org:' || @orgKey::text")};", new { orgKey }, transaction);
         await transaction.CommitAsync();
         return (projects, revoked);
     }

@@ -187,7 +187,12 @@ public sealed class PostgresTenantStore : ITenantStore
     public async Task<bool> RevokeTokenAsync(string tokenId, long nowMs)
     {
         await using var connection = await _db.OpenConnectionAsync();
-        return await connection.ExecuteAsync("UPDATE api_tokens SET revoked_at = @nowMs WHERE id = @tokenId AND revoked_at IS NULL;",
+        // One statement: the notification goes out with the commit, so every node retires the token at once.
+        return await connection.ExecuteScalarAsync<long>(
+            $"""
+            WITH revoked AS (UPDATE api_tokens SET revoked_at = @nowMs WHERE id = @tokenId AND revoked_at IS NULL RETURNING id)
+            SELECT count({PostgresRetirementFeed.Notify("'token:' || id")}) FROM revoked;
+            """,
             new { tokenId, nowMs }) == 1;
     }
 
