@@ -49,6 +49,20 @@ public sealed class JsonLineFormatter : ConsoleFormatter
                 }
             }
 
+            // W3C trace context of the request (or background work) being served: the hosting layer starts an
+            // activity per request, continuing an incoming traceparent, so these ids join the caller's trace.
+            if (System.Diagnostics.Activity.Current is { IdFormat: System.Diagnostics.ActivityIdFormat.W3C } activity)
+            {
+                Span<byte> raw = stackalloc byte[16];
+                Span<char> hex = stackalloc char[32];
+                activity.TraceId.CopyTo(raw);
+                Convert.TryToHexStringLower(raw, hex, out var written);
+                json.WriteString("trace_id"u8, hex[..written]);
+                activity.SpanId.CopyTo(raw[..8]);
+                Convert.TryToHexStringLower(raw[..8], hex, out written);
+                json.WriteString("span_id"u8, hex[..written]);
+            }
+
             if (logEntry.Exception is { } exception)
             {
                 // Type and message only: stack traces go to debug-level diagnostics, not to operators' log pipes.

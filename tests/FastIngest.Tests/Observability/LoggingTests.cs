@@ -32,6 +32,49 @@ public sealed class LoggingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AnIncomingTraceparentIsContinuedInEveryLogLineAndAnsweredWithThisServersSpan()
+    {
+        await using var server = await TestServer.StartAsync(configure: o => o with { AccessLog = FastIngest.Observability.AccessLogMode.All });
+        var tenant = await server.CreateTenantAsync("trace");
+        const string TraceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/ingest")
+        {
+            Content = new StringContent(FastIngest.Tests.Infrastructure.TestServer.Run("traced"), System.Text.Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Authorization = new("Bearer", tenant.ProjectToken);
+        request.Headers.Add("X-Request-Id", "traced-request");
+        request.Headers.Add("traceparent", $"00-{TraceId}-00f067aa0ba902b7-01");
+        request.Headers.Add("tracestate", "vendor=opaque");
+        using var response = await server.Client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+
+        var answered = response.Headers.GetValues("traceparent").Single().Split('-');
+        Assert.True(answered is ["00", TraceId, { Length: 16 }, "01"], $"traceparent answered: {string.Join('-', answered)}");
+        Assert.NotEqual("00f067aa0ba902b7", answered[2]); // this server's span, a child of the caller's
+        var line = Assert.Single(Lines(server), l => l.GetProperty("event").GetString() == "http_request"
+            && l.GetProperty("request_id").GetString() == "traced-request");
+        Assert.Equal((TraceId, answered[2]), (line.GetProperty("trace_id").GetString(), line.GetProperty("span_id").GetString()));
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("00-00000000000000000000000000000000-00f067aa0ba902b7-01")] // an all-zero trace id is invalid
+    [InlineData("not a traceparent")]
+    public async Task WithoutAValidTraceparentTheRequestStartsATraceOfItsOwn(string? incoming)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/healthz");
+        if (incoming is not null)
+        {
+            request.Headers.TryAddWithoutValidation("traceparent", incoming);
+        }
+
+        using var response = await _server.Client.SendAsync(request);
+        var answered = response.Headers.GetValues("traceparent").Single().Split('-');
+        Assert.True(answered is ["00", { Length: 32 } trace, { Length: 16 }, _] && trace != new string('0', 32),
+            $"traceparent answered: {string.Join('-', answered)}");
+    }
+
+    [Fact]
     public async Task SuccessfulIngestsAreSummarisedOnceASecondWithTheSlowestRequestWhileErrorsKeepTheirOwnLines()
     {
         var tenant = await _server.CreateTenantAsync("summary-log");

@@ -39,6 +39,13 @@ public sealed class AotBinarySmokeTests
         }
 
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/readyz")).StatusCode);
+        using (var traced = new HttpRequestMessage(HttpMethod.Get, "/healthz") { Headers = { { "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" } } })
+        using (var answer = await client.SendAsync(traced))
+        {
+            // Trace context survives trimming: the caller's trace continues in this server's span.
+            Assert.StartsWith("00-4bf92f3577b34da6a3ce929d0e0e4736-", answer.Headers.GetValues("traceparent").Single(), StringComparison.Ordinal);
+        }
+
         var metrics = await client.GetStringAsync("/metrics");
         Assert.Contains("fastingest_ingest_outcomes_total{outcome=\"created\",reason=\"\"} 1", metrics, StringComparison.Ordinal);
 
