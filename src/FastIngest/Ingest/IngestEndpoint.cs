@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Buffers;
 using FastIngest.Auth;
 using FastIngest.Configuration;
@@ -38,6 +39,8 @@ public sealed class IngestEndpoint
         _rejectedProjectGone, _failedAlone, _rejectedQuota;
     private readonly DailyQuota _quota;
     private readonly Quarantine.QuarantineSet _quarantine;
+    private readonly Prometheus.Histogram.Child _authStage;
+    private readonly Prometheus.Histogram.Child _parseStage;
 
     public IngestEndpoint(RequestAuthentication auth, RunBatchWriter queue, JUnitUpload junit, UploadSlots uploads, UploadSpool spool,
         TimeProvider clock, ServerOptions options, ServerMetrics metrics, ILoggerFactory loggers, DailyQuota quota,
@@ -72,13 +75,18 @@ public sealed class IngestEndpoint
         _rejectedProjectGone = outcomes.WithLabels("rejected", "project_gone");
         _failedAlone = outcomes.WithLabels("failed", "run_constraint");
         _rejectedQuota = outcomes.WithLabels("rejected", "daily_quota");
+        _authStage = metrics.IngestStageDuration.WithLabels("auth");
+        _parseStage = metrics.IngestStageDuration.WithLabels("parse");
     }
 
     public async Task HandleAsync(HttpContext context)
     {
         // WARNING: hot path. On a cache hit authentication is a hash and a dictionary read; never add a
         // database read, an Argon2 call or an Info-level log line here.
-        if (await _auth.AuthenticateAsync(context, RateLimitPolicy.Ingest) is not { } principal)
+        var started = Stopwatch.GetTimestamp();
+        var principal = await _auth.AuthenticateAsync(context, RateLimitPolicy.Ingest);
+        _authStage.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        if (principal is null)
         {
             return;
         }
@@ -167,9 +175,18 @@ public sealed class IngestEndpoint
             return;
         }
 
-        var run = junit
-            ? await _junit.ParseAsync(context, report!, body, principal.ProjectKey!.Value)
-            : await ParseSpooledJsonAsync(context, principal, body);
+        RunRecord? run;
+        if (junit)
+        {
+            var started = Stopwatch.GetTimestamp();
+            run = await _junit.ParseAsync(context, report!, body, principal.ProjectKey!.Value);
+            _parseStage.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        }
+        else
+        {
+            run = await ParseSpooledJsonAsync(context, principal, body); // timed in ParseJsonAsync
+        }
+
         if (run is not null)
         {
             await StoreAsync(context, principal, run, body.Length, lease);
@@ -291,7 +308,10 @@ public sealed class IngestEndpoint
     /// <summary>The run a JSON body describes, or null once the validation problem is written.</summary>
     private async ValueTask<RunRecord?> ParseJsonAsync(HttpContext context, Principal principal, ReadOnlySequence<byte> body)
     {
-        if (IngestBodyParser.TryParse(body, principal.ProjectKey!.Value, _clock.GetUtcNow().ToUnixTimeMilliseconds(), out var run, out var errors, _testLimits))
+        var started = Stopwatch.GetTimestamp();
+        var parsed = IngestBodyParser.TryParse(body, principal.ProjectKey!.Value, _clock.GetUtcNow().ToUnixTimeMilliseconds(), out var run, out var errors, _testLimits);
+        _parseStage.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        if (parsed)
         {
             return run;
         }

@@ -6,9 +6,16 @@ namespace FastIngest.Ingest;
 internal sealed class PendingRun : TaskCompletionSource<IngestResult>
 {
     public PendingRun(RunRecord run)
-        : base(TaskCreationOptions.RunContinuationsAsynchronously) => Run = run;
+        : base(TaskCreationOptions.RunContinuationsAsynchronously)
+    {
+        Run = run;
+        QueuedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+    }
 
     public RunRecord Run { get; }
+
+    /// <summary>When it was queued (a <see cref="System.Diagnostics.Stopwatch"/> timestamp), for the queue-wait metric.</summary>
+    public long QueuedAt { get; }
 
     /// <summary>Set by the writer when the batch commits; reported once the commit is durable.</summary>
     public RunWriteOutcome Outcome { get; set; }

@@ -125,6 +125,7 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
         var reader = _incoming.Reader;
         var writes = _writes.Reader;
         var scratch = new List<PendingRun>(_maxBatch);
+        var queueWait = _metrics.IngestStageDuration.WithLabels("queue_wait");
         try
         {
             // Idle, the loop waits on the run queue alone (no allocation); a queued write rings the doorbell there.
@@ -140,6 +141,7 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
 
                     runs[scratch.Count] = pending.Run;
                     scratch.Add(pending);
+                    queueWait.Observe(Stopwatch.GetElapsedTime(pending.QueuedAt).TotalSeconds);
                     rows += 1 + (pending.Run.Tests?.Count ?? 0);
                 }
 
