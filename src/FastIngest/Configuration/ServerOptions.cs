@@ -93,6 +93,9 @@ public sealed record ServerOptions
     /// <summary>Most runs committed in one transaction.</summary>
     public int MaxBatchSize { get; init; } = 512;
 
+    /// <summary>A storage call at least this slow writes a <c>slow_storage_call</c> line (<c>--slow-query-ms</c>).</summary>
+    public TimeSpan SlowStorageCall { get; init; } = TimeSpan.FromMilliseconds(100);
+
     public FastIngest.RateLimiting.RateLimitOptions RateLimits { get; init; } = new();
 
     /// <summary>Seconds a cache-missing request may wait for an Argon2 slot before it gets 503.</summary>

@@ -34,6 +34,7 @@ public static class ServerOptionsParser
           --max-test-cases <n>        FASTINGEST_MAX_TEST_CASES  test cases per run, attempts included (default 100000)
           --queue <n>                 FASTINGEST_QUEUE           ingest queue capacity (default 8192)
           --batch <n>                 FASTINGEST_BATCH           most runs per commit (default 512)
+          --slow-query-ms <ms>        FASTINGEST_SLOW_QUERY_MS   log storage calls at least this slow (default 100)
           --rate-ingest <n>           FASTINGEST_RATE_INGEST     ingest requests per token per minute (default 60000, 0 = off)
           --rate-read <n>             FASTINGEST_RATE_READ       read requests per token per minute (default 6000, 0 = off)
           --rate-manage <n>           FASTINGEST_RATE_MANAGE     org/project/token changes per token per minute (default 120)
@@ -155,6 +156,7 @@ public static class ServerOptionsParser
             || !TryParseInt(Get("max-test-cases", "FASTINGEST_MAX_TEST_CASES"), "--max-test-cases", 1, 10_000_000, 100_000, out var maxTestCases, out error)
             || !TryParseInt(Get("queue", "FASTINGEST_QUEUE"), "--queue", 1, 1_000_000, 8192, out var queue, out error)
             || !TryParseInt(Get("batch", "FASTINGEST_BATCH"), "--batch", 1, 10_000, 512, out var batch, out error)
+            || !TryParseInt(Get("slow-query-ms", "FASTINGEST_SLOW_QUERY_MS"), "--slow-query-ms", 1, 3_600_000, 100, out var slowQueryMs, out error)
             || !TryParseInt(Get("rate-ingest", "FASTINGEST_RATE_INGEST"), "--rate-ingest", 0, int.MaxValue, 60_000, out var rateIngest, out error)
             || !TryParseInt(Get("rate-read", "FASTINGEST_RATE_READ"), "--rate-read", 0, int.MaxValue, 6_000, out var rateRead, out error)
             || !TryParseInt(Get("rate-manage", "FASTINGEST_RATE_MANAGE"), "--rate-manage", 0, int.MaxValue, 120, out var rateManage, out error)
@@ -190,6 +192,7 @@ public static class ServerOptionsParser
             TestCases = new FastIngest.TestCases.TestCaseLimits { MaxTestCases = maxTestCases },
             IngestQueueCapacity = queue,
             MaxBatchSize = batch,
+            SlowStorageCall = TimeSpan.FromMilliseconds(slowQueryMs),
             TrustedProxies = trustedProxies,
             RowsPerOrgPerDay = quotaRows,
             BytesPerOrgPerDay = quotaBytes,
@@ -211,7 +214,7 @@ public static class ServerOptionsParser
     }
 
     private static bool IsKnownFlag(string name) => name is "listen" or "metrics-listen" or "data" or "durability"
-        or "log-level" or "access-log" or "max-body" or "max-junit" or "max-test-cases" or "queue" or "batch"
+        or "log-level" or "access-log" or "max-body" or "max-junit" or "max-test-cases" or "queue" or "batch" or "slow-query-ms"
         or "rate-ingest" or "rate-read" or "rate-manage" or "trusted-proxies" or "quota-rows" or "quota-bytes" or "infra-failure-percent"
         or "broken-min-executions" or "fixed-after-days";
 

@@ -108,6 +108,10 @@ internal static partial class Log
         Message = "Job {JobId} ({Action} {Target}) failed")]
     public static partial void JobFailed(ILogger logger, string jobId, string action, string target, Exception exception);
 
+    [LoggerMessage(EventId = 53, EventName = "slow_storage_call", Level = LogLevel.Warning,
+        Message = "Storage call {Call} took {DurationMs} ms")]
+    public static partial void SlowStorageCall(ILogger logger, string call, double durationMs);
+
     [LoggerMessage(EventId = 52, EventName = "job_finished", Level = LogLevel.Information,
         Message = "Job {JobId} ({Action} {Target}) ended {Status} after deleting {DeletedRuns} runs")]
     public static partial void JobFinished(ILogger logger, string jobId, string action, string target, string status, long deletedRuns);

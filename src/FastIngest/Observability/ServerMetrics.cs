@@ -39,6 +39,9 @@ public sealed class ServerMetrics
             "fastingest_ingest_stage_duration_seconds",
             "Time per ingest request spent authenticating (auth), parsing and validating its body (parse) and waiting in the queue for the writer (queue_wait); the commit and the flush are fastingest_ingest_commit_duration_seconds and fastingest_ingest_sync_duration_seconds.",
             new HistogramConfiguration { LabelNames = ["stage"], Buckets = [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1] });
+        StorageCallDuration = factory.CreateHistogram(
+            "fastingest_storage_call_duration_seconds", "Storage calls by name (find_token, list_runs, create_org, ...), as long as their callers waited.",
+            new HistogramConfiguration { LabelNames = ["call"], Buckets = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5] });
         QueuedWrites = factory.CreateGauge("fastingest_storage_queued_writes", "Writes other than ingest batches waiting for the one writer.");
         QueuedWriteDuration = factory.CreateHistogram(
             "fastingest_storage_write_duration_seconds", "Time the writer spent on one write other than an ingest batch, by write.",
@@ -85,6 +88,8 @@ public sealed class ServerMetrics
     public Gauge QueuedWrites { get; }
 
     public Histogram IngestStageDuration { get; }
+
+    public Histogram StorageCallDuration { get; }
 
     public Histogram QueuedWriteDuration { get; }
 

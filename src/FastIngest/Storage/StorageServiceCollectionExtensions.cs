@@ -16,15 +16,23 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IRunBatchStore>(static sp => sp.GetRequiredService<SqliteRunBatchStore>());
         // Every other write is queued to the ingest writer's thread (IStorageWriter), which owns the one write connection.
         services.AddSingleton(static sp => new SqliteWrites(sp.GetRequiredService<IStorageWriter>(), sp.GetRequiredService<SqliteRunBatchStore>()));
-        services.AddSingleton<ITenantStore>(static sp => new SqliteTenantStore(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<SqliteWrites>()));
+        services.AddSingleton(static sp => new StorageTimer(sp.GetRequiredService<Observability.ServerMetrics>(), sp.GetRequiredService<ILoggerFactory>(),
+            sp.GetRequiredService<ServerOptions>().SlowStorageCall));
+        services.AddSingleton<ITenantStore>(static sp => new TimedTenantStore(
+            new SqliteTenantStore(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<SqliteWrites>()), sp.GetRequiredService<StorageTimer>()));
         services.AddSingleton(static sp => new SqliteRollupFolder(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<SqliteWrites>(),
             sp.GetRequiredService<ServerOptions>().TestStates));
-        services.AddSingleton<IRunQueries>(static sp => new SqliteRunQueries(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<SqliteRollupFolder>()));
-        services.AddSingleton<ITestQueries>(static sp => new SqliteTestQueries(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<SqliteRollupFolder>(),
-            sp.GetRequiredService<SqliteWrites>()));
-        services.AddSingleton<IQuarantineStore>(static sp => new SqliteQuarantineStore(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<SqliteWrites>()));
-        services.AddSingleton<IConfirmTokenStore>(static sp => new SqliteConfirmTokenStore(sp.GetRequiredService<SqliteWrites>()));
-        services.AddSingleton<IDataRemovalStore>(static sp => new SqliteDataRemovalStore(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<SqliteWrites>()));
+        services.AddSingleton<IRunQueries>(static sp => new TimedRunQueries(
+            new SqliteRunQueries(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<SqliteRollupFolder>()), sp.GetRequiredService<StorageTimer>()));
+        services.AddSingleton<ITestQueries>(static sp => new TimedTestQueries(
+            new SqliteTestQueries(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<SqliteRollupFolder>(), sp.GetRequiredService<SqliteWrites>()),
+            sp.GetRequiredService<StorageTimer>()));
+        services.AddSingleton<IQuarantineStore>(static sp => new TimedQuarantineStore(
+            new SqliteQuarantineStore(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<SqliteWrites>()), sp.GetRequiredService<StorageTimer>()));
+        services.AddSingleton<IConfirmTokenStore>(static sp => new TimedConfirmTokenStore(
+            new SqliteConfirmTokenStore(sp.GetRequiredService<SqliteWrites>()), sp.GetRequiredService<StorageTimer>()));
+        services.AddSingleton<IDataRemovalStore>(static sp => new TimedDataRemovalStore(
+            new SqliteDataRemovalStore(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<SqliteWrites>()), sp.GetRequiredService<StorageTimer>()));
         services.AddHostedService<SqliteCheckpointer>();
         return services;
     }

@@ -49,6 +49,25 @@ public sealed partial class MetricsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task EveryStorageCallIsTimedByNameAndASlowOneIsLoggedWithoutItsParameters()
+    {
+        await using var server = await TestServer.StartAsync(configure: o => o with { SlowStorageCall = TimeSpan.Zero }); // every call is "slow"
+        var tenant = await server.CreateTenantAsync("timed");
+        (await server.IngestAsync(tenant.ProjectToken, TestServer.Run("secret-run-name"))).Dispose();
+        var before = await ScrapeAsync(server);
+
+        (await server.SendAsync(HttpMethod.Get, "/v1/runs/secret-run-name", tenant.ProjectToken)).Dispose();
+        (await server.SendAsync(HttpMethod.Get, "/v1/runs/secret-run-name", tenant.ProjectToken)).Dispose();
+
+        var after = await ScrapeAsync(server);
+        Assert.Equal(2, after.GetValueOrDefault("fastingest_storage_call_duration_seconds_count{call=\"find_run\"}")
+            - before.GetValueOrDefault("fastingest_storage_call_duration_seconds_count{call=\"find_run\"}"));
+        var slow = server.Logs.Lines.Where(static l => l.Contains("\"event\":\"slow_storage_call\"", StringComparison.Ordinal)).ToList();
+        Assert.Contains(slow, static l => l.Contains("\"call\":\"find_run\"", StringComparison.Ordinal) && l.Contains("\"duration_ms\":", StringComparison.Ordinal));
+        Assert.DoesNotContain(slow, static l => l.Contains("secret-run-name", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task LabelsCarryRouteTemplatesNeverRawPathsOrIds()
     {
         var tenant = await _server.CreateTenantAsync("labels");
@@ -68,9 +87,11 @@ public sealed partial class MetricsTests : IAsyncLifetime
         Assert.Contains("process_cpu_seconds_total", text, StringComparison.Ordinal);
     }
 
-    private async Task<Dictionary<string, double>> ScrapeAsync()
+    private Task<Dictionary<string, double>> ScrapeAsync() => ScrapeAsync(_server);
+
+    private static async Task<Dictionary<string, double>> ScrapeAsync(TestServer server)
     {
-        using var response = await _server.Client.GetAsync("/metrics");
+        using var response = await server.Client.GetAsync("/metrics");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var values = new Dictionary<string, double>(StringComparer.Ordinal);
         foreach (Match match in Sample().Matches(await response.Content.ReadAsStringAsync()))
