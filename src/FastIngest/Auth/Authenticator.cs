@@ -22,7 +22,7 @@ namespace FastIngest.Auth;
 /// revocation that lands while Argon2 runs can never leave a stale principal cached.
 /// </para>
 /// </summary>
-public sealed class Authenticator
+public sealed class Authenticator : IRetirementSink
 {
     private static readonly TimeSpan s_negativeTtl = TimeSpan.FromSeconds(10);
     private const int MaxNegativeEntries = 100_000;
@@ -128,6 +128,50 @@ public sealed class Authenticator
     /// principals carry their org).
     /// </summary>
     public void RetireOrg(long orgKey) => Retire(principal => principal.OrgKey == orgKey);
+
+    void IRetirementSink.TokenRetired(string tokenId) => RetireToken(tokenId);
+
+    void IRetirementSink.ProjectRetired(long projectKey) => RetireProject(projectKey);
+
+    void IRetirementSink.OrgRetired(long orgKey) => RetireOrg(orgKey);
+
+    /// <summary>Retirements may have been missed (another node's feed was lost): see <see cref="RecheckCachedAsync"/>.</summary>
+    void IRetirementSink.Resynchronize() => _ = RecheckCachedAsync();
+
+    /// <summary>
+    /// Reads every cached token's row again and retires those now revoked, expired or of a deleted project or org.
+    /// A row read per token, no Argon2: forgetting the whole cache instead would make every token of the fleet
+    /// re-verify at once, the cold-restart storm. Returns how many were retired.
+    /// </summary>
+    public async Task<int> RecheckCachedAsync()
+    {
+        // Bumped first: a verification in flight that read its row before this pass caches nothing stale.
+        lock (_retirement)
+        {
+            _retirements++;
+        }
+
+        var retired = 0;
+        var nowMs = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+        foreach (var tokenId in _cache.Principals.Select(static p => p.TokenId).Distinct(StringComparer.Ordinal).ToList())
+        {
+            try
+            {
+                if (await _store.FindTokenAsync(tokenId) is not { RevokedAtMs: null } stored || stored.ExpiresAtMs <= nowMs)
+                {
+                    RetireToken(tokenId);
+                    retired++;
+                }
+            }
+            catch (Exception e) when (e is System.Data.Common.DbException or InvalidOperationException or IOException)
+            {
+                RetireToken(tokenId); // cannot tell: the next use verifies it again
+                retired++;
+            }
+        }
+
+        return retired;
+    }
 
     private void Retire(Func<Principal, bool> match)
     {

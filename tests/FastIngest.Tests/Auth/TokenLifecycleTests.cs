@@ -131,6 +131,42 @@ public sealed class TokenLifecycleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ARecheckRetiresCachedTokensRevokedBehindTheCachesBackAndKeepsTheRestWithoutArgon2()
+    {
+        var revoked = await _server.CreateTenantAsync("recheck-revoked");
+        var kept = await _server.CreateTenantAsync("recheck-kept");
+        foreach (var token in new[] { revoked.ProjectToken, kept.ProjectToken })
+        {
+            using var warm = await _server.IngestAsync(token, TestServer.Run("warm"));
+            Assert.Equal(HttpStatusCode.Created, warm.StatusCode);
+        }
+
+        // What another node's revocation looks like to this one when the notification was lost: the row changed,
+        // the cache did not.
+        Assert.True(await _server.Service<FastIngest.Storage.ITenantStore>().RevokeTokenAsync(revoked.ProjectTokenId, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+        using (var stale = await _server.IngestAsync(revoked.ProjectToken, TestServer.Run("stale")))
+        {
+            Assert.Equal(HttpStatusCode.Created, stale.StatusCode); // still cached
+        }
+
+        var authenticator = _server.Service<Authenticator>();
+        var argon2Before = authenticator.HashVerifications;
+        Assert.True(await authenticator.RecheckCachedAsync() >= 1);
+
+        using (var refused = await _server.IngestAsync(revoked.ProjectToken, TestServer.Run("after-recheck")))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        }
+
+        using (var still = await _server.IngestAsync(kept.ProjectToken, TestServer.Run("after-recheck")))
+        {
+            Assert.Equal(HttpStatusCode.Created, still.StatusCode);
+        }
+
+        Assert.Equal(argon2Before, authenticator.HashVerifications); // the kept token was never verified again
+    }
+
+    [Fact]
     public async Task GeneratedAdminTokenIsSavedToItsFileAndOnlyItsPathIsPrinted()
     {
         var dir = Directory.CreateTempSubdirectory("fastingest-admin-print-").FullName;
