@@ -80,7 +80,7 @@ public sealed class DestructiveEndpoints
         // From here the project is gone for every caller; its data goes in a job, batch by batch.
         var job = _jobs.Start("delete_project", project.Id, principal, project.OrgKey, revoked.Count,
             (job, stopping) => RemoveProjectDataAsync(project.Key, job, stopping));
-        await WriteJobAsync(context, StatusCodes.Status202Accepted, job);
+        await WriteStartedAsync(context, job);
     }
 
     /// <summary><c>DELETE /v1/orgs/{id}</c>: the org, all its projects, runs and tokens.</summary>
@@ -135,7 +135,7 @@ public sealed class DestructiveEndpoints
 
             await _removal.DeleteOrgAsync(org.Key);
         });
-        await WriteJobAsync(context, StatusCodes.Status202Accepted, job);
+        await WriteStartedAsync(context, job);
     }
 
     /// <summary><c>POST /v1/projects/{id}/tokens/revoke-all</c>.</summary>
@@ -214,7 +214,7 @@ public sealed class DestructiveEndpoints
 
         var job = _jobs.Start("purge_runs", project.Id, principal, project.OrgKey, 0,
             (job, stopping) => _purger.PurgeAsync(project.Key, before, job.AddDeletedRuns, stopping));
-        await WriteJobAsync(context, StatusCodes.Status202Accepted, job);
+        await WriteStartedAsync(context, job);
     }
 
     /// <summary>
@@ -291,7 +291,7 @@ public sealed class DestructiveEndpoints
             job.Backup = (path, bytes);
             Log.BackupWritten(_logger, requestId, path, bytes, principal.TokenId);
         });
-        await WriteJobAsync(context, StatusCodes.Status202Accepted, job);
+        await WriteStartedAsync(context, job);
     }
 
     /// <summary><c>GET /v1/jobs/{id}</c>: a job this credential may see (its own, its org's, or any for an admin); else 404.</summary>
@@ -398,6 +398,13 @@ public sealed class DestructiveEndpoints
             json.WriteEndObject();
         });
 
+    /// <summary>202 with the job, or 503 when the server is stopping and started none (a deletion already begun is finished after the restart).</summary>
+    private static Task WriteStartedAsync(HttpContext context, DestructiveJob? job) =>
+        job is null
+            ? Problems.Unavailable(context, "stopping",
+                "The server is stopping and starts no job. A deletion confirmed here has begun and is finished after the restart; start a purge or a backup again then.", 5)
+            : WriteJobAsync(context, StatusCodes.Status202Accepted, job);
+
     /// <summary>A job as the API shows it; with 202 (just started) it also says where to poll.</summary>
     private static Task WriteJobAsync(HttpContext context, int status, DestructiveJob job)
     {
@@ -427,7 +434,7 @@ public sealed class DestructiveEndpoints
             json.WriteTimestamp("finished_at"u8, jobStatus == JobStatus.Running ? null : job.FinishedAtMs);
             json.WriteNumber("deleted_runs"u8, job.DeletedRuns);
             json.WriteNumber("revoked_tokens"u8, job.RevokedTokens);
-            if (job.Backup is var (path, bytes))
+            if (jobStatus != JobStatus.Running && job.Backup is var (path, bytes)) // written before the status: complete once it ended
             {
                 json.WriteString("path"u8, path);
                 json.WriteNumber("bytes"u8, bytes);

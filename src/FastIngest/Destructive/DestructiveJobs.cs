@@ -21,6 +21,7 @@ public sealed class DestructiveJobs : IHostedService, IDisposable
 
     private readonly ConcurrentDictionary<string, DestructiveJob> _jobs = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _starting = new();
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
 
@@ -34,7 +35,17 @@ public sealed class DestructiveJobs : IHostedService, IDisposable
     /// Starts <paramref name="work"/> on the thread pool and returns its job at once. <paramref name="orgKey"/> says
     /// whose it is (null: the server's, readable by admins only, as a backup).
     /// </summary>
-    public DestructiveJob Start(string action, string target, Principal startedBy, long? orgKey, long revokedTokens,
+    public DestructiveJob? Start(string action, string target, Principal startedBy, long? orgKey, long revokedTokens,
+        Func<DestructiveJob, CancellationToken, Task> work)
+    {
+        lock (_starting)
+        {
+            // Stopping: no new job (the caller answers 503); one that started is in the list StopAsync awaits.
+            return _stopping.IsCancellationRequested ? null : StartLocked(action, target, startedBy, orgKey, revokedTokens, work);
+        }
+    }
+
+    private DestructiveJob StartLocked(string action, string target, Principal startedBy, long? orgKey, long revokedTokens,
         Func<DestructiveJob, CancellationToken, Task> work)
     {
         ForgetOldJobs();
@@ -83,8 +94,13 @@ public sealed class DestructiveJobs : IHostedService, IDisposable
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        await _stopping.CancelAsync();
-        var running = _jobs.Values.Select(static j => j.Completion).Where(static t => t is { IsCompleted: false }).ToArray();
+        Task?[] running;
+        lock (_starting)
+        {
+            _stopping.Cancel();
+            running = _jobs.Values.Select(static j => j.Completion).Where(static t => t is { IsCompleted: false }).ToArray();
+        }
+
         await Task.WhenAll(running!).WaitAsync(s_stopWait, cancellationToken).ContinueWith(static _ => { }, TaskScheduler.Default);
     }
 
@@ -95,7 +111,7 @@ public sealed class DestructiveJobs : IHostedService, IDisposable
         var cutoff = Now() - (long)s_keepFinished.TotalMilliseconds;
         foreach (var (id, job) in _jobs)
         {
-            if (job.FinishedAtMs is { } finished && finished < cutoff)
+            if (job.Status != JobStatus.Running && job.FinishedAtMs is { } finished && finished < cutoff) // status first: then the time is written
             {
                 _jobs.TryRemove(id, out _);
             }

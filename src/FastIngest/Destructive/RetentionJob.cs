@@ -42,6 +42,7 @@ public sealed class RetentionJob : BackgroundService
         await _confirmTokens.PurgeExpiredAsync(now - (long)TimeSpan.FromDays(1).TotalMilliseconds);
         foreach (var (projectKey, days) in await _tenants.ProjectsWithRetentionAsync())
         {
+            cancellation.ThrowIfCancellationRequested(); // stopping: the next pass after the restart goes on
             try
             {
                 deleted += await _purger.PurgeAsync(projectKey, now - (days * 24L * 60 * 60 * 1000), cancellation: cancellation);

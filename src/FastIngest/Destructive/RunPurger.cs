@@ -49,8 +49,12 @@ public sealed class RunPurger
             // Stopped between chunks: what was deleted stays deleted; the roll-ups are put right below.
         }
 
-        // Also after an interruption: the runs deleted so far leave the roll-ups right.
-        await _removal.RebuildRollupsAfterPurgeAsync(projectKey, beforeMs);
+        // Also after an interruption, if it deleted anything: the runs deleted so far leave the roll-ups right.
+        if (deleted > 0 || !cancellation.IsCancellationRequested)
+        {
+            await _removal.RebuildRollupsAfterPurgeAsync(projectKey, beforeMs);
+        }
+
         return deleted;
     }
 

@@ -84,12 +84,12 @@ public sealed class IngestEndpoint
         // WARNING: hot path. On a cache hit authentication is a hash and a dictionary read; never add a
         // database read, an Argon2 call or an Info-level log line here.
         var started = Stopwatch.GetTimestamp();
-        var principal = await _auth.AuthenticateAsync(context, RateLimitPolicy.Ingest);
-        _authStage.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
-        if (principal is null)
+        if (await _auth.AuthenticateAsync(context, RateLimitPolicy.Ingest) is not { } principal)
         {
-            return;
+            return; // a refusal's time is the refusal's (its response written), not authentication's
         }
+
+        _authStage.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
 
         if (principal.Scope != TokenScope.Ingest)
         {
@@ -180,7 +180,10 @@ public sealed class IngestEndpoint
         {
             var started = Stopwatch.GetTimestamp();
             run = await _junit.ParseAsync(context, report!, body, principal.ProjectKey!.Value);
-            _parseStage.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+            if (run is not null)
+            {
+                _parseStage.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds); // refusals (400 written) are not parse time
+            }
         }
         else
         {
@@ -310,9 +313,9 @@ public sealed class IngestEndpoint
     {
         var started = Stopwatch.GetTimestamp();
         var parsed = IngestBodyParser.TryParse(body, principal.ProjectKey!.Value, _clock.GetUtcNow().ToUnixTimeMilliseconds(), out var run, out var errors, _testLimits);
-        _parseStage.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         if (parsed)
         {
+            _parseStage.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
             return run;
         }
 

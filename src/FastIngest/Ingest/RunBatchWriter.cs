@@ -41,6 +41,7 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
 
     /// <summary>Put into the run queue to wake an idle writer for a queued write; skipped, never written.</summary>
     private static readonly PendingRun s_doorbell = new(null!);
+    private int _bellPending;
     private long _lastFailureTimestamp;
 
     public RunBatchWriter(IRunBatchStore store, ServerOptions options, ServerMetrics metrics, ILogger<RunBatchWriter> logger)
@@ -99,10 +100,21 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
         }
 
         _metrics.QueuedWrites.Inc();
-        // Wakes an idle writer. A full run queue refuses the bell, but then the writer is busy and takes the
-        // write after its batch; a completed one means shutdown, which drains the write lane at the end.
-        _incoming.Writer.TryWrite(s_doorbell);
+        RingDoorbell();
         return true;
+    }
+
+    /// <summary>
+    /// Wakes an idle writer for a queued write, with at most one bell in the run queue at a time (each would take a
+    /// place meant for a run). A full run queue refuses the bell, but then the writer is busy and takes the write
+    /// after its batch; a completed one means shutdown, which drains the write lane at the end.
+    /// </summary>
+    private void RingDoorbell()
+    {
+        if (Interlocked.Exchange(ref _bellPending, 1) == 0 && !_incoming.Writer.TryWrite(s_doorbell))
+        {
+            Volatile.Write(ref _bellPending, 0);
+        }
     }
 
     /// <summary>Stops accepting, commits and syncs everything queued, answers every waiter, then returns.</summary>
@@ -136,6 +148,7 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
                 {
                     if (ReferenceEquals(pending, s_doorbell))
                     {
+                        Volatile.Write(ref _bellPending, 0); // read before the write lane is looked at below
                         continue;
                     }
 
@@ -165,7 +178,7 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
                     Execute(write);
                     if (writes.TryPeek(out _))
                     {
-                        _incoming.Writer.TryWrite(s_doorbell);
+                        RingDoorbell();
                     }
                 }
             }

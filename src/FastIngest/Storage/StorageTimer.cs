@@ -58,11 +58,13 @@ public sealed class StorageTimer
         }
     }
 
-    private void Record(string call, long started)
+    /// <summary>Records a call that ended (or failed) now.</summary>
+    public void Record(string call, long started)
     {
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         _metrics.StorageCallDuration.WithLabels(call).Observe(seconds);
-        if (seconds >= _slowSeconds)
+        // A backup or a whole project's deletion is a job's work and long by nature: timed, never "slow".
+        if (seconds >= _slowSeconds && call is not ("backup" or "delete_project"))
         {
             var ms = Math.Round(seconds * 1000, 1);
             Log.SlowStorageCall(_logger, call, ms);

@@ -255,13 +255,27 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
         Task.Run(() =>
         {
             PrivateFiles.EnsureDirectory(Path.GetDirectoryName(path)!);
-            // VACUUM INTO writes into an empty file as well as a new one: create it private first, so the copy of
-            // every tenant's data is never readable by other local users, not even for a moment.
-            PrivateFiles.EnsureFile(path);
+            // VACUUM INTO writes into an empty file as well as a new one: the file is created private first, so the
+            // copy of every tenant's data is never readable by other local users, not even for a moment.
             // Not a read connection: query_only refuses VACUUM INTO, although it writes only the new file. It reads
-            // one consistent snapshot (a WAL read transaction) of this database and never writes to it.
+            // one consistent snapshot (a WAL read transaction) of this database and never writes to it. The copy is
+            // written as .partial and renamed once complete, so a file with the backup's name is always whole; a
+            // shutdown interrupts the copy (and leaves only the .partial, removed here).
+            var partial = path + ".partial";
+            PrivateFiles.EnsureFile(partial);
             using var connection = _database.OpenWriter();
-            connection.Execute("VACUUM INTO @path;", new { path });
+            using var interrupt = cancellationToken.Register(static handle => SQLitePCL.raw.sqlite3_interrupt((SQLitePCL.sqlite3)handle!), connection.Handle);
+            try
+            {
+                connection.Execute("VACUUM INTO @partial;", new { partial });
+            }
+            catch
+            {
+                File.Delete(partial);
+                throw;
+            }
+
+            File.Move(partial, path, overwrite: true);
             return new FileInfo(path).Length;
         }, cancellationToken);
 

@@ -217,8 +217,15 @@ public sealed class SqliteTenantStore : ITenantStore
         var probe = Volatile.Read(ref _probe);
         if (probe is null || probe.IsCompleted)
         {
-            var next = NewProbe();
-            probe = Interlocked.CompareExchange(ref _probe, next, probe) == probe ? next : Volatile.Read(ref _probe)!;
+            // The slot is claimed first; only the caller that claimed it queues the write.
+            var claim = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (Interlocked.CompareExchange(ref _probe, claim.Task, probe) == probe)
+            {
+                _ = NewProbe().ContinueWith(static (done, state) => ((TaskCompletionSource<bool>)state!).TrySetFromTask(done), claim,
+                    CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+
+            probe = Volatile.Read(ref _probe)!;
         }
 
         try
