@@ -17,9 +17,9 @@ public sealed class MetricsEndpoint
         var factory = Metrics.WithCustomRegistry(metrics.Registry);
         var fileBytes = factory.CreateGauge("fastingest_storage_file_bytes", "Size of the database files.",
             new GaugeConfiguration { LabelNames = ["file"] });
-        metrics.Registry.AddBeforeCollectCallback(() =>
+        metrics.Registry.AddBeforeCollectCallback(async cancellation =>
         {
-            foreach (var (name, bytes) in storage.FileSizes())
+            foreach (var (name, bytes) in await storage.SizesAsync(cancellation))
             {
                 fileBytes.WithLabels(name).Set(bytes);
             }

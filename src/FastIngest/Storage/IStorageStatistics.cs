@@ -1,7 +1,8 @@
 namespace FastIngest.Storage;
 
-/// <summary>Sizes of what the storage backend keeps on disk, for the metrics endpoint.</summary>
+/// <summary>Sizes of what the storage backend keeps, for the metrics endpoint (read at scrape time).</summary>
 public interface IStorageStatistics
 {
-    IReadOnlyList<(string Name, long Bytes)> FileSizes();
+    /// <summary>(name, bytes): SQLite's database file and WAL; PostgreSQL's database as the server counts it.</summary>
+    ValueTask<IReadOnlyList<(string Name, long Bytes)>> SizesAsync(CancellationToken cancellation);
 }

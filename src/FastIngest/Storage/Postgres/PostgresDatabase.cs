@@ -8,7 +8,7 @@ namespace FastIngest.Storage.Postgres;
 /// Native AOT-compatible one: only the plain types this schema uses), and the schema it owns. Any number of
 /// FastIngest processes may share one database; migrations take an advisory lock, so they apply once.
 /// </summary>
-public sealed class PostgresDatabase : IAsyncDisposable
+public sealed class PostgresDatabase : IAsyncDisposable, IStorageStatistics
 {
     private PostgresDatabase(NpgsqlDataSource dataSource, string description)
     {
@@ -81,6 +81,13 @@ public sealed class PostgresDatabase : IAsyncDisposable
     }
 
     public ValueTask DisposeAsync() => DataSource.DisposeAsync();
+
+    /// <summary>The database's size as PostgreSQL counts it (tables, indexes, TOAST); its WAL is the server's own.</summary>
+    public async ValueTask<IReadOnlyList<(string Name, long Bytes)>> SizesAsync(CancellationToken cancellation)
+    {
+        await using var command = DataSource.CreateCommand("SELECT pg_database_size(current_database());");
+        return [("db", (long)(await command.ExecuteScalarAsync(cancellation))!)];
+    }
 
     private string Explain(PostgresException e) => e.SqlState switch
     {

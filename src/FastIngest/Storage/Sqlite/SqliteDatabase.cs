@@ -146,7 +146,8 @@ public sealed class SqliteDatabase : IStorageStatistics
         SqliteMigrations.Apply(connection);
     }
 
-    public IReadOnlyList<(string Name, long Bytes)> FileSizes() => [("db", SizeOf(Path)), ("wal", SizeOf(Path + "-wal"))];
+    public ValueTask<IReadOnlyList<(string Name, long Bytes)>> SizesAsync(CancellationToken cancellation) =>
+        new([("db", SizeOf(Path)), ("wal", SizeOf(Path + "-wal"))]);
 
     private static long SizeOf(string path)
     {

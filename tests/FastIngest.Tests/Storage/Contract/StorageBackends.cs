@@ -26,6 +26,8 @@ public interface IStorageBackend : IAsyncDisposable
 
     IDataRemovalStore Removal { get; }
 
+    IStorageStatistics Statistics { get; }
+
     /// <summary>The node's ingest writer (group commit over the backend's <see cref="IRunBatchStore"/>), as the server runs it.</summary>
     RunBatchWriter Writer { get; }
 
@@ -54,6 +56,8 @@ public sealed class SqliteBackend : IStorageBackend
     }
 
     public IDataRemovalStore Removal { get; }
+
+    public IStorageStatistics Statistics => _database;
 
     public IRunQueries Runs { get; }
 
@@ -109,6 +113,8 @@ public sealed class SqliteBackend : IStorageBackend
 
         public IDataRemovalStore Removal => first.Removal;
 
+        public IStorageStatistics Statistics => first.Statistics;
+
         public Task<IStorageBackend> SecondNodeAsync() => Task.FromResult<IStorageBackend>(this);
 
         public Task<long> ScalarAsync(string sql) => first.ScalarAsync(sql);
@@ -147,6 +153,8 @@ public sealed class PostgresBackend : IStorageBackend
     public IQuarantineStore Quarantine { get; }
 
     public IDataRemovalStore Removal { get; }
+
+    public IStorageStatistics Statistics => _database;
 
     public static async Task<IStorageBackend> CreateAsync() => await OpenAsync(await PostgresCluster.CreateDatabaseAsync("contract"));
 

@@ -55,6 +55,14 @@ public abstract class TenantStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheStorageReportsItsSizeForMetrics()
+    {
+        await Tenants.CreateOrgAsync("sized", 1);
+        var sizes = await _node.Statistics.SizesAsync(CancellationToken.None);
+        Assert.True(sizes.Any(static s => s is { Name: "db", Bytes: > 0 }), $"sizes: {string.Join(", ", sizes)}");
+    }
+
+    [Fact]
     public async Task RetentionIsSetClearedAndListed()
     {
         var org = (await Tenants.CreateOrgAsync("kept", 1)).Org!;
