@@ -1,5 +1,6 @@
 using Dapper;
 using Npgsql;
+using static FastIngest.Storage.StoredRows;
 
 namespace FastIngest.Storage.Postgres;
 
@@ -45,17 +46,7 @@ public sealed class PostgresConfirmTokenStore : IConfirmTokenStore
         var row = await connection.QuerySingleOrDefaultAsync<ConfirmRow>(
             "SELECT action AS Action, target AS Target, credential_id AS CredentialId, expires_at AS ExpiresAt, used_at AS UsedAt FROM confirm_tokens WHERE token_hash = @tokenHash;",
             new { tokenHash });
-        if (row is null)
-        {
-            return ConfirmOutcome.Unknown;
-        }
-
-        if (row.Action != action || row.Target != target || row.CredentialId != credentialId)
-        {
-            return ConfirmOutcome.Mismatch;
-        }
-
-        return row.UsedAt is not null ? ConfirmOutcome.AlreadyUsed : ConfirmOutcome.Expired;
+        return ConfirmRow.Refusal(row, action, target, credentialId);
     }
 
     public async Task<int> PurgeExpiredAsync(long beforeMs)
@@ -64,16 +55,4 @@ public sealed class PostgresConfirmTokenStore : IConfirmTokenStore
         return await connection.ExecuteAsync("DELETE FROM confirm_tokens WHERE expires_at < @beforeMs;", new { beforeMs });
     }
 
-    internal sealed class ConfirmRow
-    {
-        public string Action { get; set; } = "";
-
-        public string Target { get; set; } = "";
-
-        public string CredentialId { get; set; } = "";
-
-        public long ExpiresAt { get; set; }
-
-        public long? UsedAt { get; set; }
-    }
 }

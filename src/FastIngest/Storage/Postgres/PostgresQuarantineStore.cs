@@ -1,5 +1,6 @@
 using Dapper;
 using Npgsql;
+using static FastIngest.Storage.StoredRows;
 
 namespace FastIngest.Storage.Postgres;
 
@@ -142,47 +143,4 @@ public sealed class PostgresQuarantineStore : IQuarantineStore
             VALUES (@projectKey, @action, @suite, @name, @reason, @by, @nowMs);
             """,
             new { projectKey, action, suite, name, reason, by, nowMs }, transaction);
-
-    internal sealed class EntryRow
-    {
-        public long Key { get; set; }
-
-        public string Suite { get; set; } = "";
-
-        public string Name { get; set; } = "";
-
-        public string Reason { get; set; } = "";
-
-        public long CreatedAtMs { get; set; }
-
-        public string CreatedBy { get; set; } = "";
-
-        public long? ExpiresAtMs { get; set; }
-
-        public bool Auto { get; set; }
-
-        public QuarantineEntry ToEntry() => new(Key, Suite, Name, Reason, CreatedAtMs, CreatedBy, ExpiresAtMs, Auto);
-    }
-
-    internal sealed class PolicyRow
-    {
-        public long ProjectKey { get; set; }
-
-        public int Days { get; set; }
-    }
-
-    internal sealed class ChangeRow
-    {
-        public string Action { get; set; } = "";
-
-        public string Suite { get; set; } = "";
-
-        public string Name { get; set; } = "";
-
-        public string? Reason { get; set; }
-
-        public string By { get; set; } = "";
-
-        public long AtMs { get; set; }
-    }
 }

@@ -1,5 +1,6 @@
 using Dapper;
 using Npgsql;
+using static FastIngest.Storage.StoredRows;
 
 namespace FastIngest.Storage.Postgres;
 
@@ -232,83 +233,5 @@ public sealed class PostgresTenantStore : ITenantStore
         {
             return false;
         }
-    }
-
-    private const string TokenSelect = """
-        SELECT t.id AS Id, t.secret_hash AS SecretHash, t.scope AS Scope, t.org_id AS OrgKey, o.public_id AS OrgId,
-               t.project_id AS ProjectKey, p.public_id AS ProjectId, t.name AS Name, t.created_at AS CreatedAtMs,
-               t.expires_at AS ExpiresAtMs, t.last_used_at AS LastUsedAtMs,
-               coalesce(t.revoked_at, p.deleted_at, o.deleted_at,
-                        CASE WHEN t.project_id IS NOT NULL AND p.id IS NULL THEN t.created_at END) AS RevokedAtMs
-        FROM api_tokens t
-        LEFT JOIN orgs o ON o.id = t.org_id
-        LEFT JOIN projects p ON p.id = t.project_id
-        """;
-
-    internal sealed class OrgRow
-    {
-        public long Key { get; set; }
-
-        public string Id { get; set; } = "";
-
-        public string Name { get; set; } = "";
-
-        public long CreatedAtMs { get; set; }
-    }
-
-    internal sealed class ProjectRow
-    {
-        public long Key { get; set; }
-
-        public string Id { get; set; } = "";
-
-        public long OrgKey { get; set; }
-
-        public string OrgId { get; set; } = "";
-
-        public string Name { get; set; } = "";
-
-        public long CreatedAtMs { get; set; }
-
-        public int? RetentionDays { get; set; }
-
-        public ProjectRecord ToRecord() => new(Key, Id, OrgKey, OrgId, Name, CreatedAtMs, RetentionDays);
-    }
-
-    internal sealed class RetentionRow
-    {
-        public long ProjectKey { get; set; }
-
-        public int Days { get; set; }
-    }
-
-    internal sealed class TokenRow
-    {
-        public string Id { get; set; } = "";
-
-        public string SecretHash { get; set; } = "";
-
-        public string Scope { get; set; } = "";
-
-        public long? OrgKey { get; set; }
-
-        public string? OrgId { get; set; }
-
-        public long? ProjectKey { get; set; }
-
-        public string? ProjectId { get; set; }
-
-        public string? Name { get; set; }
-
-        public long CreatedAtMs { get; set; }
-
-        public long? ExpiresAtMs { get; set; }
-
-        public long? LastUsedAtMs { get; set; }
-
-        public long? RevokedAtMs { get; set; }
-
-        public StoredToken ToRecord() => new(Id, SecretHash, Scope, OrgKey, OrgId, ProjectKey, ProjectId, Name,
-            CreatedAtMs, ExpiresAtMs, LastUsedAtMs, RevokedAtMs);
     }
 }

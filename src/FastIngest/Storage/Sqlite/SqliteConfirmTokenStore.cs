@@ -1,4 +1,5 @@
 using Dapper;
+using static FastIngest.Storage.StoredRows;
 
 namespace FastIngest.Storage.Sqlite;
 
@@ -41,31 +42,8 @@ public sealed class SqliteConfirmTokenStore : IConfirmTokenStore
             var row = connection.QuerySingleOrDefault<ConfirmRow>(
                 "SELECT action AS Action, target AS Target, credential_id AS CredentialId, expires_at AS ExpiresAt, used_at AS UsedAt FROM confirm_tokens WHERE token_hash = @tokenHash;",
                 new { tokenHash });
-            if (row is null)
-            {
-                return ConfirmOutcome.Unknown;
-            }
-
-            if (row.Action != action || row.Target != target || row.CredentialId != credentialId)
-            {
-                return ConfirmOutcome.Mismatch;
-            }
-
-            return row.UsedAt is not null ? ConfirmOutcome.AlreadyUsed : ConfirmOutcome.Expired;
+            return ConfirmRow.Refusal(row, action, target, credentialId);
         });
-
-    internal sealed class ConfirmRow
-    {
-        public string Action { get; set; } = "";
-
-        public string Target { get; set; } = "";
-
-        public string CredentialId { get; set; } = "";
-
-        public long ExpiresAt { get; set; }
-
-        public long? UsedAt { get; set; }
-    }
 
     public Task<int> PurgeExpiredAsync(long beforeMs) =>
         _writes.RunAsync<int>("purge_confirm_tokens", connection =>

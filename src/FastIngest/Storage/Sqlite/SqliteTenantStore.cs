@@ -1,5 +1,6 @@
 using Dapper;
 using Microsoft.Data.Sqlite;
+using static FastIngest.Storage.StoredRows;
 
 namespace FastIngest.Storage.Sqlite;
 
@@ -84,7 +85,7 @@ public sealed class SqliteTenantStore : ITenantStore
             WHERE p.public_id = @projectId AND p.deleted_at IS NULL AND o.deleted_at IS NULL;
             """,
             new { projectId });
-        return new(row is null ? null : new ProjectRecord(row.Key, row.Id, row.OrgKey, row.OrgId, row.Name, row.CreatedAtMs, row.RetentionDays));
+        return new(row?.ToRecord());
     }
 
     public ValueTask<IReadOnlyList<ProjectRecord>> ListProjectsAsync(long? orgKey)
@@ -98,7 +99,7 @@ public sealed class SqliteTenantStore : ITenantStore
             WHERE (@orgKey IS NULL OR p.org_id = @orgKey) AND p.deleted_at IS NULL AND o.deleted_at IS NULL
             ORDER BY o.name, p.name LIMIT 1000;
             """,
-            new { orgKey }).Select(static row => new ProjectRecord(row.Key, row.Id, row.OrgKey, row.OrgId, row.Name, row.CreatedAtMs, row.RetentionDays))));
+            new { orgKey }).Select(static row => row.ToRecord())));
     }
 
     public Task SetRetentionAsync(long projectKey, int? days) =>
@@ -247,80 +248,4 @@ public sealed class SqliteTenantStore : ITenantStore
             transaction.Rollback();
             return true;
         }, durable: false);
-
-    private const string TokenSelect = """
-        SELECT t.id AS Id, t.secret_hash AS SecretHash, t.scope AS Scope, t.org_id AS OrgKey, o.public_id AS OrgId,
-               t.project_id AS ProjectKey, p.public_id AS ProjectId, t.name AS Name, t.created_at AS CreatedAtMs,
-               t.expires_at AS ExpiresAtMs, t.last_used_at AS LastUsedAtMs,
-               coalesce(t.revoked_at, p.deleted_at, o.deleted_at,
-                        CASE WHEN t.project_id IS NOT NULL AND p.id IS NULL THEN t.created_at END) AS RevokedAtMs
-        FROM api_tokens t
-        LEFT JOIN orgs o ON o.id = t.org_id
-        LEFT JOIN projects p ON p.id = t.project_id
-        """;
-
-    internal sealed class OrgRow
-    {
-        public long Key { get; set; }
-
-        public string Id { get; set; } = "";
-
-        public string Name { get; set; } = "";
-
-        public long CreatedAtMs { get; set; }
-    }
-
-    internal sealed class ProjectRow
-    {
-        public long Key { get; set; }
-
-        public string Id { get; set; } = "";
-
-        public long OrgKey { get; set; }
-
-        public string OrgId { get; set; } = "";
-
-        public string Name { get; set; } = "";
-
-        public long CreatedAtMs { get; set; }
-
-        public int? RetentionDays { get; set; }
-    }
-
-    internal sealed class RetentionRow
-    {
-        public long ProjectKey { get; set; }
-
-        public int Days { get; set; }
-    }
-
-    internal sealed class TokenRow
-    {
-        public string Id { get; set; } = "";
-
-        public string SecretHash { get; set; } = "";
-
-        public string Scope { get; set; } = "";
-
-        public long? OrgKey { get; set; }
-
-        public string? OrgId { get; set; }
-
-        public long? ProjectKey { get; set; }
-
-        public string? ProjectId { get; set; }
-
-        public string? Name { get; set; }
-
-        public long CreatedAtMs { get; set; }
-
-        public long? ExpiresAtMs { get; set; }
-
-        public long? LastUsedAtMs { get; set; }
-
-        public long? RevokedAtMs { get; set; }
-
-        public StoredToken ToRecord() => new(Id, SecretHash, Scope, OrgKey, OrgId, ProjectKey, ProjectId, Name,
-            CreatedAtMs, ExpiresAtMs, LastUsedAtMs, RevokedAtMs);
-    }
 }
