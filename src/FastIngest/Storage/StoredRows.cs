@@ -146,4 +146,16 @@ internal static class StoredRows
             : row.UsedAt is not null ? ConfirmOutcome.AlreadyUsed
             : ConfirmOutcome.Expired;
     }
+
+    /// <summary>What a run adds to (or, deleted, takes from) the daily roll-ups.</summary>
+    internal sealed class CountedRun
+    {
+        public long TimestampMs { get; set; }
+
+        public string? Branch { get; set; }
+
+        public bool Passed { get; set; }
+
+        public long DurationMs { get; set; }
+    }
 }

@@ -1,4 +1,5 @@
 using Dapper;
+using static FastIngest.Storage.StoredRows;
 using Npgsql;
 
 namespace FastIngest.Storage.Postgres;
@@ -33,7 +34,7 @@ public sealed class PostgresDataRemovalStore : IDataRemovalStore
         await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted);
         // The oldest runs first, through the time index; a sharded run's head takes its shard rows along (their
         // executions went ahead of them). SKIP LOCKED: a run another node is merging a shard into waits for the next batch.
-        var deleted = (await connection.QueryAsync<DeletedRun>(
+        var deleted = (await connection.QueryAsync<CountedRun>(
             """
             DELETE FROM test_runs WHERE id IN (
                 SELECT id FROM test_runs WHERE project_id = @projectKey AND timestamp_ms < @before AND head_key IS NULL
@@ -208,15 +209,4 @@ public sealed class PostgresDataRemovalStore : IDataRemovalStore
     public Task<long> BackupAsync(string path, CancellationToken cancellationToken) =>
         Task.FromException<long>(new NotSupportedException(
             "With PostgreSQL, back up the database with pg_dump, base backups or your provider's snapshots; POST /v1/admin/backup copies the embedded SQLite file only."));
-
-    internal sealed class DeletedRun
-    {
-        public long TimestampMs { get; set; }
-
-        public string? Branch { get; set; }
-
-        public bool Passed { get; set; }
-
-        public long DurationMs { get; set; }
-    }
 }

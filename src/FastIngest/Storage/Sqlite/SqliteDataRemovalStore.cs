@@ -1,4 +1,5 @@
 using Dapper;
+using static FastIngest.Storage.StoredRows;
 
 namespace FastIngest.Storage.Sqlite;
 
@@ -86,7 +87,7 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
         var dayStart = cutDay * 24L * 60 * 60 * 1000;
         var dayEnd = dayStart + (24L * 60 * 60 * 1000);
         var rollups = new DailyRollups();
-        foreach (var run in connection.Query<RemainingRun>(
+        foreach (var run in connection.Query<CountedRun>(
             """
             SELECT timestamp_ms AS TimestampMs, branch AS Branch, status = 'passed' AS Passed, duration_ms AS DurationMs
             FROM test_runs WHERE project_id = @projectKey AND timestamp_ms >= @dayStart AND timestamp_ms < @dayEnd AND head_key IS NULL;
@@ -278,15 +279,4 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
             File.Move(partial, path, overwrite: true);
             return new FileInfo(path).Length;
         }, cancellationToken);
-
-    internal sealed class RemainingRun
-    {
-        public long TimestampMs { get; set; }
-
-        public string? Branch { get; set; }
-
-        public bool Passed { get; set; }
-
-        public long DurationMs { get; set; }
-    }
 }
