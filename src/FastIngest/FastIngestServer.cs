@@ -43,7 +43,15 @@ public static class FastIngestServer
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddObservability();
-        builder.Services.AddSqliteStorage(options);
+        if (options.Postgres is null)
+        {
+            builder.Services.AddSqliteStorage(options);
+        }
+        else
+        {
+            builder.Services.AddPostgresStorage(options);
+        }
+
         builder.Services.AddTokenAuthentication();
         builder.Services.AddIngest();
         builder.Services.AddManagement();
@@ -54,7 +62,7 @@ public static class FastIngestServer
         // Before the server takes any request, so waiting here holds no request thread; the writes it may make
         // run on the writer's own thread.
         AdminTokenBootstrap.EnsureAsync(options, app.Services.GetRequiredService<ITenantStore>(),
-            app.Services.GetRequiredService<TokenIssuer>(), console).GetAwaiter().GetResult();
+            app.Services.GetRequiredService<TokenIssuer>(), app.Services.GetRequiredService<IStartupLock>(), console).GetAwaiter().GetResult();
         _ = app.Services.GetRequiredService<Reading.PagingCursors>(); // reads its key now, not under the first request
 
         if (options.TrustedProxies.Count > 0)

@@ -69,7 +69,10 @@ await using (app)
     var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("FastIngest");
     var address = FastIngestServer.BoundAddress(app).ToString();
     var durability = options!.Durability == DurabilityMode.Full ? "full" : "normal";
-    Log.Listening(logger, ThisBuild.Version, address, options.DatabasePath, durability);
+    var database = options.Postgres is null
+        ? options.DatabasePath
+        : "postgresql://" + app.Services.GetRequiredService<FastIngest.Storage.Postgres.PostgresDatabase>().Description; // never the password
+    Log.Listening(logger, ThisBuild.Version, address, database, options.Postgres is null ? durability : "postgresql");
 
     // Returns after SIGTERM/SIGINT once Kestrel has stopped accepting and every in-flight request has its
     // answer; then the ingest writer commits whatever is still queued before the process exits.

@@ -9,8 +9,13 @@ namespace FastIngest.Auth;
 /// </summary>
 public static class AdminTokenBootstrap
 {
-    public static async Task EnsureAsync(ServerOptions options, ITenantStore store, TokenIssuer issuer, TextWriter console)
+    /// <remarks>
+    /// Under the storage's start-up lock: nodes starting together on one database take turns, so the first registers
+    /// the configured token (or generates one) and the others find it.
+    /// </remarks>
+    public static async Task EnsureAsync(ServerOptions options, ITenantStore store, TokenIssuer issuer, IStartupLock startupLock, TextWriter console)
     {
+        await using var turn = await startupLock.AcquireAsync(CancellationToken.None);
         if (options.AdminToken is { } configured)
         {
             if (!ApiTokenFormat.IsWellFormed(configured, out var scope) || scope != TokenScope.Admin)

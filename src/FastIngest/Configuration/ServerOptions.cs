@@ -93,6 +93,12 @@ public sealed record ServerOptions
     /// <summary>Most runs committed in one transaction.</summary>
     public int MaxBatchSize { get; init; } = 512;
 
+    /// <summary>
+    /// PostgreSQL to store everything in (<c>--postgres</c>: a connection string or a <c>postgres://</c> URL) instead
+    /// of the embedded SQLite file; null for SQLite.
+    /// </summary>
+    public string? Postgres { get; init; }
+
     /// <summary>A storage call at least this slow writes a <c>slow_storage_call</c> line (<c>--slow-query-ms</c>).</summary>
     public TimeSpan SlowStorageCall { get; init; } = TimeSpan.FromMilliseconds(100);
 

@@ -21,6 +21,9 @@ public static class ServerOptionsParser
           --listen <ip:port>          FASTINGEST_LISTEN          API address (default 127.0.0.1:8080)
           --metrics-listen <ip:port>  FASTINGEST_METRICS_LISTEN  serve /metrics only here (default: on --listen)
           --data <dir>                FASTINGEST_DATA            data directory (default ./data)
+          --postgres <url>            FASTINGEST_POSTGRES        store in PostgreSQL instead of SQLite (a postgres://
+                                                                 URL or an Npgsql connection string); any number of
+                                                                 nodes may share one database
           --durability <full|normal>  FASTINGEST_DURABILITY      full: fsync every commit (default); normal: WAL
                                                                  without fsync on commit, may lose the newest
                                                                  commits on power loss (never on a process crash)
@@ -122,6 +125,7 @@ public static class ServerOptionsParser
             return false;
         }
 
+        var postgres = Get("postgres", "FASTINGEST_POSTGRES");
         var durabilityText = Get("durability", "FASTINGEST_DURABILITY") ?? "full";
         DurabilityMode durability;
         switch (durabilityText.ToLowerInvariant())
@@ -193,6 +197,7 @@ public static class ServerOptionsParser
             IngestQueueCapacity = queue,
             MaxBatchSize = batch,
             SlowStorageCall = TimeSpan.FromMilliseconds(slowQueryMs),
+            Postgres = string.IsNullOrWhiteSpace(postgres) ? null : postgres.Trim(),
             TrustedProxies = trustedProxies,
             RowsPerOrgPerDay = quotaRows,
             BytesPerOrgPerDay = quotaBytes,
@@ -216,7 +221,7 @@ public static class ServerOptionsParser
     private static bool IsKnownFlag(string name) => name is "listen" or "metrics-listen" or "data" or "durability"
         or "log-level" or "access-log" or "max-body" or "max-junit" or "max-test-cases" or "queue" or "batch" or "slow-query-ms"
         or "rate-ingest" or "rate-read" or "rate-manage" or "trusted-proxies" or "quota-rows" or "quota-bytes" or "infra-failure-percent"
-        or "broken-min-executions" or "fixed-after-days";
+        or "broken-min-executions" or "fixed-after-days" or "postgres";
 
     private static bool TryParseNetworks(string? text, out IReadOnlyList<IPNetwork> networks, out string? error)
     {

@@ -1,4 +1,5 @@
 using FastIngest.Configuration;
+using FastIngest.Storage.Postgres;
 using FastIngest.Storage.Sqlite;
 
 namespace FastIngest.Storage;
@@ -33,7 +34,49 @@ public static class StorageServiceCollectionExtensions
             new SqliteConfirmTokenStore(sp.GetRequiredService<SqliteWrites>()), sp.GetRequiredService<StorageTimer>()));
         services.AddSingleton<IDataRemovalStore>(static sp => new TimedDataRemovalStore(
             new SqliteDataRemovalStore(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<SqliteWrites>()), sp.GetRequiredService<StorageTimer>()));
+        services.AddSingleton<IStartupLock, ProcessStartupLock>();
         services.AddHostedService<SqliteCheckpointer>();
+        return services;
+    }
+
+    /// <summary>
+    /// PostgreSQL (<c>--postgres</c>): any number of nodes on one database. Reaching the server and migrating happen
+    /// here, before anything listens, so bad configuration stops the start with one clear message.
+    /// </summary>
+    public static IServiceCollection AddPostgresStorage(this IServiceCollection services, ServerOptions options)
+    {
+        var database = PostgresDatabase.Create(options.Postgres!);
+        try
+        {
+            database.MigrateAsync().GetAwaiter().GetResult();
+        }
+        catch
+        {
+            database.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            throw;
+        }
+
+        services.AddSingleton(database);
+        services.AddSingleton<IStorageStatistics>(database);
+        services.AddSingleton<IRunBatchStore>(static sp => new PostgresRunBatchStore(sp.GetRequiredService<PostgresDatabase>()));
+        services.AddSingleton(static sp => new StorageTimer(sp.GetRequiredService<Observability.ServerMetrics>(), sp.GetRequiredService<ILoggerFactory>(),
+            sp.GetRequiredService<ServerOptions>().SlowStorageCall));
+        services.AddSingleton<ITenantStore>(static sp => new TimedTenantStore(
+            new PostgresTenantStore(sp.GetRequiredService<PostgresDatabase>()), sp.GetRequiredService<StorageTimer>()));
+        services.AddSingleton<IRunQueries>(static sp => new TimedRunQueries(
+            new PostgresRunQueries(sp.GetRequiredService<PostgresDatabase>()), sp.GetRequiredService<StorageTimer>()));
+        services.AddSingleton(static sp => new PostgresTestRollups(sp.GetRequiredService<PostgresDatabase>(), sp.GetRequiredService<ServerOptions>().TestStates));
+        services.AddSingleton<ITestQueries>(static sp => new TimedTestQueries(
+            new PostgresTestQueries(sp.GetRequiredService<PostgresDatabase>(), sp.GetRequiredService<PostgresTestRollups>()), sp.GetRequiredService<StorageTimer>()));
+        services.AddSingleton<IQuarantineStore>(static sp => new TimedQuarantineStore(
+            new PostgresQuarantineStore(sp.GetRequiredService<PostgresDatabase>()), sp.GetRequiredService<StorageTimer>()));
+        services.AddSingleton<IConfirmTokenStore>(static sp => new TimedConfirmTokenStore(
+            new PostgresConfirmTokenStore(sp.GetRequiredService<PostgresDatabase>()), sp.GetRequiredService<StorageTimer>()));
+        services.AddSingleton<IDataRemovalStore>(static sp => new TimedDataRemovalStore(
+            new PostgresDataRemovalStore(sp.GetRequiredService<PostgresDatabase>()), sp.GetRequiredService<StorageTimer>()));
+        services.AddSingleton<IRetirementFeed>(static sp => new PostgresRetirementFeed(sp.GetRequiredService<PostgresDatabase>()));
+        services.AddSingleton<IStartupLock>(static sp => new PostgresStartupLock(sp.GetRequiredService<PostgresDatabase>()));
+        services.AddHostedService<PostgresBackgroundWork>();
         return services;
     }
 }

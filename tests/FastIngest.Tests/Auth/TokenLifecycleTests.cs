@@ -178,7 +178,8 @@ public sealed class TokenLifecycleTests : IAsyncLifetime
         var options = _server.Options with { DataDirectory = dir, AdminToken = null };
         using var console = new StringWriter();
 
-        await AdminTokenBootstrap.EnsureAsync(options, store, new TokenIssuer(store, TimeProvider.System, new SecretHasher(1024, 1)), console);
+        await AdminTokenBootstrap.EnsureAsync(options, store, new TokenIssuer(store, TimeProvider.System, new SecretHasher(1024, 1)),
+            new FastIngest.Storage.ProcessStartupLock(), console);
 
         var token = File.ReadAllText(options.AdminTokenPath).Trim();
         var printed = console.ToString();

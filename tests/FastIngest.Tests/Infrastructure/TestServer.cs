@@ -43,8 +43,9 @@ public sealed class TestServer : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>Starts a server on SQLite in a temp directory, or on PostgreSQL when <paramref name="postgres"/> names a database.</summary>
     public static async Task<TestServer> StartAsync(string? dataDirectory = null, string? adminToken = null,
-        Func<ServerOptions, ServerOptions>? configure = null, ISecretHasher? hasher = null)
+        Func<ServerOptions, ServerOptions>? configure = null, ISecretHasher? hasher = null, string? postgres = null)
     {
         adminToken ??= ApiTokenFormat.Generate(TokenScope.Admin).Token;
         var options = new ServerOptions
@@ -53,6 +54,7 @@ public sealed class TestServer : IAsyncDisposable
             DataDirectory = dataDirectory ?? Directory.CreateTempSubdirectory("fastingest-test-").FullName,
             AdminToken = adminToken,
             LogLevel = LogLevel.Debug,
+            Postgres = postgres,
         };
         options = configure?.Invoke(options) ?? options;
         var logs = new CapturedLogs();
@@ -63,6 +65,39 @@ public sealed class TestServer : IAsyncDisposable
         }, hasher is null ? null : services => services.AddSingleton(hasher));
         await app.StartAsync();
         return new TestServer(app, options, adminToken, logs);
+    }
+
+    /// <summary>A test's look at the stored rows behind the server's back: the first column of every row, as text.</summary>
+    public List<string> QueryStrings(string sql)
+    {
+        var values = new List<string>();
+        if (Options.Postgres is { } postgres)
+        {
+            using var connection = new Npgsql.NpgsqlConnection(postgres);
+            connection.Open();
+            using var command = new Npgsql.NpgsqlCommand(sql, connection);
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                values.Add(reader.GetValue(0).ToString()!);
+            }
+
+            return values;
+        }
+
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Options.DatabasePath};Mode=ReadOnly"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = sql;
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                values.Add(reader.GetValue(0).ToString()!);
+            }
+        }
+
+        return values;
     }
 
     public T Service<T>()

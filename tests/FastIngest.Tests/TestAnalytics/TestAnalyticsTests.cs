@@ -7,14 +7,16 @@ namespace FastIngest.Tests.TestAnalytics;
 
 /// <summary>
 /// Tests as first-class objects over crafted histories: each state's rule, infrastructure failures, resets,
-/// renames, failure groups, one test's history, and the tenancy of every route.
+/// renames, failure groups, one test's history, and the tenancy of every route. Every backend answers alike.
 /// </summary>
-public sealed class TestAnalyticsTests : IAsyncLifetime
+public abstract class TestAnalyticsTests : IAsyncLifetime
 {
     private static readonly DateTimeOffset s_now = DateTimeOffset.UtcNow;
     private TestServer _server = null!;
 
-    public async Task InitializeAsync() => _server = await TestServer.StartAsync();
+    protected abstract Task<TestServer> StartServerAsync();
+
+    public async Task InitializeAsync() => _server = await StartServerAsync();
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
@@ -313,21 +315,7 @@ public sealed class TestAnalyticsTests : IAsyncLifetime
         Assert.Equal(("gone_test", "old secret message"), (tests[0].GetProperty("name").GetString(), tests[0].GetProperty("failure_message").GetString()));
     }
 
-    private List<string> Strings(string sql)
-    {
-        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_server.Options.DatabasePath};Mode=ReadOnly");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        using var reader = command.ExecuteReader();
-        var values = new List<string>();
-        while (reader.Read())
-        {
-            values.Add(reader.GetString(0));
-        }
-
-        return values;
-    }
+    private List<string> Strings(string sql) => _server.QueryStrings(sql);
 
     [Theory]
     [InlineData("/v1/tests?state=sticky")]
@@ -391,4 +379,14 @@ public sealed class TestAnalyticsTests : IAsyncLifetime
     private static string[] States(JsonElement test) => test.GetProperty("states").EnumerateArray().Select(s => s.GetString()!).ToArray();
 
     private static string[] Names(JsonElement tests) => tests.EnumerateArray().Select(t => t.GetProperty("name").GetString()!).ToArray();
+}
+
+public sealed class SqliteTestAnalyticsTests : TestAnalyticsTests
+{
+    protected override Task<TestServer> StartServerAsync() => TestServer.StartAsync();
+}
+
+public sealed class PostgresTestAnalyticsTests : TestAnalyticsTests
+{
+    protected override async Task<TestServer> StartServerAsync() => await TestServer.StartAsync(postgres: await PostgresCluster.CreateDatabaseAsync("analytics"));
 }

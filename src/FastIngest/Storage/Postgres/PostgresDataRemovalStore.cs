@@ -9,7 +9,7 @@ namespace FastIngest.Storage.Postgres;
 /// ingest waits long behind one). Runs leave the daily roll-ups in the transaction that deletes them (their counts
 /// and histogram buckets are taken out), so statistics stay exact while a purge runs; a day's maximum duration is
 /// the one thing not recomputed, so after a purge it may still name a deleted run (percentiles are capped by it,
-/// never raised by it).
+/// never raised by it). Per-test roll-ups are kept by whole days, as on SQLite.
 /// </summary>
 [DapperAot]
 public sealed class PostgresDataRemovalStore : IDataRemovalStore
@@ -79,6 +79,13 @@ public sealed class PostgresDataRemovalStore : IDataRemovalStore
         await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted);
         await connection.ExecuteAsync($"SELECT {ProjectLocks.Exclusive("@projectKey")};", new { projectKey }, transaction);
         await connection.ExecuteAsync("DELETE FROM run_daily_stats WHERE project_id = @projectKey AND total <= 0;", new { projectKey }, transaction);
+
+        // Per-test roll-ups are kept by whole days, as on SQLite: the days before the cut go; the day it falls in stays whole.
+        var cutDay = DailyRollups.DayOf(beforeMs);
+        await connection.ExecuteAsync("DELETE FROM test_days WHERE project_id = @projectKey AND day < @cutDay;", new { projectKey, cutDay }, transaction);
+        await connection.ExecuteAsync("DELETE FROM failure_days WHERE project_id = @projectKey AND day < @cutDay;", new { projectKey, cutDay }, transaction);
+        await connection.ExecuteAsync("DELETE FROM commit_failures WHERE project_id = @projectKey AND last_ms < @beforeMs;",
+            new { projectKey, beforeMs }, transaction);
         await connection.ExecuteAsync(
             """
             DELETE FROM failure_messages AS m WHERE m.project_id = @projectKey
@@ -89,6 +96,15 @@ public sealed class PostgresDataRemovalStore : IDataRemovalStore
             """
             DELETE FROM failure_groups AS g WHERE g.project_id = @projectKey
               AND NOT EXISTS (SELECT 1 FROM failure_messages AS m WHERE m.group_id = g.id);
+            """,
+            new { projectKey }, transaction);
+
+        // Tests no roll-up and no execution names any more (their failure days and commit failures cascade).
+        await connection.ExecuteAsync(
+            """
+            DELETE FROM tests AS t WHERE t.project_id = @projectKey
+              AND NOT EXISTS (SELECT 1 FROM test_days AS d WHERE d.test_id = t.id)
+              AND NOT EXISTS (SELECT 1 FROM executions AS e WHERE e.test_id = t.id);
             """,
             new { projectKey }, transaction);
         await transaction.CommitAsync();
@@ -174,6 +190,9 @@ public sealed class PostgresDataRemovalStore : IDataRemovalStore
     private static readonly string[] s_projectDataBatches =
     [
         "DELETE FROM executions WHERE (run_key, test_id, attempt) IN (SELECT e.run_key, e.test_id, e.attempt FROM executions AS e JOIN tests AS t ON t.id = e.test_id WHERE t.project_id = @projectKey LIMIT 20000);",
+        "DELETE FROM test_days WHERE (project_id, branch, day, test_id) IN (SELECT project_id, branch, day, test_id FROM test_days WHERE project_id = @projectKey LIMIT 20000);",
+        "DELETE FROM failure_days WHERE (project_id, day, group_id, test_id) IN (SELECT project_id, day, group_id, test_id FROM failure_days WHERE project_id = @projectKey LIMIT 20000);",
+        "DELETE FROM commit_failures WHERE (project_id, commit_sha, test_id) IN (SELECT project_id, commit_sha, test_id FROM commit_failures WHERE project_id = @projectKey LIMIT 20000);",
         "DELETE FROM tests WHERE id IN (SELECT id FROM tests WHERE project_id = @projectKey LIMIT 20000);",
         "DELETE FROM failure_messages WHERE id IN (SELECT id FROM failure_messages WHERE project_id = @projectKey LIMIT 20000);",
         "DELETE FROM failure_groups WHERE id IN (SELECT id FROM failure_groups WHERE project_id = @projectKey LIMIT 20000);",

@@ -183,6 +183,58 @@ public static class PostgresMigrations
         );
         CREATE INDEX quarantine_log_by_project ON quarantine_log (project_id, id);
         """,
+
+        // 5: per-test roll-ups, as on SQLite: one row per (project, branch, day, test) with its counts, its sparse
+        // duration histogram and the keys of the runs it appeared in; failure groups per day; the tests that failed on
+        // each commit. One node folds at a time (an advisory lock), and a run row says itself whether it is folded:
+        // several nodes commit runs out of identity order, so a watermark would skip a run committed late.
+        """
+        ALTER TABLE test_runs ADD COLUMN tests_folded BOOLEAN NOT NULL DEFAULT false;
+        CREATE INDEX test_runs_to_fold ON test_runs (id) WHERE NOT tests_folded AND shards IS NULL;
+        CREATE TABLE test_days (
+            project_id      BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            branch          TEXT   NOT NULL,
+            day             BIGINT NOT NULL,
+            test_id         BIGINT NOT NULL REFERENCES tests(id) ON DELETE CASCADE,
+            executions      BIGINT NOT NULL,
+            failures        BIGINT NOT NULL,
+            skipped         BIGINT NOT NULL,
+            infra           BIGINT NOT NULL,
+            retry_passes    BIGINT NOT NULL,
+            flaky_commits   BIGINT NOT NULL,
+            last_ms         BIGINT NOT NULL,
+            last_ran_ms     BIGINT,
+            last_failed_ms  BIGINT,
+            last_flaky_ms   BIGINT,
+            duration_sum    BIGINT NOT NULL,
+            duration_max    BIGINT NOT NULL,
+            histogram       BYTEA  NOT NULL,
+            runs            BYTEA,
+            PRIMARY KEY (project_id, branch, day, test_id)
+        );
+        CREATE INDEX test_days_by_test ON test_days (test_id, branch, day);
+        CREATE TABLE failure_days (
+            project_id   BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            day          BIGINT NOT NULL,
+            group_id     BIGINT NOT NULL REFERENCES failure_groups(id) ON DELETE CASCADE,
+            test_id      BIGINT NOT NULL REFERENCES tests(id) ON DELETE CASCADE,
+            occurrences  BIGINT NOT NULL,
+            first_ms     BIGINT NOT NULL,
+            last_ms      BIGINT NOT NULL,
+            PRIMARY KEY (project_id, day, group_id, test_id)
+        );
+        CREATE INDEX failure_days_by_group ON failure_days (group_id);
+        CREATE INDEX failure_days_by_test ON failure_days (test_id);
+        CREATE TABLE commit_failures (
+            project_id  BIGINT  NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            commit_sha  TEXT    NOT NULL,
+            test_id     BIGINT  NOT NULL REFERENCES tests(id) ON DELETE CASCADE,
+            flaky       BOOLEAN NOT NULL,
+            last_ms     BIGINT  NOT NULL,
+            PRIMARY KEY (project_id, commit_sha, test_id)
+        );
+        CREATE INDEX commit_failures_by_test ON commit_failures (test_id);
+        """,
     ];
 
     public static int LatestVersion => s_steps.Length;
