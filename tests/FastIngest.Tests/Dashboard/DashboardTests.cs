@@ -6,12 +6,14 @@ using FastIngest.Tests.Infrastructure;
 namespace FastIngest.Tests.Dashboard;
 
 /// <summary>The dashboard over HTTP: sessions, headers, tenancy on every page and encoding of hostile uploads.</summary>
-public sealed partial class DashboardTests : IAsyncLifetime
+public abstract partial class DashboardTests : IAsyncLifetime
 {
+    protected abstract Task<TestServer> StartServerAsync();
+
     internal const string HostileName = "<script>window.__xss=1</script>\"><img src=x onerror=\"window.__xss=2\">\u202Egnp.exe";
     private TestServer _server = null!;
 
-    public async Task InitializeAsync() => _server = await TestServer.StartAsync();
+    public async Task InitializeAsync() => _server = await StartServerAsync();
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
@@ -311,4 +313,14 @@ public sealed partial class DashboardTests : IAsyncLifetime
 
         public void Dispose() => _client.Dispose();
     }
+}
+
+public sealed class SqliteDashboardTests : DashboardTests
+{
+    protected override Task<TestServer> StartServerAsync() => TestServer.StartAsync();
+}
+
+public sealed class PostgresDashboardTests : DashboardTests
+{
+    protected override async Task<TestServer> StartServerAsync() => await TestServer.StartAsync(postgres: await PostgresCluster.CreateDatabaseAsync("dashboard"));
 }

@@ -10,14 +10,16 @@ namespace FastIngest.Tests.Ingest;
 /// Several uploads with one run id and different shard names are one run: counts summed, failed if any shard
 /// failed, the longest shard's duration, the test cases of every shard. Each shard is idempotent on its own.
 /// </summary>
-public sealed class ShardedRunTests : IAsyncLifetime
+public abstract class ShardedRunTests : IAsyncLifetime
 {
+    protected abstract Task<TestServer> StartServerAsync();
+
     private TestServer _server = null!;
     private Tenant _tenant = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await TestServer.StartAsync();
+        _server = await StartServerAsync();
         _tenant = await _server.CreateTenantAsync("shards");
     }
 
@@ -311,4 +313,14 @@ public sealed class ShardedRunTests : IAsyncLifetime
         await Json.ReadProblemAsync(goneTests, HttpStatusCode.NotFound);
         Assert.Equal(1, (await GetAsync("/v1/runs/new")).GetProperty("shard_count").GetInt32());
     }
+}
+
+public sealed class SqliteShardedRunTests : ShardedRunTests
+{
+    protected override Task<TestServer> StartServerAsync() => TestServer.StartAsync();
+}
+
+public sealed class PostgresShardedRunTests : ShardedRunTests
+{
+    protected override async Task<TestServer> StartServerAsync() => await TestServer.StartAsync(postgres: await PostgresCluster.CreateDatabaseAsync("shards"));
 }

@@ -3,11 +3,13 @@ using FastIngest.Tests.Infrastructure;
 
 namespace FastIngest.Tests.Management;
 
-public sealed class ManagementEndpointTests : IAsyncLifetime
+public abstract class ManagementEndpointTests : IAsyncLifetime
 {
+    protected abstract Task<TestServer> StartServerAsync();
+
     private TestServer _server = null!;
 
-    public async Task InitializeAsync() => _server = await TestServer.StartAsync();
+    public async Task InitializeAsync() => _server = await StartServerAsync();
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
@@ -144,4 +146,14 @@ public sealed class ManagementEndpointTests : IAsyncLifetime
     }
 
     private const System.Text.Json.JsonValueKind JsonValueKindNull = System.Text.Json.JsonValueKind.Null;
+}
+
+public sealed class SqliteManagementEndpointTests : ManagementEndpointTests
+{
+    protected override Task<TestServer> StartServerAsync() => TestServer.StartAsync();
+}
+
+public sealed class PostgresManagementEndpointTests : ManagementEndpointTests
+{
+    protected override async Task<TestServer> StartServerAsync() => await TestServer.StartAsync(postgres: await PostgresCluster.CreateDatabaseAsync("management"));
 }

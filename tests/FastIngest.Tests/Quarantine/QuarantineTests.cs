@@ -4,8 +4,10 @@ using FastIngest.Tests.Infrastructure;
 
 namespace FastIngest.Tests.Quarantine;
 
-public sealed class QuarantineTests : IAsyncLifetime
+public abstract class QuarantineTests : IAsyncLifetime
 {
+    protected abstract Task<TestServer> StartServerAsync();
+
     private const string Report = """
         <testsuite name="s">
           <testcase classname="pay" name="known_flaky"><failure message="timeout"/></testcase>
@@ -16,7 +18,7 @@ public sealed class QuarantineTests : IAsyncLifetime
 
     private TestServer _server = null!;
 
-    public async Task InitializeAsync() => _server = await TestServer.StartAsync();
+    public async Task InitializeAsync() => _server = await StartServerAsync();
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
@@ -159,4 +161,14 @@ public sealed class QuarantineTests : IAsyncLifetime
             Assert.Contains("expires_at", problem.ToString(), StringComparison.Ordinal);
         }
     }
+}
+
+public sealed class SqliteQuarantineTests : QuarantineTests
+{
+    protected override Task<TestServer> StartServerAsync() => TestServer.StartAsync();
+}
+
+public sealed class PostgresQuarantineTests : QuarantineTests
+{
+    protected override async Task<TestServer> StartServerAsync() => await TestServer.StartAsync(postgres: await PostgresCluster.CreateDatabaseAsync("quarantine"));
 }

@@ -4,14 +4,16 @@ using FastIngest.Tests.Infrastructure;
 
 namespace FastIngest.Tests.Reading;
 
-public sealed class RunHistoryTests : IAsyncLifetime
+public abstract class RunHistoryTests : IAsyncLifetime
 {
+    protected abstract Task<TestServer> StartServerAsync();
+
     private TestServer _server = null!;
     private Tenant _tenant = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await TestServer.StartAsync();
+        _server = await StartServerAsync();
         _tenant = await _server.CreateTenantAsync("history");
     }
 
@@ -196,4 +198,14 @@ public sealed class RunHistoryTests : IAsyncLifetime
         using var missing = await _server.SendAsync(HttpMethod.Get, "/v1/runs", other.OrgToken);
         Assert.Contains("project_id", Json.ErrorFields(await Json.ReadProblemAsync(missing, HttpStatusCode.BadRequest)));
     }
+}
+
+public sealed class SqliteRunHistoryTests : RunHistoryTests
+{
+    protected override Task<TestServer> StartServerAsync() => TestServer.StartAsync();
+}
+
+public sealed class PostgresRunHistoryTests : RunHistoryTests
+{
+    protected override async Task<TestServer> StartServerAsync() => await TestServer.StartAsync(postgres: await PostgresCluster.CreateDatabaseAsync("history"));
 }

@@ -5,14 +5,16 @@ using FastIngest.Tests.Infrastructure;
 namespace FastIngest.Tests.TestCases;
 
 /// <summary>Test cases posted in JSON, read back per run, and mined for flaky and slow tests.</summary>
-public sealed class TestCaseReadTests : IAsyncLifetime
+public abstract class TestCaseReadTests : IAsyncLifetime
 {
+    protected abstract Task<TestServer> StartServerAsync();
+
     private TestServer _server = null!;
     private Tenant _tenant = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await TestServer.StartAsync();
+        _server = await StartServerAsync();
         _tenant = await _server.CreateTenantAsync("tests-read");
     }
 
@@ -238,4 +240,14 @@ public sealed class TestCaseReadTests : IAsyncLifetime
         using var response = await waiting;
         await Json.ReadAsync(response, System.Net.HttpStatusCode.OK);
     }
+}
+
+public sealed class SqliteTestCaseReadTests : TestCaseReadTests
+{
+    protected override Task<TestServer> StartServerAsync() => TestServer.StartAsync();
+}
+
+public sealed class PostgresTestCaseReadTests : TestCaseReadTests
+{
+    protected override async Task<TestServer> StartServerAsync() => await TestServer.StartAsync(postgres: await PostgresCluster.CreateDatabaseAsync("testcases"));
 }

@@ -10,8 +10,10 @@ namespace FastIngest.Tests.Upload;
 /// <summary>
 /// <c>fastingest upload</c> end to end: the real AOT binary as the client, a real server, CI-shaped environments.
 /// </summary>
-public sealed class UploadCommandTests : IAsyncLifetime
+public abstract class UploadCommandTests : IAsyncLifetime
 {
+    protected abstract Task<TestServer> StartServerAsync();
+
     private const string Passing = """<testsuite name="unit"><testcase classname="calc" name="adds"/><testcase classname="calc" name="subtracts"/></testsuite>""";
     private const string Failing = """<testsuites><testsuite name="unit"><testcase classname="calc" name="divides"><failure message="by zero">trace</failure></testcase></testsuite></testsuites>""";
 
@@ -21,7 +23,7 @@ public sealed class UploadCommandTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _server = await TestServer.StartAsync();
+        _server = await StartServerAsync();
         _tenant = await _server.CreateTenantAsync("uploader");
     }
 
@@ -263,4 +265,14 @@ public sealed class UploadCommandTests : IAsyncLifetime
             return length is not null && text.Length - end - 4 >= int.Parse(length["Content-Length:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
         }
     }
+}
+
+public sealed class SqliteUploadCommandTests : UploadCommandTests
+{
+    protected override Task<TestServer> StartServerAsync() => TestServer.StartAsync();
+}
+
+public sealed class PostgresUploadCommandTests : UploadCommandTests
+{
+    protected override async Task<TestServer> StartServerAsync() => await TestServer.StartAsync(postgres: await PostgresCluster.CreateDatabaseAsync("upload"));
 }

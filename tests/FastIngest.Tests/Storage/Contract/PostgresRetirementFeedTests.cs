@@ -75,7 +75,7 @@ public sealed class PostgresRetirementFeedTests : IAsyncLifetime
         {
             await admin.OpenAsync();
             await using var kill = new NpgsqlCommand(
-                $"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN {PostgresRetirementFeed.Channel}%' AND pid <> pg_backend_pid();", admin);
+                $"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN {PostgresRetirementFeed.Channel}%' AND datname = current_database() AND pid <> pg_backend_pid();", admin);
             await kill.ExecuteNonQueryAsync();
         }
 
@@ -93,7 +93,10 @@ public sealed class PostgresRetirementFeedTests : IAsyncLifetime
         Assert.Equal("token:tok-c", next);
     }
 
-    /// <summary>The feed's LISTEN is visible in pg_stat_activity once it listens (a notification before that would be lost).</summary>
+    /// <summary>
+    /// The feed's LISTEN is visible in pg_stat_activity once it listens (a notification before that would be lost).
+    /// Only this test's database counts: servers of other tests listen on the same cluster.
+    /// </summary>
     private async Task WaitForListenerAsync()
     {
         await using var admin = new NpgsqlConnection(_connection);
@@ -102,7 +105,7 @@ public sealed class PostgresRetirementFeedTests : IAsyncLifetime
         while (true)
         {
             await using var listening = new NpgsqlCommand(
-                $"SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN {PostgresRetirementFeed.Channel}%' AND state = 'idle';", admin);
+                $"SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN {PostgresRetirementFeed.Channel}%' AND datname = current_database() AND state = 'idle';", admin);
             if ((long)(await listening.ExecuteScalarAsync())! > 0)
             {
                 return;
