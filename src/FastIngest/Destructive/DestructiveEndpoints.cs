@@ -282,6 +282,12 @@ public sealed class DestructiveEndpoints
             return;
         }
 
+        if (_removal.BackupUnavailableReason is { } reason)
+        {
+            await Problems.Conflict(context, "backup-not-available", reason);
+            return;
+        }
+
         var name = $"fastingest-{_clock.GetUtcNow():yyyyMMdd-HHmmss-fff}.db";
         var path = Path.Combine(_options.DataDirectory, "backups", name);
         var requestId = context.TraceIdentifier;

@@ -55,4 +55,7 @@ public interface IDataRemovalStore
 
     /// <summary>Writes a consistent snapshot of the whole database to <paramref name="path"/> while writes go on.</summary>
     Task<long> BackupAsync(string path, CancellationToken cancellationToken);
+
+    /// <summary>Why this backend writes no backup file (its own tools back it up), or null when <see cref="BackupAsync"/> works.</summary>
+    string? BackupUnavailableReason { get; }
 }

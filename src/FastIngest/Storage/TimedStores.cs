@@ -589,6 +589,8 @@ public sealed class TimedConfirmTokenStore(IConfirmTokenStore inner, StorageTime
 /// <summary><see cref="IDataRemovalStore"/> with every call timed.</summary>
 public sealed class TimedDataRemovalStore(IDataRemovalStore inner, StorageTimer timer) : IDataRemovalStore
 {
+    public string? BackupUnavailableReason => inner.BackupUnavailableReason;
+
     public ValueTask<long> CountRunsAsync(long projectKey, long? beforeMs)
     {
         var started = Stopwatch.GetTimestamp();

@@ -225,7 +225,9 @@ public sealed class PostgresDataRemovalStore : IDataRemovalStore
     }
 
     /// <summary>PostgreSQL's backups are its own tools' (pg_dump, base backups, the provider's snapshots), not a file this server writes.</summary>
+    public string? BackupUnavailableReason =>
+        "With PostgreSQL, back up the database with pg_dump, base backups or your provider's snapshots; POST /v1/admin/backup copies the embedded SQLite file only.";
+
     public Task<long> BackupAsync(string path, CancellationToken cancellationToken) =>
-        Task.FromException<long>(new NotSupportedException(
-            "With PostgreSQL, back up the database with pg_dump, base backups or your provider's snapshots; POST /v1/admin/backup copies the embedded SQLite file only."));
+        Task.FromException<long>(new NotSupportedException(BackupUnavailableReason));
 }

@@ -78,8 +78,17 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
         await batch.LockProjectsAsync(runs);
         await batch.InsertSharedRowsAsync(runs);
         var rollups = new DailyRollups();
-        foreach (var i in WriteOrder(runs.Span))
+        var order = WriteOrder(runs.Span);
+        // Whole runs (the common case) go in with a few statements for the whole batch; shards, over-quota lookups
+        // and a batch written again run by run follow, in the same key order on every node.
+        var written = isolateRuns ? null : await batch.WriteWholeRunsAsync(runs, order, outcomes, rollups);
+        foreach (var i in order)
         {
+            if (written is not null && written[i])
+            {
+                continue;
+            }
+
             var run = runs.Span[i];
             batch.Counted.Clear();
             RunWriteOutcome outcome;
@@ -279,6 +288,95 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
             }
         }
 
+        /// <summary>
+        /// The batch's whole runs (no shard, not an over-quota lookup, of a live project) in one multi-row
+        /// <c>INSERT ... ON CONFLICT DO NOTHING</c>, in key order; then the created runs' test and message ids in one
+        /// read each and all their executions in one insert. A run the insert ignored was stored before (or by an
+        /// identical upload earlier in this batch): its stored fingerprint tells a retry from a conflict. Returns
+        /// which runs it answered.
+        /// </summary>
+        public async Task<bool[]> WriteWholeRunsAsync(ReadOnlyMemory<RunRecord> runs, int[] order, Memory<RunWriteOutcome> outcomes, DailyRollups rollups)
+        {
+            var written = new bool[runs.Length];
+            var whole = new List<int>(order.Length);
+            foreach (var i in order)
+            {
+                var run = runs.Span[i];
+                if (!run.LookupOnly && run.Shard is null && IsProjectLive(run.ProjectKey))
+                {
+                    whole.Add(i);
+                }
+            }
+
+            if (whole.Count == 0)
+            {
+                return written;
+            }
+
+            var n = whole.Count;
+            var fingerprints = new byte[n][];
+            long[] projects = new long[n], durations = new long[n], timestamps = new long[n], received = new long[n];
+            string[] runIds = new string[n], statuses = new string[n];
+            string?[] branches = new string?[n], commits = new string?[n], buildUrls = new string?[n];
+            long?[] totals = new long?[n], passed = new long?[n], failed = new long?[n], skipped = new long?[n];
+            for (var k = 0; k < n; k++)
+            {
+                var run = runs.Span[whole[k]];
+                fingerprints[k] = Fingerprint(run);
+                (projects[k], runIds[k], statuses[k], durations[k], timestamps[k]) =
+                    (run.ProjectKey, run.RunId, run.Passed ? "passed" : "failed", run.DurationMs, run.TimestampMs);
+                (branches[k], commits[k], buildUrls[k], received[k]) = (run.Branch, run.CommitSha, run.BuildUrl, run.ReceivedAtMs);
+                (totals[k], passed[k], failed[k], skipped[k]) = (run.Counts?.Total, run.Counts?.Passed, run.Counts?.Failed, run.Counts?.Skipped);
+            }
+
+            var keys = new Dictionary<(long Project, string RunId), long>(n);
+            await using (var insert = Command(
+                """
+                INSERT INTO test_runs
+                    (project_id, run_id, status, duration_ms, timestamp_ms, branch, commit_sha,
+                     count_total, count_passed, count_failed, count_skipped, fingerprint, received_at, build_url)
+                SELECT p, r, st, d, ts, b, c, ct, cp, cf, cs, f, ra, u FROM unnest(
+                    $1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[],
+                    $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bytea[], $13::bigint[], $14::text[])
+                    WITH ORDINALITY AS x(p, r, st, d, ts, b, c, ct, cp, cf, cs, f, ra, u, o)
+                ORDER BY o
+                ON CONFLICT (project_id, run_id, shard) DO NOTHING
+                RETURNING id, project_id, run_id;
+                """,
+                projects, runIds, statuses, durations, timestamps, branches, commits, totals, passed, failed, skipped, fingerprints, received, buildUrls))
+            await using (var reader = await insert.ExecuteReaderAsync())
+            {
+                while (await reader.ReadAsync())
+                {
+                    keys[(reader.GetInt64(1), reader.GetString(2))] = reader.GetInt64(0);
+                }
+            }
+
+            var created = new List<(RunRecord Run, long Key)>(n);
+            for (var k = 0; k < n; k++)
+            {
+                var i = whole[k];
+                var run = runs.Span[i];
+                written[i] = true;
+                // Identical keys in one batch: the first in key order (its arrival order) is the one the insert stored.
+                if (keys.Remove((run.ProjectKey, run.RunId), out var runKey))
+                {
+                    created.Add((run, runKey));
+                    rollups.Add(run.ProjectKey, run.TimestampMs, run.Branch, run.Passed, run.DurationMs);
+                    outcomes.Span[i] = RunWriteOutcome.Created;
+                }
+                else
+                {
+                    var stored = await StoredOutcomeAsync(run, fingerprints[k])
+                        ?? throw new InvalidOperationException("A run the insert ignored has no stored row.");
+                    outcomes.Span[i] = stored;
+                }
+            }
+
+            await WriteExecutionsAsync(created);
+            return written;
+        }
+
         public async Task<RunWriteOutcome> WriteRunAsync(RunRecord run)
         {
             var fingerprint = Fingerprint(run);
@@ -468,6 +566,89 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
                 ORDER BY t, a;
                 """,
                 rowKey, tests, attempts, statuses, durations, messages);
+            await insert.ExecuteNonQueryAsync();
+        }
+
+        /// <summary>The executions of many new runs in one insert; their test and message ids read once for all of them.</summary>
+        private async Task WriteExecutionsAsync(List<(RunRecord Run, long Key)> created)
+        {
+            var count = 0;
+            var testKeys = new HashSet<(long Project, string Suite, string Name)>();
+            var messageKeys = new HashSet<(long Project, long Hash)>();
+            foreach (var (run, _) in created)
+            {
+                foreach (var test in run.Tests ?? [])
+                {
+                    count++;
+                    testKeys.Add((run.ProjectKey, test.Suite, test.Name));
+                    if (test.FailureMessage is { } message)
+                    {
+                        messageKeys.Add((run.ProjectKey, MessageHash(message)));
+                    }
+                }
+            }
+
+            if (count == 0)
+            {
+                return;
+            }
+
+            var testIds = new Dictionary<(long Project, string Suite, string Name), long>(testKeys.Count);
+            await using (var read = Command(
+                """
+                SELECT t.id, t.project_id, t.suite, t.name FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(p, s, n)
+                JOIN tests AS t ON t.project_id = u.p AND t.suite = u.s AND t.name = u.n;
+                """,
+                testKeys.Select(static k => k.Project).ToArray(), testKeys.Select(static k => k.Suite).ToArray(), testKeys.Select(static k => k.Name).ToArray()))
+            await using (var reader = await read.ExecuteReaderAsync())
+            {
+                while (await reader.ReadAsync())
+                {
+                    testIds[(reader.GetInt64(1), reader.GetString(2), reader.GetString(3))] = reader.GetInt64(0);
+                }
+            }
+
+            var messageIds = new Dictionary<(long Project, long Hash), long>(messageKeys.Count);
+            if (messageKeys.Count > 0)
+            {
+                await using var read = Command(
+                    "SELECT m.id, m.project_id, m.hash FROM unnest($1::bigint[], $2::bigint[]) AS u(p, h) JOIN failure_messages AS m ON m.project_id = u.p AND m.hash = u.h;",
+                    messageKeys.Select(static k => k.Project).ToArray(), messageKeys.Select(static k => k.Hash).ToArray());
+                await using var reader = await read.ExecuteReaderAsync();
+                while (await reader.ReadAsync())
+                {
+                    messageIds[(reader.GetInt64(1), reader.GetInt64(2))] = reader.GetInt64(0);
+                }
+            }
+
+            var runKeys = new long[count];
+            var tests = new long[count];
+            var attempts = new int[count];
+            var statuses = new short[count];
+            var durations = new long[count];
+            var messages = new long[count];
+            var row = 0;
+            foreach (var (run, key) in created)
+            {
+                foreach (var test in run.Tests ?? [])
+                {
+                    runKeys[row] = key;
+                    tests[row] = testIds[(run.ProjectKey, test.Suite, test.Name)];
+                    attempts[row] = test.Attempt;
+                    statuses[row] = (short)test.Status;
+                    durations[row] = test.DurationMs;
+                    messages[row] = test.FailureMessage is { } message ? messageIds[(run.ProjectKey, MessageHash(message))] : 0;
+                    row++;
+                }
+            }
+
+            await using var insert = Command(
+                """
+                INSERT INTO executions (run_key, test_id, attempt, status, duration_ms, message_id)
+                SELECT r, t, a, s, d, NULLIF(m, 0) FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::smallint[], $5::bigint[], $6::bigint[]) AS u(r, t, a, s, d, m)
+                ORDER BY r, t, a;
+                """,
+                runKeys, tests, attempts, statuses, durations, messages);
             await insert.ExecuteNonQueryAsync();
         }
 

@@ -251,6 +251,8 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
             return tokens;
         });
 
+    public string? BackupUnavailableReason => null;
+
     public Task<long> BackupAsync(string path, CancellationToken cancellationToken) =>
         // A job's thread, not the writer's: the copy reads one snapshot for as long as it takes while ingest goes on.
         Task.Run(() =>
