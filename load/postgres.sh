@@ -5,7 +5,8 @@
 #   sqlite  one node on its SQLite file (--durability full)
 #   pg1     one node on PostgreSQL
 #   pg2     two nodes on the same database, each taking half the connections (two wrk processes, summed), as
-#           behind a load balancer
+#           behind a load balancer, all posting to one project
+#   pg2p    the same two nodes, each node's half posting to a project of its own (no shared roll-up rows)
 # and the same with 10 test cases per run (sqlite_tc, pg1_tc, pg2_tc). Prints the median req/s and p99 per
 # setting and the ratio to SQLite. Everything shares this machine's cores: PostgreSQL, the nodes and wrk.
 # Usage: load/postgres.sh <binary> [--duration 6s] [--rounds 3] [--connections 64]
@@ -73,6 +74,7 @@ start_node pg2b "$P_PG2B" --postgres "$(pg_url two)"
 T_SQLITE=$(ingest_token "$P_SQLITE" "$ADMIN")
 T_PG1=$(ingest_token "$P_PG1" "$ADMIN")
 T_PG2=$(ingest_token "$P_PG2A" "$ADMIN") # one tenant; its token works on both nodes
+T_PG2B=$(ingest_token "$P_PG2B" "$ADMIN") # a second project, for pg2p
 
 # wrk_on <port> <connections> <token> <tests per run>: prints "req/s p99_ms errors"
 wrk_on() {
@@ -86,12 +88,16 @@ row() { echo "$1 $2" >>"$WORK/rows"; }
 measure() { # measure <suffix> <tests per run>
   row "sqlite$1" "$(wrk_on "$P_SQLITE" "$CONNECTIONS" "$T_SQLITE" "$2")"
   row "pg1$1" "$(wrk_on "$P_PG1" "$CONNECTIONS" "$T_PG1" "$2")"
-  local half=$(( CONNECTIONS / 2 )) a b
-  wrk_on "$P_PG2A" "$half" "$T_PG2" "$2" >"$WORK/a" & local wa=$!
-  wrk_on "$P_PG2B" "$half" "$T_PG2" "$2" >"$WORK/b" & local wb=$!
+  two_nodes "pg2$1" "$T_PG2" "$T_PG2" "$2"
+  two_nodes "pg2p$1" "$T_PG2" "$T_PG2B" "$2"
+}
+two_nodes() { # two_nodes <row> <token for node A> <token for node B> <tests per run>
+  local half=$(( CONNECTIONS / 2 )) wa wb a_rps a_p99 a_err b_rps b_p99 b_err
+  wrk_on "$P_PG2A" "$half" "$2" "$4" >"$WORK/a" & wa=$!
+  wrk_on "$P_PG2B" "$half" "$3" "$4" >"$WORK/b" & wb=$!
   wait $wa $wb
   read -r a_rps a_p99 a_err <"$WORK/a"; read -r b_rps b_p99 b_err <"$WORK/b"
-  row "pg2$1" "$(awk -v a="$a_rps" -v b="$b_rps" -v pa="$a_p99" -v pb="$b_p99" -v ea="$a_err" -v eb="$b_err" \
+  row "$1" "$(awk -v a="$a_rps" -v b="$b_rps" -v pa="$a_p99" -v pb="$b_p99" -v ea="$a_err" -v eb="$b_err" \
     'BEGIN { printf "%.2f %.2f %d", a + b, (pa > pb ? pa : pb), ea + eb }')"
 }
 TESTS=0 wrk -t1 -c16 -d2s -s "$HERE/ingest_unique.lua" "http://127.0.0.1:$P_PG1/" >/dev/null 2>&1 <<<"" || true # warm-up
@@ -107,7 +113,7 @@ echo "FastIngest on PostgreSQL: $(nproc) cores shared by PostgreSQL $("$PG_BIN/p
 printf "%-10s %10s %10s %8s %8s\n" setting req/s p99_ms errors vs_sqlite
 for suffix in "" _tc; do
   base=$(median "sqlite$suffix" 2)
-  for name in sqlite pg1 pg2; do
+  for name in sqlite pg1 pg2 pg2p; do
     rps=$(median "$name$suffix" 2)
     printf "%-10s %10.0f %10s %8s %8.2f\n" "$name$suffix" "$rps" "$(median "$name$suffix" 3)" \
       "$(awk -v n="$name$suffix" '$1==n {s+=$4} END {print s+0}' "$WORK/rows")" "$(awk -v r="$rps" -v b="$base" 'BEGIN { print (b > 0 ? r / b : 0) }')"
