@@ -4,11 +4,13 @@ using FastIngest.Tests.Infrastructure;
 
 namespace FastIngest.Tests.Destructive;
 
-public sealed class RetentionTests : IAsyncLifetime
+public abstract class RetentionTests : IAsyncLifetime
 {
+    protected abstract Task<TestServer> StartServerAsync();
+
     private TestServer _server = null!;
 
-    public async Task InitializeAsync() => _server = await TestServer.StartAsync();
+    public async Task InitializeAsync() => _server = await StartServerAsync();
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
@@ -83,4 +85,14 @@ public sealed class RetentionTests : IAsyncLifetime
         Assert.Equal(FastIngest.Storage.ConfirmOutcome.Unknown, await store.TryConsumeAsync("old", "purge_runs", "project:x", "t", now));
         Assert.Equal(FastIngest.Storage.ConfirmOutcome.Expired, await store.TryConsumeAsync("recent", "purge_runs", "project:x", "t", now));
     }
+}
+
+public sealed class SqliteRetentionTests : RetentionTests
+{
+    protected override Task<TestServer> StartServerAsync() => TestServer.StartAsync();
+}
+
+public sealed class PostgresRetentionTests : RetentionTests
+{
+    protected override async Task<TestServer> StartServerAsync() => await TestServer.StartAsync(postgres: await PostgresCluster.CreateDatabaseAsync("retention"));
 }
