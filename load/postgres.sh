@@ -100,7 +100,9 @@ two_nodes() { # two_nodes <row> <token for node A> <token for node B> <tests per
   row "$1" "$(awk -v a="$a_rps" -v b="$b_rps" -v pa="$a_p99" -v pb="$b_p99" -v ea="$a_err" -v eb="$b_err" \
     'BEGIN { printf "%.2f %.2f %d", a + b, (pa > pb ? pa : pb), ea + eb }')"
 }
-TESTS=0 wrk -t1 -c16 -d2s -s "$HERE/ingest_unique.lua" "http://127.0.0.1:$P_PG1/" >/dev/null 2>&1 <<<"" || true # warm-up
+for warm in "$P_SQLITE:$T_SQLITE" "$P_PG1:$T_PG1" "$P_PG2A:$T_PG2" "$P_PG2B:$T_PG2B"; do # warm-up: first token use, pools
+  TOKEN=${warm#*:} RUN_PREFIX="w${warm%%:*}-" wrk -t1 -c16 -d2s -s "$HERE/ingest_unique.lua" "http://127.0.0.1:${warm%%:*}/" >/dev/null
+done
 for _ in $(seq "$ROUNDS"); do
   measure "" 0
   measure "_tc" 10

@@ -42,6 +42,7 @@ public static class FastIngestServer
 
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(static _ => ApiContract.Load());
         builder.Services.AddObservability();
         if (options.Postgres is null)
         {
@@ -86,6 +87,11 @@ public static class FastIngestServer
 
         app.UseMiddleware<RequestTelemetryMiddleware>();
         app.UseRequestIds();
+        if (options.ValidateResponses)
+        {
+            app.UseMiddleware<ResponseValidation>(); // outside the status-code pages: it sees the problem they write
+        }
+
         app.UseStatusCodePages(static pages => Problems.ForBareStatus(pages.HttpContext));
         // With port 0 (some tests) the bound ports are unknown here, and both addresses serve everything.
         if (options.MetricsListen is { Port: > 0 } metricsListen && options.Listen.Port > 0)

@@ -99,6 +99,9 @@ public sealed record ServerOptions
     /// </summary>
     public string? Postgres { get; init; }
 
+    /// <summary>Check every API response against the OpenAPI document and log the ones that break it (<c>--validate-responses</c>).</summary>
+    public bool ValidateResponses { get; init; }
+
     /// <summary>A storage call at least this slow writes a <c>slow_storage_call</c> line (<c>--slow-query-ms</c>).</summary>
     public TimeSpan SlowStorageCall { get; init; } = TimeSpan.FromMilliseconds(100);
 

@@ -38,6 +38,8 @@ public static class ServerOptionsParser
           --queue <n>                 FASTINGEST_QUEUE           ingest queue capacity (default 8192)
           --batch <n>                 FASTINGEST_BATCH           most runs per commit (default 512)
           --slow-query-ms <ms>        FASTINGEST_SLOW_QUERY_MS   log storage calls at least this slow (default 100)
+          --validate-responses        FASTINGEST_VALIDATE_RESPONSES  check every API response against /v1/openapi.json
+                                                                 and log the ones that break it (for staging)
           --rate-ingest <n>           FASTINGEST_RATE_INGEST     ingest requests per token per minute (default 60000, 0 = off)
           --rate-read <n>             FASTINGEST_RATE_READ       read requests per token per minute (default 6000, 0 = off)
           --rate-manage <n>           FASTINGEST_RATE_MANAGE     org/project/token changes per token per minute (default 120)
@@ -84,6 +86,11 @@ public static class ServerOptionsParser
                 name = arg[2..eq];
                 value = arg[(eq + 1)..];
             }
+            else if (arg is "--validate-responses" && (i + 1 == args.Count || args[i + 1].StartsWith("--", StringComparison.Ordinal)))
+            {
+                name = arg[2..]; // a switch: on when named
+                value = "true";
+            }
             else if (i + 1 < args.Count)
             {
                 name = arg[2..];
@@ -126,6 +133,17 @@ public static class ServerOptionsParser
         }
 
         var postgres = Get("postgres", "FASTINGEST_POSTGRES");
+        var validateText = Get("validate-responses", "FASTINGEST_VALIDATE_RESPONSES") ?? "false";
+        bool validateResponses;
+        switch (validateText.ToLowerInvariant())
+        {
+            case "true" or "1" or "on": validateResponses = true; break;
+            case "false" or "0" or "off" or "": validateResponses = false; break;
+            default:
+                error = $"--validate-responses must be true or false, not '{validateText}'";
+                return false;
+        }
+
         var durabilityText = Get("durability", "FASTINGEST_DURABILITY") ?? "full";
         DurabilityMode durability;
         switch (durabilityText.ToLowerInvariant())
@@ -198,6 +216,7 @@ public static class ServerOptionsParser
             MaxBatchSize = batch,
             SlowStorageCall = TimeSpan.FromMilliseconds(slowQueryMs),
             Postgres = string.IsNullOrWhiteSpace(postgres) ? null : postgres.Trim(),
+            ValidateResponses = validateResponses,
             TrustedProxies = trustedProxies,
             RowsPerOrgPerDay = quotaRows,
             BytesPerOrgPerDay = quotaBytes,
@@ -221,7 +240,7 @@ public static class ServerOptionsParser
     private static bool IsKnownFlag(string name) => name is "listen" or "metrics-listen" or "data" or "durability"
         or "log-level" or "access-log" or "max-body" or "max-junit" or "max-test-cases" or "queue" or "batch" or "slow-query-ms"
         or "rate-ingest" or "rate-read" or "rate-manage" or "trusted-proxies" or "quota-rows" or "quota-bytes" or "infra-failure-percent"
-        or "broken-min-executions" or "fixed-after-days" or "postgres";
+        or "broken-min-executions" or "fixed-after-days" or "postgres" or "validate-responses";
 
     private static bool TryParseNetworks(string? text, out IReadOnlyList<IPNetwork> networks, out string? error)
     {

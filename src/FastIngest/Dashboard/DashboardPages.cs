@@ -46,8 +46,9 @@ public sealed class DashboardPages
 
     public DashboardPages(DashboardSessions sessions, Authenticator authenticator, ITenantStore tenants, IRunQueries runs, ITestQueries tests,
         PagingCursors cursors, Assets assets, TimeProvider clock, Configuration.ServerOptions options, HeavyReadSlots reads,
-        CredentialRateLimiter limiter, Observability.ServerMetrics metrics)
+        CredentialRateLimiter limiter, Observability.ServerMetrics metrics, Http.ApiContract contract)
     {
+        _contract = contract;
         _reads = reads;
         _limiter = limiter;
         _metrics = metrics;
@@ -60,6 +61,97 @@ public sealed class DashboardPages
         _assets = assets;
         _clock = clock;
         _rules = options.TestStates;
+    }
+
+    private readonly Http.ApiContract _contract;
+
+    /// <summary>
+    /// <c>GET /ui/api</c>: the API reference, rendered from the OpenAPI document the server serves (no sign-in: the
+    /// document is public), with no asset beyond the dashboard's own stylesheet.
+    /// </summary>
+    public async Task ApiReferenceAsync(HttpContext context)
+    {
+        var session = await _sessions.FindAsync(context);
+        var root = System.Text.Json.JsonDocument.Parse(_contract.Document).RootElement;
+        var body = new Html();
+        body.Add($"<h1>API reference</h1><p>Every route, its parameters and what it answers, from <a href=\"/v1/openapi.json\">/v1/openapi.json</a> (OpenAPI {root.GetProperty("openapi").GetString()}). Authenticate with <code>Authorization: Bearer &lt;token&gt;</code>.</p>");
+        body.Add($"<nav aria-label=\"Routes\"><ul>");
+        foreach (var path in root.GetProperty("paths").EnumerateObject())
+        {
+            foreach (var operation in path.Value.EnumerateObject())
+            {
+                body.Add($"<li><a href=\"#{Anchor(operation)}\"><code>{operation.Name.ToUpperInvariant()} {path.Name}</code></a> {Summary(operation.Value)}</li>");
+            }
+        }
+
+        body.Add($"</ul></nav>");
+        foreach (var path in root.GetProperty("paths").EnumerateObject())
+        {
+            foreach (var operation in path.Value.EnumerateObject())
+            {
+                body.Add($"<section id=\"{Anchor(operation)}\"><h2><code>{operation.Name.ToUpperInvariant()} {path.Name}</code></h2><p>{Summary(operation.Value)}</p>");
+                if (operation.Value.TryGetProperty("description", out var description))
+                {
+                    body.Add($"<p>{description.GetString()}</p>");
+                }
+
+                if (operation.Value.TryGetProperty("x-fastingest-scopes", out var scopes))
+                {
+                    body.Add($"<p>Tokens: {string.Join(", ", scopes.EnumerateArray().Select(static s => s.GetString()))}</p>");
+                }
+                else if (!operation.Value.TryGetProperty("security", out _))
+                {
+                    body.Add($"<p>No token needed.</p>");
+                }
+
+                if (operation.Value.TryGetProperty("parameters", out var parameters) && parameters.GetArrayLength() > 0)
+                {
+                    body.Add($"<table><thead><tr><th scope=\"col\">Parameter</th><th scope=\"col\">In</th><th scope=\"col\">Description</th></tr></thead><tbody>");
+                    foreach (var parameter in parameters.EnumerateArray().Select(p => Resolve(root, p)))
+                    {
+                        body.Add($"<tr><td><code>{Text(parameter, "name")}</code>{(parameter.TryGetProperty("required", out var r) && r.GetBoolean() ? " (required)" : "")}</td><td>{Text(parameter, "in")}</td><td>{Text(parameter, "description")}</td></tr>");
+                    }
+
+                    body.Add($"</tbody></table>");
+                }
+
+                body.Add($"<table><thead><tr><th scope=\"col\">Status</th><th scope=\"col\">Meaning</th><th scope=\"col\">Body</th></tr></thead><tbody>");
+                foreach (var response in operation.Value.GetProperty("responses").EnumerateObject())
+                {
+                    var resolved = Resolve(root, response.Value);
+                    var media = resolved.TryGetProperty("content", out var content) ? string.Join(", ", content.EnumerateObject().Select(static c => c.Name)) : "";
+                    body.Add($"<tr><td>{response.Name}</td><td>{Text(resolved, "description")}</td><td><code>{media}</code></td></tr>");
+                }
+
+                body.Add($"</tbody></table></section>");
+            }
+        }
+
+        await PageAsync(context, session, null, "API reference", body);
+
+        static string Anchor(System.Text.Json.JsonProperty operation) =>
+            operation.Value.TryGetProperty("operationId", out var id) ? id.GetString()! : operation.Name;
+
+        static string Summary(System.Text.Json.JsonElement operation) => Text(operation, "summary");
+
+        static string Text(System.Text.Json.JsonElement element, string name) =>
+            element.TryGetProperty(name, out var value) && value.ValueKind == System.Text.Json.JsonValueKind.String ? value.GetString()! : "";
+
+        static System.Text.Json.JsonElement Resolve(System.Text.Json.JsonElement root, System.Text.Json.JsonElement element)
+        {
+            if (!element.TryGetProperty("$ref", out var reference))
+            {
+                return element;
+            }
+
+            var target = root;
+            foreach (var part in reference.GetString()!.TrimStart('#').Split('/', StringSplitOptions.RemoveEmptyEntries))
+            {
+                target = target.GetProperty(part.Replace("~1", "/", StringComparison.Ordinal).Replace("~0", "~", StringComparison.Ordinal));
+            }
+
+            return target;
+        }
     }
 
     /// <summary><c>GET /ui</c>: the sign-in page, or the projects this session may read.</summary>
@@ -721,7 +813,7 @@ public sealed class DashboardPages
             page.Add($"<form method=\"post\" action=\"/ui/sign-out\"><input type=\"hidden\" name=\"af\" value=\"{session.AntiForgery}\"><button type=\"submit\">Sign out</button></form>");
         }
 
-        page.Add($"</header><main>{body}</main></body></html>");
+        page.Add($"</header><main>{body}</main><footer><a href=\"/ui/api\">API reference</a></footer></body></html>");
         SecurityHeaders(context);
         context.Response.StatusCode = status;
         context.Response.ContentType = "text/html; charset=utf-8";

@@ -17,6 +17,7 @@ public static class DashboardRoutes
         app.MapPost("/ui/sign-in", pages.SignInAsync);
         app.MapPost("/ui/sign-out", pages.SignOutAsync);
         app.MapGet("/ui/assets/{file}", assets.ServeCssAsync);
+        app.MapGet("/ui/api", pages.ApiReferenceAsync);
         app.MapGet("/ui/projects/{project}", pages.OverviewAsync);
         app.MapGet("/ui/projects/{project}/runs", pages.RunsAsync);
         app.MapGet("/ui/projects/{project}/runs/{**run_id}", pages.RunAsync);

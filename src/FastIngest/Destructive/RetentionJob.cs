@@ -47,9 +47,9 @@ public sealed class RetentionJob : BackgroundService
             {
                 deleted += await _purger.PurgeAsync(projectKey, now - (days * 24L * 60 * 60 * 1000), cancellation: cancellation);
             }
-            catch (Microsoft.Data.Sqlite.SqliteException e)
+            catch (System.Data.Common.DbException e)
             {
-                // One project (deleted meanwhile, say) must not stop the pass for every other project.
+                // One project (deleted meanwhile, say) must not stop the pass for every other project, on any backend.
                 Log.RetentionFailed(_logger, e);
             }
         }

@@ -33,6 +33,14 @@ public static class ApiRoutes
         app.MapGet("/healthz", HealthEndpoints.Live);
         app.MapGet("/readyz", HealthEndpoints.Ready);
         app.MapGet("/metrics", metrics.HandleAsync);
+        var contract = services.GetRequiredService<ApiContract>();
+        app.MapGet("/v1/openapi.json", context =>
+        {
+            context.Response.ContentType = "application/json";
+            context.Response.Headers.CacheControl = "public, max-age=300";
+            context.Response.ContentLength = contract.Document.Length;
+            return context.Response.Body.WriteAsync(contract.Document).AsTask();
+        });
 
         foreach (var prefix in new[] { "/v1", "" })
         {

@@ -48,6 +48,8 @@ public sealed class ServerMetrics
             new HistogramConfiguration { LabelNames = ["write"], Buckets = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1] });
         TestCasesStored = factory.CreateCounter("fastingest_test_cases_stored_total", "Test cases stored with newly created runs.");
         IngestCommitFailures = factory.CreateCounter("fastingest_ingest_commit_failures_total", "Batches whose commit failed; none of their runs was acknowledged.");
+        ContractViolations = factory.CreateCounter("fastingest_contract_violations_total",
+            "Responses that broke the OpenAPI contract (only counted with --validate-responses).");
 
         TokenCacheLookups = factory.CreateCounter(
             "fastingest_auth_token_cache_total", "Token cache lookups by result (hit, miss).",
@@ -72,6 +74,8 @@ public sealed class ServerMetrics
     public CollectorRegistry Registry { get; }
 
     public Counter RateLimitRejections { get; }
+
+    public Counter ContractViolations { get; }
 
     public Counter StorageCheckpoints { get; }
 

@@ -65,7 +65,8 @@ public static class StorageServiceCollectionExtensions
             new PostgresTenantStore(sp.GetRequiredService<PostgresDatabase>()), sp.GetRequiredService<StorageTimer>()));
         services.AddSingleton<IRunQueries>(static sp => new TimedRunQueries(
             new PostgresRunQueries(sp.GetRequiredService<PostgresDatabase>()), sp.GetRequiredService<StorageTimer>()));
-        services.AddSingleton(static sp => new PostgresTestRollups(sp.GetRequiredService<PostgresDatabase>(), sp.GetRequiredService<ServerOptions>().TestStates));
+        services.AddSingleton(static sp => new PostgresTestRollups(sp.GetRequiredService<PostgresDatabase>(), sp.GetRequiredService<ServerOptions>().TestStates,
+            sp.GetRequiredService<ILogger<PostgresTestRollups>>()));
         services.AddSingleton<ITestQueries>(static sp => new TimedTestQueries(
             new PostgresTestQueries(sp.GetRequiredService<PostgresDatabase>(), sp.GetRequiredService<PostgresTestRollups>()), sp.GetRequiredService<StorageTimer>()));
         services.AddSingleton<IQuarantineStore>(static sp => new TimedQuarantineStore(

@@ -14,7 +14,10 @@ internal interface ITestFoldSource
     /// <summary>The tests that failed so far on the commit (from <c>commit_failures</c>).</summary>
     void ReadCommitFailures(long projectKey, string commitSha, Dictionary<long, CommitFailure> into);
 
-    /// <summary>The commit's run rows with executions before <paramref name="beforeRunKey"/>, newest first, at most <paramref name="limit"/>.</summary>
+    /// <summary>
+    /// The commit's run rows with executions that count as earlier than <paramref name="beforeRunKey"/> (a lower key;
+    /// on a backend where nodes commit out of key order, also any run already folded), newest first, at most <paramref name="limit"/>.
+    /// </summary>
     void ReadEarlierRuns(long projectKey, string commitSha, long beforeRunKey, int limit, List<EarlierRun> into);
 
     /// <summary>The status of the test's last attempt in the run, or null when it did not appear in it.</summary>

@@ -55,7 +55,7 @@ public static class PostgresCluster
 
         RunAs(asRoot, $"{bin}/initdb -D {data} -A trust -U postgres --no-sync -E UTF8 --locale=C.UTF-8");
         // Output goes to a file, not a pipe: the server pg_ctl leaves running would hold a pipe open.
-        RunAs(asRoot, $"{bin}/pg_ctl -D {data} -l {dir}/server.log -w -o \"-p {port} -k {dir} -c listen_addresses='' -c fsync=off -c max_connections=300\" start");
+        RunAs(asRoot, $"{bin}/pg_ctl -D {data} -l {dir}/server.log -w -o \"-p {port} -k {dir} -c listen_addresses='' -c fsync=off -c max_connections=600\" start");
         var server = new Server(bin, dir, data, port, asRoot);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Stop();
         return server;
@@ -125,7 +125,7 @@ public static class PostgresCluster
     private sealed record Server(string Bin, string Dir, string Data, int Port, bool AsRoot)
     {
         public string ConnectionString(string database) =>
-            $"Host={Dir};Port={Port};Username=postgres;Database={database};Pooling=true;Maximum Pool Size=50";
+            $"Host={Dir};Port={Port};Username=postgres;Database={database};Pooling=true;Maximum Pool Size=12";
 
         public void Stop()
         {

@@ -27,7 +27,7 @@ public sealed class TestServer : IAsyncDisposable
         Logs = logs;
         Secrets = new SecretCollector();
         Secrets.Remember(adminToken);
-        Client = new HttpClient(Secrets) { BaseAddress = FastIngestServer.BoundAddress(app), Timeout = TimeSpan.FromSeconds(60) };
+        Client = new HttpClient(new ContractCheck(Secrets)) { BaseAddress = FastIngestServer.BoundAddress(app), Timeout = TimeSpan.FromSeconds(60) };
     }
 
     public ServerOptions Options { get; }
@@ -45,7 +45,8 @@ public sealed class TestServer : IAsyncDisposable
 
     /// <summary>Starts a server on SQLite in a temp directory, or on PostgreSQL when <paramref name="postgres"/> names a database.</summary>
     public static async Task<TestServer> StartAsync(string? dataDirectory = null, string? adminToken = null,
-        Func<ServerOptions, ServerOptions>? configure = null, ISecretHasher? hasher = null, string? postgres = null)
+        Func<ServerOptions, ServerOptions>? configure = null, ISecretHasher? hasher = null, string? postgres = null,
+        Action<IServiceCollection>? replace = null)
     {
         adminToken ??= ApiTokenFormat.Generate(TokenScope.Admin).Token;
         var options = new ServerOptions
@@ -62,7 +63,15 @@ public sealed class TestServer : IAsyncDisposable
         {
             logging.ClearProviders();
             logging.AddProvider(logs);
-        }, hasher is null ? null : services => services.AddSingleton(hasher));
+        }, services =>
+        {
+            if (hasher is not null)
+            {
+                services.AddSingleton(hasher);
+            }
+
+            replace?.Invoke(services);
+        });
         await app.StartAsync();
         return new TestServer(app, options, adminToken, logs);
     }

@@ -8,21 +8,19 @@ namespace FastIngest.Storage.Postgres;
 /// token stops working here within milliseconds), and folds runs into the per-test roll-ups once a second (any node
 /// may; they take turns on an advisory lock), so a read rarely has anything left to fold.
 /// </summary>
-public sealed partial class PostgresBackgroundWork : BackgroundService
+public sealed class PostgresBackgroundWork : BackgroundService
 {
     private static readonly TimeSpan s_foldEvery = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan s_foldBudget = TimeSpan.FromMilliseconds(500);
     private readonly IRetirementFeed _feed;
     private readonly Authenticator _authenticator;
     private readonly PostgresTestRollups _rollups;
-    private readonly ILogger<PostgresBackgroundWork> _logger;
 
-    public PostgresBackgroundWork(IRetirementFeed feed, Authenticator authenticator, PostgresTestRollups rollups, ILogger<PostgresBackgroundWork> logger)
+    public PostgresBackgroundWork(IRetirementFeed feed, Authenticator authenticator, PostgresTestRollups rollups)
     {
         _feed = feed;
         _authenticator = authenticator;
         _rollups = rollups;
-        _logger = logger;
     }
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
@@ -43,21 +41,14 @@ public sealed partial class PostgresBackgroundWork : BackgroundService
                     {
                     }
                 }
-                catch (Exception e) when (e is Npgsql.NpgsqlException or InvalidOperationException or IOException or TimeoutException)
+                catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                 {
-                    Log.FoldFailed(_logger, e); // derived data: the next tick (or a read) folds again
+                    _rollups.LogFoldFailed(e); // whatever it was, the loop lives on: the next tick (or a read) folds again
                 }
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
-    }
-
-    private static partial class Log
-    {
-        [LoggerMessage(EventId = 60, EventName = "test_fold_failed", Level = LogLevel.Warning,
-            Message = "Folding runs into the per-test roll-ups failed; the next attempt folds them")]
-        public static partial void FoldFailed(ILogger logger, Exception exception);
     }
 }

@@ -27,18 +27,35 @@ public sealed class PostgresDataRemovalStore : IDataRemovalStore
             new { projectKey, before });
     }
 
+    /// <summary>A deadlock with another node's ingest (a shard merge locks its run's head) runs the batch again.</summary>
     public async Task<int> DeleteRunsBatchAsync(long projectKey, long? beforeMs, int batchSize)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await DeleteRunsBatchOnceAsync(projectKey, beforeMs, batchSize);
+            }
+            catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.DeadlockDetected && attempt < 4)
+            {
+                await Task.Delay(Random.Shared.Next(1, 20 * attempt));
+            }
+        }
+    }
+
+    private async Task<int> DeleteRunsBatchOnceAsync(long projectKey, long? beforeMs, int batchSize)
     {
         var before = beforeMs ?? long.MaxValue;
         await using var connection = await _db.OpenConnectionAsync();
         await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted);
         // The oldest runs first, through the time index; a sharded run's head takes its shard rows along (their
-        // executions went ahead of them). SKIP LOCKED: a run another node is merging a shard into waits for the next batch.
+        // executions went ahead of them). A run another node is merging a shard into is waited for (its transaction
+        // is short), never skipped: a batch that found nothing would end the purge early.
         var deleted = (await connection.QueryAsync<CountedRun>(
             """
             DELETE FROM test_runs WHERE id IN (
                 SELECT id FROM test_runs WHERE project_id = @projectKey AND timestamp_ms < @before AND head_key IS NULL
-                ORDER BY timestamp_ms, id LIMIT @batchSize FOR UPDATE SKIP LOCKED)
+                ORDER BY timestamp_ms, id LIMIT @batchSize FOR UPDATE)
             RETURNING timestamp_ms AS TimestampMs, branch AS Branch, status = 'passed' AS Passed, duration_ms AS DurationMs;
             """,
             new { projectKey, before, batchSize }, transaction)).ToList();
@@ -78,6 +95,9 @@ public sealed class PostgresDataRemovalStore : IDataRemovalStore
         await using var connection = await _db.OpenConnectionAsync();
         await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted);
         await connection.ExecuteAsync($"SELECT {ProjectLocks.Exclusive("@projectKey")};", new { projectKey }, transaction);
+        // And the per-test fold's lock: a fold that read a purged run before it went cannot write its day back after
+        // the days are dropped here, nor race this on the roll-up rows (as on SQLite, where both run on the writer).
+        await connection.ExecuteAsync($"SELECT pg_advisory_xact_lock({PostgresTestRollups.LockKey});", null, transaction);
         await connection.ExecuteAsync("DELETE FROM run_daily_stats WHERE project_id = @projectKey AND total <= 0;", new { projectKey }, transaction);
 
         // Per-test roll-ups are kept by whole days, as on SQLite: the days before the cut go; the day it falls in stays whole.

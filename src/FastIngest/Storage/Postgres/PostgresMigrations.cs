@@ -186,11 +186,12 @@ public static class PostgresMigrations
 
         // 5: per-test roll-ups, as on SQLite: one row per (project, branch, day, test) with its counts, its sparse
         // duration histogram and the keys of the runs it appeared in; failure groups per day; the tests that failed on
-        // each commit. One node folds at a time (an advisory lock), and a run row says itself whether it is folded:
-        // several nodes commit runs out of identity order, so a watermark would skip a run committed late.
+        // each commit. One node folds at a time (an advisory lock). Runs wait for the fold in runs_to_fold, queued by
+        // the transaction that stores them and dequeued by the one that folds them: several nodes commit runs out of
+        // identity order, so a watermark would skip a run committed late, and run rows stay unchanged after insert.
         """
-        ALTER TABLE test_runs ADD COLUMN tests_folded BOOLEAN NOT NULL DEFAULT false;
-        CREATE INDEX test_runs_to_fold ON test_runs (id) WHERE NOT tests_folded AND shards IS NULL;
+        CREATE TABLE runs_to_fold (run_key BIGINT PRIMARY KEY);
+        INSERT INTO runs_to_fold (run_key) SELECT id FROM test_runs WHERE shards IS NULL;
         CREATE TABLE test_days (
             project_id      BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
             branch          TEXT   NOT NULL,

@@ -17,9 +17,11 @@ namespace FastIngest.Storage.Postgres;
 /// <item>A batch holds its projects' shared locks (<see cref="ProjectLocks"/>), taken up front in key order: a deletion
 /// that begins meanwhile waits for the batch, as it waits for SQLite's one writer, and later batches see it.</item>
 /// <item>Rows shared between runs (the batch's tests, failure groups and messages) are inserted first, for the whole
-/// batch in key order, and runs are written in (project, run id, shard) order, so two nodes take the same locks in
-/// the same order; a deadlock or serialization failure all the same makes the batch run again after a short,
-/// random pause.</item>
+/// batch in key order; then the batch's whole runs in (project, run id) order in one statement, then its shards and
+/// lookups in (project, run id, shard) order. Two nodes mostly take locks in the same order; a deadlock or
+/// serialization failure all the same makes the batch run again after a short, random pause.</item>
+/// <item>Every stored run row with executions is queued in <c>runs_to_fold</c> in the same transaction, for the per-test
+/// fold (<see cref="PostgresTestRollups"/>).</item>
 /// </list>
 /// The daily run roll-ups change in the same transaction (one upsert per project, day and branch the batch
 /// touched, in key order), so statistics are exact at every commit and reads never fold.
@@ -332,7 +334,7 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
             var keys = new Dictionary<(long Project, string RunId), long>(n);
             await using (var insert = Command(
                 """
-                INSERT INTO test_runs
+                WITH stored AS (INSERT INTO test_runs
                     (project_id, run_id, status, duration_ms, timestamp_ms, branch, commit_sha,
                      count_total, count_passed, count_failed, count_skipped, fingerprint, received_at, build_url)
                 SELECT p, r, st, d, ts, b, c, ct, cp, cf, cs, f, ra, u FROM unnest(
@@ -341,7 +343,9 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
                     WITH ORDINALITY AS x(p, r, st, d, ts, b, c, ct, cp, cf, cs, f, ra, u, o)
                 ORDER BY o
                 ON CONFLICT (project_id, run_id, shard) DO NOTHING
-                RETURNING id, project_id, run_id;
+                RETURNING id, project_id, run_id),
+                queued AS (INSERT INTO runs_to_fold (run_key) SELECT id FROM stored)
+                SELECT id, project_id, run_id FROM stored;
                 """,
                 projects, runIds, statuses, durations, timestamps, branches, commits, totals, passed, failed, skipped, fingerprints, received, buildUrls))
             await using (var reader = await insert.ExecuteReaderAsync())
@@ -476,17 +480,20 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
             return shards >= Ingest.IngestFields.MaxShardsPerRun ? await StoredOutcomeAsync(run, fingerprint) ?? RunWriteOutcome.TooManyShards : null;
         }
 
+        /// <summary>Inserts a run row if its key is free; a row with executions (not a sharded run's head) is queued for the per-test fold.</summary>
         private async Task<long?> InsertAsync(RunRecord run, byte[] fingerprint, long timestampMs, long? headKey, long? shards, (bool Passed, long DurationMs)? prior)
         {
             await using var insert = Command(
                 """
-                INSERT INTO test_runs
+                WITH stored AS (INSERT INTO test_runs
                     (project_id, run_id, status, duration_ms, timestamp_ms, branch, commit_sha,
                      count_total, count_passed, count_failed, count_skipped, fingerprint, received_at, build_url,
                      shard, head_key, shards, prior_status, prior_duration_ms)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
                 ON CONFLICT (project_id, run_id, shard) DO NOTHING
-                RETURNING id;
+                RETURNING id, shards),
+                queued AS (INSERT INTO runs_to_fold (run_key) SELECT id FROM stored WHERE shards IS NULL)
+                SELECT id FROM stored;
                 """,
                 run.ProjectKey, run.RunId, run.Passed ? "passed" : "failed", run.DurationMs, timestampMs, run.Branch, run.CommitSha,
                 run.Counts?.Total, run.Counts?.Passed, run.Counts?.Failed, run.Counts?.Skipped, fingerprint, run.ReceivedAtMs, run.BuildUrl,

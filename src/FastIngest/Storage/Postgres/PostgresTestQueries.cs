@@ -18,7 +18,22 @@ public sealed class PostgresTestQueries : ITestQueries
         _rollups = rollups;
     }
 
-    public Task FoldPendingAsync() => _rollups.FoldAsync();
+    /// <summary>
+    /// Folds what is pending before a read. A fold that fails (the database busy past the command timeout, a
+    /// conflict that outlived its retries) is logged and the read answers from the roll-ups as they are: derived
+    /// data a moment behind, never a 500 for the reader; the background loop folds it again.
+    /// </summary>
+    public async Task FoldPendingAsync()
+    {
+        try
+        {
+            await _rollups.FoldAsync();
+        }
+        catch (Exception e) when (e is System.Data.Common.DbException or TimeoutException or InvalidOperationException or IOException)
+        {
+            _rollups.LogFoldFailed(e);
+        }
+    }
 
     public async ValueTask<IReadOnlyList<RunExecution>?> ListRunExecutionsAsync(long projectKey, string runId, TestCaseStatus? status, ExecutionPosition after, int limit)
     {

@@ -6,15 +6,16 @@ namespace FastIngest.Storage.Postgres;
 /// <summary>
 /// Folds runs into the per-test roll-ups on PostgreSQL with the rules every backend shares
 /// (<see cref="TestRollupChunk"/>). Any node may fold, one at a time: a fold holds an advisory lock for its
-/// transaction, takes the oldest unfolded run rows, and marks them folded in the transaction that writes their
-/// roll-ups, so every run is folded exactly once whichever node commits it and in whatever order nodes commit.
-/// Reads on one node share the fold in flight, or the one queued after it (which sees everything committed before
-/// the read asked).
+/// transaction, takes the oldest runs queued in <c>runs_to_fold</c> (each ingest transaction queues what it stores),
+/// and dequeues them in the transaction that writes their roll-ups, so every run is folded exactly once whichever
+/// node commits it and in whatever order nodes commit. Run rows are never written by a fold (a purge or an upload
+/// never waits on one). Reads on one node share the fold in flight, or the one queued after it (which sees everything
+/// committed before the read asked).
 /// </summary>
-public sealed class PostgresTestRollups
+public sealed partial class PostgresTestRollups
 {
-    /// <summary>The advisory lock a folding node holds ("fi-tests" in ASCII).</summary>
-    private const long LockKey = 0x66692d7465737473;
+    /// <summary>The advisory lock a folding node holds ("fi-tests" in ASCII); a purge's clean-up takes it too.</summary>
+    internal const long LockKey = 0x66692d7465737473;
 
     /// <summary>Executions per fold transaction, as on SQLite: large enough that a day's rows are rewritten rarely.</summary>
     private const int ChunkExecutions = 50_000;
@@ -26,14 +27,26 @@ public sealed class PostgresTestRollups
 
     private readonly NpgsqlDataSource _db;
     private readonly TestStateRules _rules;
+    private readonly ILogger _logger;
     private readonly Lock _gate = new();
     private Task<long> _current = Task.FromResult(0L);
     private Task<long>? _next;
 
-    public PostgresTestRollups(PostgresDatabase database, TestStateRules rules)
+    public PostgresTestRollups(PostgresDatabase database, TestStateRules rules, ILogger<PostgresTestRollups> logger)
     {
         _db = database.DataSource;
         _rules = rules;
+        _logger = logger;
+    }
+
+    /// <summary>A fold failed; the roll-ups are derived data, so the next fold (a second later) catches up.</summary>
+    public void LogFoldFailed(Exception exception) => Log.FoldFailed(_logger, exception);
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 60, EventName = "test_fold_failed", Level = LogLevel.Warning,
+            Message = "Folding runs into the per-test roll-ups failed; the next fold takes them again")]
+        public static partial void FoldFailed(ILogger logger, Exception exception);
     }
 
     /// <summary>
@@ -71,7 +84,7 @@ public sealed class PostgresTestRollups
     /// <summary>Whether run rows wait for the fold (a read of the partial index).</summary>
     public async Task<bool> PendingAsync(CancellationToken cancellation)
     {
-        await using var command = _db.CreateCommand("SELECT EXISTS (SELECT 1 FROM test_runs WHERE NOT tests_folded AND shards IS NULL);");
+        await using var command = _db.CreateCommand("SELECT EXISTS (SELECT 1 FROM runs_to_fold);");
         return (bool)(await command.ExecuteScalarAsync(cancellation))!;
     }
 
@@ -116,13 +129,16 @@ public sealed class PostgresTestRollups
         using var transaction = connection.BeginTransaction(System.Data.IsolationLevel.ReadCommitted);
         Execute(connection, transaction, $"SELECT pg_advisory_xact_lock({LockKey});");
 
-        // Taken after the lock, so this statement sees every fold committed before it (READ COMMITTED). Sharded
-        // runs' heads carry no executions and are never folded (their shards are).
+        // Read after the lock, so this statement sees every fold committed before it (READ COMMITTED). A queued run
+        // that a purge or deletion removed since has no row any more: it is dequeued with nothing to fold.
         var runs = new List<RunToFold>();
+        var queued = new List<long>();
         using (var read = new NpgsqlCommand(
             """
-            SELECT id, project_id, timestamp_ms, coalesce(branch, ''), commit_sha FROM test_runs
-            WHERE NOT tests_folded AND shards IS NULL ORDER BY id LIMIT $1;
+            SELECT q.run_key, r.project_id, r.timestamp_ms, coalesce(r.branch, ''), r.commit_sha
+            FROM (SELECT run_key FROM runs_to_fold ORDER BY run_key LIMIT $1) AS q
+            LEFT JOIN test_runs AS r ON r.id = q.run_key
+            ORDER BY q.run_key;
             """,
             connection, transaction))
         {
@@ -130,12 +146,16 @@ public sealed class PostgresTestRollups
             using var reader = read.ExecuteReader();
             while (reader.Read())
             {
-                runs.Add(new RunToFold(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetString(3),
-                    reader.IsDBNull(4) ? null : reader.GetString(4)));
+                queued.Add(reader.GetInt64(0));
+                if (!reader.IsDBNull(1))
+                {
+                    runs.Add(new RunToFold(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetString(3),
+                        reader.IsDBNull(4) ? null : reader.GetString(4)));
+                }
             }
         }
 
-        if (runs.Count == 0)
+        if (queued.Count == 0)
         {
             transaction.Commit();
             return 0;
@@ -143,14 +163,13 @@ public sealed class PostgresTestRollups
 
         var source = new PostgresTestFoldSource(connection, transaction);
         var fold = new TestRollupChunk(source, _rules);
-        var keys = new List<long>(runs.Count);
-        long executions = 0;
+        long executions = 0, last = queued[^1];
         foreach (var run in runs)
         {
             executions += fold.Add(run);
-            keys.Add(run.Key);
             if (executions >= ChunkExecutions)
             {
+                last = run.Key; // the rest of the chunk waits for the next one
                 break;
             }
         }
@@ -158,14 +177,16 @@ public sealed class PostgresTestRollups
         SaveDays(connection, transaction, fold.Days);
         SaveFailures(connection, transaction, fold.Failures);
         SaveCommits(connection, transaction, fold.Commits);
-        using (var mark = new NpgsqlCommand("UPDATE test_runs SET tests_folded = true WHERE id = ANY($1);", connection, transaction))
+        int dequeued;
+        using (var dequeue = new NpgsqlCommand("DELETE FROM runs_to_fold WHERE run_key = ANY($1) AND run_key <= $2;", connection, transaction))
         {
-            mark.Parameters.Add(new NpgsqlParameter { Value = keys.ToArray() });
-            mark.ExecuteNonQuery();
+            dequeue.Parameters.Add(new NpgsqlParameter { Value = queued.ToArray() });
+            dequeue.Parameters.Add(new NpgsqlParameter { Value = last });
+            dequeued = dequeue.ExecuteNonQuery();
         }
 
         transaction.Commit();
-        return keys.Count;
+        return dequeued;
     }
 
     /// <summary>Reads the stored rows of the chunk's keys in one statement, merges, and writes them back in one upsert.</summary>
@@ -352,10 +373,15 @@ public sealed class PostgresTestRollups
 
         public void ReadEarlierRuns(long projectKey, string commitSha, long beforeRunKey, int limit, List<EarlierRun> into)
         {
+            // Earlier: a lower key (folded before, or earlier in this chunk), or any run already folded. Nodes commit out
+            // of key order, so a run with a higher key may have been folded first; each flake is still counted once
+            // (the later fold of the pair finds the other here, or through commit_failures).
             using var command = Command(
                 """
-                SELECT id, count_total, count_failed, count_skipped FROM test_runs
-                WHERE project_id = $1 AND commit_sha = $2 AND id < $3 AND shards IS NULL ORDER BY id DESC LIMIT $4;
+                SELECT id, count_total, count_failed, count_skipped FROM test_runs AS r
+                WHERE project_id = $1 AND commit_sha = $2 AND id <> $3 AND shards IS NULL
+                  AND (id < $3 OR NOT EXISTS (SELECT 1 FROM runs_to_fold AS q WHERE q.run_key = r.id))
+                ORDER BY id DESC LIMIT $4;
                 """,
                 projectKey, commitSha, beforeRunKey, limit);
             using var reader = command.ExecuteReader();
