@@ -54,9 +54,12 @@ public sealed class DestructiveJobs : IHostedService, IDisposable
         {
             RevokedTokens = revokedTokens,
         };
-        // Completion is set before the job is listed, so a shutdown that lists it can always await it.
+        // Completion is set before the job is listed, so a shutdown that lists it can always await it. The job's log
+        // lines carry the trace of the request that started it, as a span of its own.
+        var trace = Observability.BackgroundTrace.Capture();
         job.Completion = Task.Run(async () =>
         {
+            using var span = Observability.BackgroundTrace.Start("fastingest.job." + action, trace);
             try
             {
                 await work(job, _stopping.Token);

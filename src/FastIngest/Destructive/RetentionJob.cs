@@ -37,6 +37,7 @@ public sealed class RetentionJob : BackgroundService
     /// <summary>One pass over every project with a retention period; returns the runs deleted.</summary>
     public async Task<long> RunOnceAsync(CancellationToken cancellation = default)
     {
+        using var trace = Observability.BackgroundTrace.Start("fastingest.retention"); // one trace per pass, in every line it logs
         long deleted = 0;
         var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         await _confirmTokens.PurgeExpiredAsync(now - (long)TimeSpan.FromDays(1).TotalMilliseconds);

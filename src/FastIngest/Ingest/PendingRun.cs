@@ -10,7 +10,11 @@ internal sealed class PendingRun : TaskCompletionSource<IngestResult>
     {
         Run = run;
         QueuedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        TraceId = System.Diagnostics.Activity.Current?.TraceId ?? default;
     }
+
+    /// <summary>The trace of the request that queued it (a struct: nothing allocated), for the batch's failure log.</summary>
+    public System.Diagnostics.ActivityTraceId TraceId { get; }
 
     public RunRecord Run { get; }
 

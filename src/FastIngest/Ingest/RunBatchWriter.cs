@@ -199,6 +199,8 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
     {
         _metrics.QueuedWrites.Dec();
         var started = Stopwatch.GetTimestamp();
+        // Its log lines (and any it causes) carry the trace of the request that queued it.
+        using var span = write.Trace is { } trace ? Observability.BackgroundTrace.Start("fastingest.write." + write.Name, trace) : null;
         try
         {
             write.Execute();
@@ -277,7 +279,7 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
                 // Only other writes were waiting: they fail below; the writer is unhealthy all the same.
                 Interlocked.Exchange(ref _lastFailureTimestamp, Stopwatch.GetTimestamp());
                 _metrics.IngestCommitFailures.Inc();
-                Log.BatchCommitFailed(_logger, 0, failure);
+                Log.BatchCommitFailed(_logger, 0, "", failure);
             }
 
             foreach (var (batch, write) in ready)
@@ -314,7 +316,9 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
     {
         Interlocked.Exchange(ref _lastFailureTimestamp, Stopwatch.GetTimestamp());
         _metrics.IngestCommitFailures.Inc();
-        Log.BatchCommitFailed(_logger, batch.Length, error);
+        // The trace ids of the requests it answers 503 (the first 20), so each client's trace shows why.
+        var traces = string.Join(',', batch.Take(20).Select(static p => p.TraceId).Where(static t => t != default).Select(static t => t.ToHexString()));
+        Log.BatchCommitFailed(_logger, batch.Length, traces, error);
         foreach (var pending in batch)
         {
             pending.TrySetResult(IngestResult.NotStored);

@@ -90,7 +90,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 31, EventName = "batch_commit_failed", Level = LogLevel.Error,
         Message = "A batch of {Count} runs failed to commit; none was acknowledged")]
-    public static partial void BatchCommitFailed(ILogger logger, int count, Exception exception);
+    public static partial void BatchCommitFailed(ILogger logger, int count, string traceIds, Exception exception);
 
     [LoggerMessage(EventId = 40, EventName = "server_listening", Level = LogLevel.Information,
         Message = "fastingest {Version} listening on {Address}, database {Database} ({Durability})")]

@@ -12,7 +12,11 @@ public abstract class QueuedWrite
     {
         Name = name;
         Durable = durable;
+        Trace = Observability.BackgroundTrace.Capture();
     }
+
+    /// <summary>The trace of the request that queued it: the owner runs it as a span of that trace.</summary>
+    public System.Diagnostics.ActivityContext? Trace { get; }
 
     /// <summary>What the write is, for logs and metrics (never its parameters).</summary>
     public string Name { get; }

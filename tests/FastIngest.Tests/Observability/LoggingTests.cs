@@ -56,6 +56,32 @@ public sealed class LoggingTests : IAsyncLifetime
         Assert.Equal((TraceId, answered[2]), (line.GetProperty("trace_id").GetString(), line.GetProperty("span_id").GetString()));
     }
 
+    [Fact]
+    public async Task ADeletionsJobAndTheWritesItQueuesLogUnderTheTraceOfTheRequestThatStartedIt()
+    {
+        await using var server = await TestServer.StartAsync();
+        var tenant = await server.CreateTenantAsync("traced-job");
+        using (var run = await server.IngestAsync(tenant.ProjectToken, TestServer.Run("to-delete")))
+        {
+            Assert.Equal(HttpStatusCode.Created, run.StatusCode);
+        }
+
+        const string TraceId = "0af7651916cd43dd8448eb211c80319c";
+        using var asked = await server.SendAsync(HttpMethod.Delete, $"/v1/projects/{tenant.ProjectId}", tenant.OrgToken);
+        var confirm = (await Json.ReadAsync(asked, HttpStatusCode.Accepted)).GetProperty("confirm_token").GetString()!;
+        using var request = new HttpRequestMessage(HttpMethod.Delete, $"/v1/projects/{tenant.ProjectId}");
+        request.Headers.Authorization = new("Bearer", tenant.OrgToken);
+        request.Headers.Add("X-Confirm-Token", confirm);
+        request.Headers.Add("traceparent", $"00-{TraceId}-b7ad6b7169203331-01");
+        using var accepted = await server.Client.SendAsync(request);
+        var requestSpan = accepted.Headers.GetValues("traceparent").Single().Split('-')[2];
+        await server.FinishJobAsync(accepted, tenant.OrgToken);
+
+        var finished = Assert.Single(Lines(server), static l => l.GetProperty("event").GetString() == "job_finished");
+        Assert.Equal(TraceId, finished.GetProperty("trace_id").GetString());
+        Assert.NotEqual(requestSpan, finished.GetProperty("span_id").GetString()); // the job's own span in the request's trace
+    }
+
     [Theory]
     [InlineData(null)]
     [InlineData("00-00000000000000000000000000000000-00f067aa0ba902b7-01")] // an all-zero trace id is invalid

@@ -21,12 +21,20 @@ public sealed class CommitFailureTests : IAsyncLifetime
 
         var acknowledged = new List<string>();
         var refused = new List<string>();
+        var refusedTraces = new List<string>();
+        static string TraceOf(int i) => $"{i + 1:x32}";
         var branch = new string('b', 200);
         for (var i = 0; i < 2000 && refused.Count < 5; i++)
         {
             var runId = $"fill-{i}";
-            using var response = await _server.IngestAsync(tenant.ProjectToken,
-                TestServer.Run(runId).Replace("}", $",\"branch\":\"{branch}\"}}", StringComparison.Ordinal));
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/ingest")
+            {
+                Content = new StringContent(TestServer.Run(runId).Replace("}", $",\"branch\":\"{branch}\"}}", StringComparison.Ordinal),
+                    System.Text.Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Authorization = new("Bearer", tenant.ProjectToken);
+            request.Headers.Add("traceparent", $"00-{TraceOf(i)}-00f067aa0ba902b7-01");
+            using var response = await _server.Client.SendAsync(request);
             if (response.StatusCode == HttpStatusCode.Created)
             {
                 acknowledged.Add(runId);
@@ -36,8 +44,13 @@ public sealed class CommitFailureTests : IAsyncLifetime
                 await Json.ReadProblemAsync(response, HttpStatusCode.ServiceUnavailable);
                 Assert.NotNull(response.Headers.RetryAfter);
                 refused.Add(runId);
+                refusedTraces.Add(TraceOf(i));
             }
         }
+
+        // The failure's log line names the traces of the requests it refused, so each client's trace shows why.
+        var failures = _server.Logs.Lines.Where(static l => l.Contains("\"batch_commit_failed\"", StringComparison.Ordinal)).ToList();
+        Assert.All(refusedTraces, trace => Assert.Contains(failures, l => l.Contains(trace, StringComparison.Ordinal)));
 
         Assert.NotEmpty(acknowledged);
         Assert.Equal(5, refused.Count);
