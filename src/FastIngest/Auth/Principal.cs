@@ -54,4 +54,14 @@ public sealed class Principal
     }
 
     internal void MarkFlushed(long lastUsedMs) => Volatile.Write(ref _flushedMs, lastUsedMs);
+
+    /// <summary>This credential's budget for a rate-limit policy (made on first use; the cache keeps it with the credential).</summary>
+    internal RateLimiting.SlidingWindowBudget Budget(RateLimiting.RateLimitPolicy policy)
+    {
+        var budgets = Volatile.Read(ref _budgets) ?? Interlocked.CompareExchange(ref _budgets, new RateLimiting.SlidingWindowBudget?[4], null) ?? _budgets!;
+        ref var slot = ref budgets[(int)policy];
+        return Volatile.Read(ref slot) ?? Interlocked.CompareExchange(ref slot, new RateLimiting.SlidingWindowBudget(), null) ?? slot!;
+    }
+
+    private RateLimiting.SlidingWindowBudget?[]? _budgets;
 }

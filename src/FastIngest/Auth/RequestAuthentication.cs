@@ -49,7 +49,7 @@ public sealed class RequestAuthentication
         if (result.Principal is { } principal)
         {
             context.Features.Set(principal);
-            if (_limiter.TryAcquire(context, policy, principal.TokenId) is { } retryAfter)
+            if (_limiter.TryAcquire(context, policy, principal) is { } retryAfter)
             {
                 Log.RateLimited(_logger, context.TraceIdentifier, policy.ToName(), principal.TokenId, retryAfter);
                 await Problems.TooManyRequests(context, $"The '{policy.ToName()}' budget of this token is spent.", retryAfter);

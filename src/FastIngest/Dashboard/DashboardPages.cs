@@ -239,7 +239,7 @@ public sealed class DashboardPages
 
         // Signing in is a use of the token like any request: its read budget applies, so a loop of sign-ins with
         // one token cannot mint sessions without end (each token also keeps at most 20 sessions).
-        if (_limiter.TryAcquire(context, RateLimitPolicy.Read, principal.TokenId) is { } retryAfter)
+        if (_limiter.TryAcquire(context, RateLimitPolicy.Read, principal) is { } retryAfter)
         {
             context.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
             await SignInPageAsync(context, "This token's budget is spent for now; try again shortly.", StatusCodes.Status429TooManyRequests);
@@ -737,7 +737,7 @@ public sealed class DashboardPages
 
         context.Features.Set(session.Principal); // the access log names the token and project, as for the API
         session.Principal.Touch(_clock.GetUtcNow().ToUnixTimeMilliseconds());
-        if (_limiter.TryAcquire(context, RateLimitPolicy.Read, session.Principal.TokenId) is { } retryAfter)
+        if (_limiter.TryAcquire(context, RateLimitPolicy.Read, session.Principal) is { } retryAfter)
         {
             context.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
             await MessagePageAsync(context, session, "Slow down", "This token's read budget is spent for now; try again shortly.", StatusCodes.Status429TooManyRequests);

@@ -1,51 +1,38 @@
 using System.Globalization;
-using System.Threading.RateLimiting;
+using FastIngest.Auth;
 using FastIngest.Observability;
 
 namespace FastIngest.RateLimiting;
 
 /// <summary>
-/// Sliding-window limits per (credential, policy), from System.Threading.RateLimiting. Only authenticated
-/// requests reach it, keyed by token id, so failed authentications never spend a tenant's budget. State is
-/// in memory: a restart starts every budget afresh.
+/// Sliding-window limits per (credential, policy). Only authenticated requests reach it, and each budget lives on
+/// the credential's cached <see cref="Principal"/> (<see cref="SlidingWindowBudget"/>), so failed authentications never
+/// spend a tenant's budget and one token's requests never wait on another's. State is in memory: a restart (or a
+/// credential dropped from the cache and verified again) starts its budgets afresh.
 /// </summary>
-public sealed class CredentialRateLimiter : IDisposable
+public sealed class CredentialRateLimiter
 {
-    private const int Segments = 6;
     private readonly RateLimitOptions _options;
-    private readonly PartitionedRateLimiter<(RateLimitPolicy Policy, string TokenId)> _limiter;
     private readonly ServerMetrics _metrics;
     private readonly string[] _policyHeaders;
+    private readonly Prometheus.Counter.Child[] _rejections;
 
     public CredentialRateLimiter(RateLimitOptions options, ServerMetrics metrics)
     {
         _options = options;
         _metrics = metrics;
-        _limiter = PartitionedRateLimiter.Create<(RateLimitPolicy Policy, string TokenId), (RateLimitPolicy, string)>(key =>
-        {
-            var permits = options.PermitsFor(key.Policy);
-            return permits <= 0
-                ? RateLimitPartition.GetNoLimiter(key)
-                : RateLimitPartition.GetSlidingWindowLimiter(key, _ => new SlidingWindowRateLimiterOptions
-                {
-                    PermitLimit = permits,
-                    Window = options.Window,
-                    SegmentsPerWindow = Segments,
-                    QueueLimit = 0,
-                    AutoReplenishment = true,
-                });
-        });
         var windowSeconds = (int)options.Window.TotalSeconds;
         _policyHeaders = Enum.GetValues<RateLimitPolicy>()
             .Select(p => string.Create(CultureInfo.InvariantCulture, $"\"{p.ToName()}\";q={options.PermitsFor(p)};w={windowSeconds}"))
             .ToArray();
+        _rejections = Enum.GetValues<RateLimitPolicy>().Select(p => metrics.RateLimitRejections.WithLabels(p.ToName())).ToArray();
     }
 
     /// <summary>
     /// Takes one permit and writes the IETF <c>RateLimit-Policy</c> and <c>RateLimit</c> headers. Returns the
     /// seconds to wait when the budget is spent, else null.
     /// </summary>
-    public int? TryAcquire(HttpContext context, RateLimitPolicy policy, string tokenId)
+    public int? TryAcquire(HttpContext context, RateLimitPolicy policy, Principal principal)
     {
         var permits = _options.PermitsFor(policy);
         if (permits <= 0)
@@ -53,25 +40,21 @@ public sealed class CredentialRateLimiter : IDisposable
             return null;
         }
 
-        var key = (policy, tokenId);
-        using var lease = _limiter.AttemptAcquire(key);
-        var remaining = _limiter.GetStatistics(key)?.CurrentAvailablePermits ?? 0;
+        var acquired = principal.Budget(policy).TryTake(permits, _options.Window, out var remaining);
         var windowSeconds = (int)_options.Window.TotalSeconds;
         var headers = context.Response.Headers;
         headers["RateLimit-Policy"] = _policyHeaders[(int)policy];
         // Sliding window: a permit spent now returns one window from now, so t is the whole window when empty
         // and one segment otherwise (the earliest moment some budget comes back).
-        var reset = remaining > 0 ? Math.Max(1, windowSeconds / Segments) : windowSeconds;
+        var reset = remaining > 0 ? Math.Max(1, windowSeconds / SlidingWindowBudget.Segments) : windowSeconds;
         headers["RateLimit"] = string.Create(CultureInfo.InvariantCulture, $"\"{policy.ToName()}\";r={remaining};t={reset}");
-        if (lease.IsAcquired)
+        if (acquired)
         {
             return null;
         }
 
-        _metrics.RateLimitRejections.WithLabels(policy.ToName()).Inc();
+        _rejections[(int)policy].Inc();
         // Never earlier than the end of the window that holds the spent permits.
         return windowSeconds;
     }
-
-    public void Dispose() => _limiter.Dispose();
 }
