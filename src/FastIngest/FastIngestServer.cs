@@ -43,6 +43,12 @@ public static class FastIngestServer
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(static _ => ApiContract.Load());
+        if (options.ValidateResponses)
+        {
+            builder.Services.AddSingleton<ResponseContractChecker>();
+            builder.Services.AddHostedService(static sp => sp.GetRequiredService<ResponseContractChecker>());
+        }
+
         builder.Services.AddObservability();
         if (options.Postgres is null)
         {
@@ -85,12 +91,13 @@ public static class FastIngestServer
             app.UseForwardedHeaders(forwarded); // first: everything after sees the client, not the proxy
         }
 
-        app.UseMiddleware<RequestTelemetryMiddleware>();
-        app.UseRequestIds();
         if (options.ValidateResponses)
         {
-            app.UseMiddleware<ResponseValidation>(); // outside the status-code pages: it sees the problem they write
+            app.UseMiddleware<ResponseValidation>(); // outermost: it sees every answer, the 500s written below it included
         }
+
+        app.UseMiddleware<RequestTelemetryMiddleware>();
+        app.UseRequestIds();
 
         app.UseStatusCodePages(static pages => Problems.ForBareStatus(pages.HttpContext));
         // With port 0 (some tests) the bound ports are unknown here, and both addresses serve everything.

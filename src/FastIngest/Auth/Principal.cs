@@ -58,10 +58,11 @@ public sealed class Principal
     /// <summary>This credential's budget for a rate-limit policy (made on first use; the cache keeps it with the credential).</summary>
     internal RateLimiting.SlidingWindowBudget Budget(RateLimiting.RateLimitPolicy policy)
     {
-        var budgets = Volatile.Read(ref _budgets) ?? Interlocked.CompareExchange(ref _budgets, new RateLimiting.SlidingWindowBudget?[4], null) ?? _budgets!;
+        var budgets = Volatile.Read(ref _budgets) ?? Interlocked.CompareExchange(ref _budgets, new RateLimiting.SlidingWindowBudget?[s_policies], null) ?? _budgets!;
         ref var slot = ref budgets[(int)policy];
         return Volatile.Read(ref slot) ?? Interlocked.CompareExchange(ref slot, new RateLimiting.SlidingWindowBudget(), null) ?? slot!;
     }
 
+    private static readonly int s_policies = Enum.GetValues<RateLimiting.RateLimitPolicy>().Length;
     private RateLimiting.SlidingWindowBudget?[]? _budgets;
 }

@@ -49,6 +49,7 @@ public sealed class DashboardPages
         CredentialRateLimiter limiter, Observability.ServerMetrics metrics, Http.ApiContract contract)
     {
         _contract = contract;
+        _apiReference = new Lazy<Html>(RenderApiReference);
         _reads = reads;
         _limiter = limiter;
         _metrics = metrics;
@@ -64,6 +65,7 @@ public sealed class DashboardPages
     }
 
     private readonly Http.ApiContract _contract;
+    private readonly Lazy<Html> _apiReference;
 
     /// <summary>
     /// <c>GET /ui/api</c>: the API reference, rendered from the OpenAPI document the server serves (no sign-in: the
@@ -72,13 +74,20 @@ public sealed class DashboardPages
     public async Task ApiReferenceAsync(HttpContext context)
     {
         var session = await _sessions.FindAsync(context);
-        var root = System.Text.Json.JsonDocument.Parse(_contract.Document).RootElement;
+        await PageAsync(context, session, null, "API reference", _apiReference.Value);
+    }
+
+    /// <summary>The reference, rendered once: the document never changes while the server runs.</summary>
+    private Html RenderApiReference()
+    {
+        using var document = System.Text.Json.JsonDocument.Parse(_contract.Document);
+        var root = document.RootElement;
         var body = new Html();
         body.Add($"<h1>API reference</h1><p>Every route, its parameters and what it answers, from <a href=\"/v1/openapi.json\">/v1/openapi.json</a> (OpenAPI {root.GetProperty("openapi").GetString()}). Authenticate with <code>Authorization: Bearer &lt;token&gt;</code>.</p>");
         body.Add($"<nav aria-label=\"Routes\"><ul>");
         foreach (var path in root.GetProperty("paths").EnumerateObject())
         {
-            foreach (var operation in path.Value.EnumerateObject())
+            foreach (var operation in path.Value.EnumerateObject().Where(static o => IsMethod(o.Name)))
             {
                 body.Add($"<li><a href=\"#{Anchor(operation)}\"><code>{operation.Name.ToUpperInvariant()} {path.Name}</code></a> {Summary(operation.Value)}</li>");
             }
@@ -87,7 +96,7 @@ public sealed class DashboardPages
         body.Add($"</ul></nav>");
         foreach (var path in root.GetProperty("paths").EnumerateObject())
         {
-            foreach (var operation in path.Value.EnumerateObject())
+            foreach (var operation in path.Value.EnumerateObject().Where(static o => IsMethod(o.Name)))
             {
                 body.Add($"<section id=\"{Anchor(operation)}\"><h2><code>{operation.Name.ToUpperInvariant()} {path.Name}</code></h2><p>{Summary(operation.Value)}</p>");
                 if (operation.Value.TryGetProperty("description", out var description))
@@ -127,12 +136,14 @@ public sealed class DashboardPages
             }
         }
 
-        await PageAsync(context, session, null, "API reference", body);
+        return body;
 
         static string Anchor(System.Text.Json.JsonProperty operation) =>
             operation.Value.TryGetProperty("operationId", out var id) ? id.GetString()! : operation.Name;
 
         static string Summary(System.Text.Json.JsonElement operation) => Text(operation, "summary");
+
+        static bool IsMethod(string name) => name is "get" or "post" or "put" or "patch" or "delete" or "head" or "options";
 
         static string Text(System.Text.Json.JsonElement element, string name) =>
             element.TryGetProperty(name, out var value) && value.ValueKind == System.Text.Json.JsonValueKind.String ? value.GetString()! : "";

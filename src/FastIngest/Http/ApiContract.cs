@@ -17,8 +17,8 @@ public sealed class ApiContract
     private static readonly Uri s_base = new("https://fastingest.invalid/openapi.json");
 
     /// <summary>The first path segments of API routes: the seed's unversioned aliases are the /v1 operations.</summary>
-    private static readonly HashSet<string> s_aliasRoots =
-        ["ingest", "orgs", "projects", "tokens", "runs", "tests", "failures", "stats", "admin", "jobs"];
+    private static readonly HashSet<string> s_aliasRoots = new(StringComparer.OrdinalIgnoreCase)
+        { "ingest", "orgs", "projects", "tokens", "runs", "tests", "failures", "stats", "admin", "jobs" };
 
     private readonly JsonElement _root;
     private readonly List<Route> _routes = [];
@@ -64,18 +64,23 @@ public sealed class ApiContract
     public static bool Covers(string path)
     {
         var normalized = Normalize(path);
-        return normalized.StartsWith("/v1/", StringComparison.Ordinal) || normalized is "/healthz" or "/readyz" or "/metrics";
+        return normalized.StartsWith("/v1/", StringComparison.OrdinalIgnoreCase)
+            || string.Equals(normalized, "/healthz", StringComparison.OrdinalIgnoreCase)
+            || string.Equals(normalized, "/readyz", StringComparison.OrdinalIgnoreCase)
+            || string.Equals(normalized, "/metrics", StringComparison.OrdinalIgnoreCase);
     }
 
     /// <summary>
     /// What is wrong with this response under the contract; empty when nothing is. A path no operation matches may
     /// only answer 404 or 405 (a problem), as an unknown route does.
     /// </summary>
-    public IReadOnlyList<string> Check(string method, string path, int status, string? contentType, ReadOnlySpan<byte> body)
+    public IReadOnlyList<string> Check(string method, string path, int status, string? contentType, ReadOnlySpan<byte> body, bool checkBody = true)
     {
+        // HEAD answers carry a GET's headers and no body.
+        checkBody &= !HttpMethods.IsHead(method);
         var problems = new List<string>();
         var normalized = Normalize(path);
-        var route = Match(normalized);
+        var route = Match(normalized, method.ToLowerInvariant());
         JsonElement operation = default;
         var pointer = "";
         if (route is null || !route.Item.TryGetProperty(method.ToLowerInvariant(), out operation))
@@ -83,7 +88,7 @@ public sealed class ApiContract
             if (status is 404 or 405)
             {
                 CheckBody(problems, "#/components/responses/NotFound", _root.GetProperty("components").GetProperty("responses").GetProperty("NotFound"),
-                    status, contentType, body);
+                    status, contentType, body, checkBody);
                 return problems;
             }
 
@@ -109,7 +114,7 @@ public sealed class ApiContract
             response = Resolve(pointer);
         }
 
-        CheckBody(problems, pointer, response, status, contentType, body);
+        CheckBody(problems, pointer, response, status, contentType, body, checkBody);
         for (var i = 0; i < problems.Count; i++)
         {
             problems[i] = $"{method} {route.Template} {status}: {problems[i]}";
@@ -118,12 +123,13 @@ public sealed class ApiContract
         return problems;
     }
 
-    private void CheckBody(List<string> problems, string pointer, JsonElement response, int status, string? contentType, ReadOnlySpan<byte> body)
+    private void CheckBody(List<string> problems, string pointer, JsonElement response, int status, string? contentType, ReadOnlySpan<byte> body,
+        bool checkBody)
     {
         var mediaType = contentType?.Split(';')[0].Trim().ToLowerInvariant();
         if (!response.TryGetProperty("content", out var content))
         {
-            if (body.Length > 0)
+            if (checkBody && body.Length > 0)
             {
                 problems.Add($"a body of {body.Length} bytes ({contentType}) where none is documented");
             }
@@ -133,7 +139,7 @@ public sealed class ApiContract
 
         if (mediaType is null || !content.TryGetProperty(mediaType, out var media))
         {
-            if (body.Length > 0 || status != 204)
+            if (!checkBody || body.Length > 0 || status != 204)
             {
                 problems.Add($"content type '{contentType}' is not documented (documented: {string.Join(", ", content.EnumerateObject().Select(static c => c.Name))})");
             }
@@ -141,7 +147,7 @@ public sealed class ApiContract
             return;
         }
 
-        if (!media.TryGetProperty("schema", out _) || !(mediaType.EndsWith("json", StringComparison.Ordinal)))
+        if (!checkBody || !media.TryGetProperty("schema", out _) || !mediaType.EndsWith("json", StringComparison.Ordinal))
         {
             return; // text and XML bodies: the media type is the contract
         }
@@ -276,25 +282,39 @@ public sealed class ApiContract
         return element;
     }
 
-    /// <summary>The most specific documented route for the path: the one with the most literal segments.</summary>
-    private Route? Match(string path)
+    /// <summary>
+    /// The documented route for the path: among those that match, one that documents the method first (as routing
+    /// picks an endpoint by method too), then the one with the most literal segments.
+    /// </summary>
+    private Route? Match(string path, string method)
     {
         Route? best = null;
+        var bestHasMethod = false;
         foreach (var route in _routes)
         {
-            if (route.Pattern.IsMatch(path) && (best is null || route.Literals > best.Literals))
+            if (!route.Pattern.IsMatch(path))
             {
-                best = route;
+                continue;
+            }
+
+            var hasMethod = route.Item.TryGetProperty(method, out _);
+            if (best is null || (hasMethod && !bestHasMethod) || (hasMethod == bestHasMethod && route.Literals > best.Literals))
+            {
+                (best, bestHasMethod) = (route, hasMethod);
             }
         }
 
         return best;
     }
 
+    /// <summary>The path as routing sees it: one trailing slash ignored, the seed's unversioned aliases under /v1.</summary>
     private static string Normalize(string path)
     {
-        var query = path.IndexOf('?', StringComparison.Ordinal);
-        path = query < 0 ? path : path[..query];
+        if (path.Length > 1 && path[^1] == '/')
+        {
+            path = path[..^1];
+        }
+
         var first = path.TrimStart('/').Split('/')[0];
         return s_aliasRoots.Contains(first) ? "/v1" + path : path;
     }
@@ -313,7 +333,7 @@ public sealed class ApiContract
             Literals = segments.Count(static s => !s.StartsWith('{'));
             // A run id may contain slashes (the route is a catch-all); every other parameter is one segment.
             var regex = string.Join("/", segments.Select(static s => s == "{run_id}" ? "(.+)" : s.StartsWith('{') ? "([^/]+)" : System.Text.RegularExpressions.Regex.Escape(s)));
-            Pattern = new System.Text.RegularExpressions.Regex("^/" + regex + "$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+            Pattern = new System.Text.RegularExpressions.Regex("^/" + regex + "$", System.Text.RegularExpressions.RegexOptions.CultureInvariant | System.Text.RegularExpressions.RegexOptions.IgnoreCase); // routing ignores case
         }
 
         public string Template { get; }

@@ -20,6 +20,11 @@ public static class BackgroundTrace
         if (parent is { } context)
         {
             activity.SetParentId(context.TraceId, context.SpanId, context.TraceFlags);
+            activity.TraceStateString = context.TraceState;
+        }
+        else
+        {
+            Activity.Current = null; // a trace of its own, whatever ran before it on this flow (restored when it stops)
         }
 
         return activity.Start();

@@ -89,7 +89,7 @@ internal static partial class Log
     public static partial void RunFailedAlone(ILogger logger, string requestId, string projectId, string runId);
 
     [LoggerMessage(EventId = 31, EventName = "batch_commit_failed", Level = LogLevel.Error,
-        Message = "A batch of {Count} runs failed to commit; none was acknowledged")]
+        Message = "A batch of {Count} runs failed to commit; none was acknowledged (traces: {TraceIds})")]
     public static partial void BatchCommitFailed(ILogger logger, int count, string traceIds, Exception exception);
 
     [LoggerMessage(EventId = 40, EventName = "server_listening", Level = LogLevel.Information,

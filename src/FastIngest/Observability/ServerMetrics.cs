@@ -50,6 +50,8 @@ public sealed class ServerMetrics
         IngestCommitFailures = factory.CreateCounter("fastingest_ingest_commit_failures_total", "Batches whose commit failed; none of their runs was acknowledged.");
         ContractViolations = factory.CreateCounter("fastingest_contract_violations_total",
             "Responses that broke the OpenAPI contract (only counted with --validate-responses).");
+        ContractChecksDropped = factory.CreateCounter("fastingest_contract_checks_dropped_total",
+            "Responses --validate-responses did not check because the checker was behind (it never holds a response back).");
 
         TokenCacheLookups = factory.CreateCounter(
             "fastingest_auth_token_cache_total", "Token cache lookups by result (hit, miss).",
@@ -69,6 +71,11 @@ public sealed class ServerMetrics
             "fastingest_storage_checkpoint_duration_seconds", "Duration of WAL checkpoints.",
             new HistogramConfiguration { Buckets = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5] });
         DotNetStats.Register(Registry);
+
+        // Bytes the process allocated since it started (all threads): divided by the requests served, what a request
+        // costs the GC (load/allocations.sh). Read when scraped, so the hot path does nothing for it.
+        var allocated = factory.CreateCounter("fastingest_gc_allocated_bytes_total", "Bytes allocated on the managed heap since the process started.");
+        Registry.AddBeforeCollectCallback(() => allocated.IncTo(GC.GetTotalAllocatedBytes(precise: false)));
     }
 
     public CollectorRegistry Registry { get; }
@@ -76,6 +83,8 @@ public sealed class ServerMetrics
     public Counter RateLimitRejections { get; }
 
     public Counter ContractViolations { get; }
+
+    public Counter ContractChecksDropped { get; }
 
     public Counter StorageCheckpoints { get; }
 

@@ -24,9 +24,10 @@ public sealed class SlidingWindowBudget
     internal bool TryTake(int limit, TimeSpan window, long timestamp, out int remaining)
     {
         var segmentTicks = Math.Max(1, (long)(window.TotalSeconds * Stopwatch.Frequency / Segments));
-        var segment = timestamp / segmentTicks;
+        var now = timestamp / segmentTicks;
         lock (_lock)
         {
+            var segment = Math.Max(now, _segment); // a thread that read the clock, then stalled, counts in the newest segment
             if (segment > _segment)
             {
                 // The segments that slid out of the window give their permits back.

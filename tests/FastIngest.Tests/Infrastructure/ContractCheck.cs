@@ -28,7 +28,7 @@ public sealed class ContractCheck(HttpMessageHandler inner) : DelegatingHandler(
             body = await response.Content.ReadAsByteArrayAsync(cancellationToken);
         }
 
-        var problems = Contract.Check(request.Method.Method, request.RequestUri.PathAndQuery, (int)response.StatusCode,
+        var problems = Contract.Check(request.Method.Method, path, (int)response.StatusCode,
             response.Content?.Headers.ContentType?.ToString(), body);
         if (problems.Count > 0)
         {
