@@ -14,6 +14,18 @@ public sealed partial class MetricsTests : IAsyncLifetime
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
     [Fact]
+    public async Task AllocatedBytesGrowByAtLeastWhatTheProcessAllocatedMeanwhile()
+    {
+        var before = (await ScrapeAsync())["fastingest_gc_allocated_bytes_total"];
+        var block = new byte[1 << 20]; // 1 MiB on the managed heap of this (in-process) server
+        GC.KeepAlive(block);
+        var after = (await ScrapeAsync())["fastingest_gc_allocated_bytes_total"];
+
+        Assert.True(before > 0, $"allocated before: {before}");
+        Assert.True(after - before >= 1 << 20, $"allocated grew by {after - before} bytes across a 1 MiB allocation");
+    }
+
+    [Fact]
     public async Task CountersMoveByExactlyTheRequestsMade()
     {
         var tenant = await _server.CreateTenantAsync("metrics");
