@@ -211,16 +211,22 @@ internal static class TestRollupFolder
         command.Parameters.AddWithValue("$t", key.Test);
     }
 
-    /// <summary>The fold's look-ups as prepared SQLite statements, inside the fold's transaction.</summary>
+    /// <summary>
+    /// The fold's look-ups as prepared SQLite statements, inside the fold's transaction. Reading a run's executions
+    /// happens once per run, so it goes through SQLite's C API (no reader, record, binder or boxed key per run: about
+    /// 350 bytes per run of garbage, measured with an allocation profile of the ingest load, #21).
+    /// </summary>
     private sealed class SqliteTestFoldSource : ITestFoldSource, IDisposable
     {
-        private readonly SqliteCommand _readRun, _earlierRuns, _passedIn, _commitFailures, _groupOf;
+        private readonly SQLitePCL.sqlite3 _db;
+        private readonly SQLitePCL.sqlite3_stmt _readRun;
+        private readonly SqliteCommand _earlierRuns, _passedIn, _commitFailures, _groupOf;
 
         public SqliteTestFoldSource(SqliteConnection connection, SqliteTransaction transaction)
         {
-            _readRun = Command(connection, transaction,
-                "SELECT test_id, attempt, status, duration_ms, message_id FROM executions WHERE run_key = $run ORDER BY test_id, attempt;");
-            _readRun.Parameters.Add("$run", SqliteType.Integer);
+            _db = connection.Handle!;
+            _readRun = RawSqlite.Prepare(_db,
+                "SELECT test_id, attempt, status, duration_ms, message_id FROM executions WHERE run_key = ?1 ORDER BY test_id, attempt;");
             _earlierRuns = Command(connection, transaction, """
                 SELECT id, count_total, count_failed, count_skipped FROM test_runs INDEXED BY test_runs_by_commit
                 WHERE project_id = $project AND commit_sha = $commit AND id < $run AND shards IS NULL ORDER BY id DESC LIMIT $limit;
@@ -243,12 +249,22 @@ internal static class TestRollupFolder
 
         public void ReadExecutions(long runKey, List<FoldedExecution> into)
         {
-            _readRun.Parameters["$run"].Value = runKey;
-            using var reader = _readRun.ExecuteReader();
-            while (reader.Read())
+            SQLitePCL.raw.sqlite3_bind_int64(_readRun, 1, runKey);
+            try
             {
-                into.Add(new FoldedExecution(reader.GetInt64(0), reader.GetInt32(1), (TestCaseStatus)reader.GetInt32(2), reader.GetInt64(3),
-                    reader.IsDBNull(4) ? null : reader.GetInt64(4)));
+                int rc;
+                while ((rc = SQLitePCL.raw.sqlite3_step(_readRun)) == SQLitePCL.raw.SQLITE_ROW)
+                {
+                    into.Add(new FoldedExecution(SQLitePCL.raw.sqlite3_column_int64(_readRun, 0), SQLitePCL.raw.sqlite3_column_int(_readRun, 1),
+                        (TestCaseStatus)SQLitePCL.raw.sqlite3_column_int(_readRun, 2), SQLitePCL.raw.sqlite3_column_int64(_readRun, 3),
+                        SQLitePCL.raw.sqlite3_column_type(_readRun, 4) == SQLitePCL.raw.SQLITE_NULL ? null : SQLitePCL.raw.sqlite3_column_int64(_readRun, 4)));
+                }
+
+                RawSqlite.Check(_db, rc);
+            }
+            finally
+            {
+                SQLitePCL.raw.sqlite3_reset(_readRun);
             }
         }
 
@@ -292,7 +308,7 @@ internal static class TestRollupFolder
 
         public void Dispose()
         {
-            _readRun.Dispose();
+            _readRun.Dispose(); // finalizes the statement
             _earlierRuns.Dispose();
             _passedIn.Dispose();
             _commitFailures.Dispose();
