@@ -55,14 +55,14 @@ public sealed class Principal
 
     internal void MarkFlushed(long lastUsedMs) => Volatile.Write(ref _flushedMs, lastUsedMs);
 
-    /// <summary>This credential's budget for a rate-limit policy (made on first use; the cache keeps it with the credential).</summary>
-    internal RateLimiting.SlidingWindowBudget Budget(RateLimiting.RateLimitPolicy policy)
-    {
-        var budgets = Volatile.Read(ref _budgets) ?? Interlocked.CompareExchange(ref _budgets, new RateLimiting.SlidingWindowBudget?[s_policies], null) ?? _budgets!;
-        ref var slot = ref budgets[(int)policy];
-        return Volatile.Read(ref slot) ?? Interlocked.CompareExchange(ref slot, new RateLimiting.SlidingWindowBudget(), null) ?? slot!;
-    }
+    /// <summary>
+    /// The token's rate-limit budgets, one per policy, once attached: the same array for every principal of the token
+    /// (a re-verified one, a dashboard session's), so taking a permit needs no look-up after the first.
+    /// </summary>
+    internal RateLimiting.SlidingWindowBudget[]? RateBudgets => Volatile.Read(ref _budgets);
 
-    private static readonly int s_policies = Enum.GetValues<RateLimiting.RateLimitPolicy>().Length;
-    private RateLimiting.SlidingWindowBudget?[]? _budgets;
+    internal RateLimiting.SlidingWindowBudget[] AttachRateBudgets(RateLimiting.SlidingWindowBudget[] shared) =>
+        Interlocked.CompareExchange(ref _budgets, shared, null) ?? shared;
+
+    private RateLimiting.SlidingWindowBudget[]? _budgets;
 }

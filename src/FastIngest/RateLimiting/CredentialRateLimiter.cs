@@ -5,10 +5,11 @@ using FastIngest.Observability;
 namespace FastIngest.RateLimiting;
 
 /// <summary>
-/// Sliding-window limits per (credential, policy). Only authenticated requests reach it, and each budget lives on
-/// the credential's cached <see cref="Principal"/> (<see cref="SlidingWindowBudget"/>), so failed authentications never
-/// spend a tenant's budget and one token's requests never wait on another's. State is in memory: a restart (or a
-/// credential dropped from the cache and verified again) starts its budgets afresh.
+/// Sliding-window limits per (credential, policy). Only authenticated requests reach it, so failed authentications
+/// never spend a tenant's budget. A token's budgets (<see cref="SlidingWindowBudget"/>, one per policy) are kept here by
+/// token id and attached to its cached <see cref="Principal"/> on first use, so every principal of the token (after a
+/// re-verification, in a dashboard session) spends the same budget, and one token's requests never wait on another's.
+/// State is in memory: a restart starts every budget afresh.
 /// </summary>
 public sealed class CredentialRateLimiter
 {
@@ -16,6 +17,8 @@ public sealed class CredentialRateLimiter
     private readonly ServerMetrics _metrics;
     private readonly string[] _policyHeaders;
     private readonly Prometheus.Counter.Child[] _rejections;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, SlidingWindowBudget[]> _byToken = new(StringComparer.Ordinal);
+    private static readonly int s_policies = Enum.GetValues<RateLimitPolicy>().Length;
 
     public CredentialRateLimiter(RateLimitOptions options, ServerMetrics metrics)
     {
@@ -40,7 +43,17 @@ public sealed class CredentialRateLimiter
             return null;
         }
 
-        var acquired = principal.Budget(policy).TryTake(permits, _options.Window, out var remaining);
+        var budgets = principal.RateBudgets ?? principal.AttachRateBudgets(_byToken.GetOrAdd(principal.TokenId, static _ =>
+        {
+            var created = new SlidingWindowBudget[s_policies];
+            for (var i = 0; i < created.Length; i++)
+            {
+                created[i] = new SlidingWindowBudget();
+            }
+
+            return created;
+        }));
+        var acquired = budgets[(int)policy].TryTake(permits, _options.Window, out var remaining);
         var windowSeconds = (int)_options.Window.TotalSeconds;
         var headers = context.Response.Headers;
         headers["RateLimit-Policy"] = _policyHeaders[(int)policy];

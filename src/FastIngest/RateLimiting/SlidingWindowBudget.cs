@@ -5,9 +5,9 @@ namespace FastIngest.RateLimiting;
 /// <summary>
 /// One credential's budget for one policy: a sliding window of <see cref="Segments"/> segments, as
 /// System.Threading.RateLimiting's sliding-window limiter counts it (a permit spent comes back one window later,
-/// a segment at a time). It lives on the cached <see cref="Auth.Principal"/>, so taking a permit is one small lock
-/// held by that token's requests alone and allocates nothing; the partitioned limiter it replaced took a global
-/// lock, allocated a closure per call and was looked up twice per request (#21).
+/// a segment at a time). A token's budgets are attached to its cached <see cref="Auth.Principal"/>, so taking a permit
+/// is one small lock held by that token's requests alone and allocates nothing; the partitioned limiter it replaced
+/// took a global lock, allocated a closure per call and was looked up twice per request (#21).
 /// </summary>
 public sealed class SlidingWindowBudget
 {

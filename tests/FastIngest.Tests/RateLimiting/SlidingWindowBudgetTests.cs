@@ -45,4 +45,20 @@ public sealed class SlidingWindowBudgetTests
         Assert.True(budget.TryTake(2, s_window, start + (100 * s_segment), out var afterIdle));
         Assert.Equal(1, afterIdle);
     }
+
+    [Fact]
+    public void EveryPrincipalOfOneTokenSpendsTheSameBudgetAndAnotherTokenHasItsOwn()
+    {
+        var limiter = new CredentialRateLimiter(new RateLimitOptions { ReadPerWindow = 2 }, new FastIngest.Observability.ServerMetrics());
+        // The same token verified twice (re-verified after leaving the cache, or held by a dashboard session).
+        var first = new FastIngest.Auth.Principal { TokenId = "tok_a", Scope = FastIngest.Auth.TokenScope.Ingest };
+        var again = new FastIngest.Auth.Principal { TokenId = "tok_a", Scope = FastIngest.Auth.TokenScope.Ingest };
+        var other = new FastIngest.Auth.Principal { TokenId = "tok_b", Scope = FastIngest.Auth.TokenScope.Ingest };
+
+        Assert.Null(limiter.TryAcquire(new Microsoft.AspNetCore.Http.DefaultHttpContext(), RateLimitPolicy.Read, first));
+        Assert.Null(limiter.TryAcquire(new Microsoft.AspNetCore.Http.DefaultHttpContext(), RateLimitPolicy.Read, again));
+        var refused = limiter.TryAcquire(new Microsoft.AspNetCore.Http.DefaultHttpContext(), RateLimitPolicy.Read, first);
+        Assert.True(refused == 60, $"a third read of one token within its window of two was answered {refused?.ToString() ?? "allowed"}");
+        Assert.Null(limiter.TryAcquire(new Microsoft.AspNetCore.Http.DefaultHttpContext(), RateLimitPolicy.Read, other));
+    }
 }
