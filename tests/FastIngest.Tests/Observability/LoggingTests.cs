@@ -77,7 +77,10 @@ public sealed class LoggingTests : IAsyncLifetime
         var requestSpan = accepted.Headers.GetValues("traceparent").Single().Split('-')[2];
         await server.FinishJobAsync(accepted, tenant.OrgToken);
 
-        var finished = Assert.Single(Lines(server), static l => l.GetProperty("event").GetString() == "job_finished");
+        // The job's status turns final a moment before its line is written: wait for the line, not a fixed time.
+        static bool IsFinished(JsonElement line) => line.GetProperty("event").GetString() == "job_finished";
+        await Eventually.TrueAsync(() => Lines(server).Any(IsFinished), "the job_finished line");
+        var finished = Assert.Single(Lines(server), IsFinished);
         Assert.Equal(TraceId, finished.GetProperty("trace_id").GetString());
         Assert.NotEqual(requestSpan, finished.GetProperty("span_id").GetString()); // the job's own span in the request's trace
     }
