@@ -56,8 +56,10 @@ public static class StorageServiceCollectionExtensions
             throw;
         }
 
-        services.AddSingleton(database);
-        services.AddSingleton<IStorageStatistics>(database);
+        // Through a factory, so the container owns it: stopping the server closes its pooled connections (an
+        // instance registered as such would be left open, its connections counted against max_connections).
+        services.AddSingleton(_ => database);
+        services.AddSingleton<IStorageStatistics>(static sp => sp.GetRequiredService<PostgresDatabase>());
         services.AddSingleton<IRunBatchStore>(static sp => new PostgresRunBatchStore(sp.GetRequiredService<PostgresDatabase>()));
         services.AddSingleton(static sp => new StorageTimer(sp.GetRequiredService<Observability.ServerMetrics>(), sp.GetRequiredService<ILoggerFactory>(),
             sp.GetRequiredService<ServerOptions>().SlowStorageCall));
