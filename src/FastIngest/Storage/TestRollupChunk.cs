@@ -20,8 +20,8 @@ internal interface ITestFoldSource
     /// </summary>
     void ReadEarlierRuns(long projectKey, string commitSha, long beforeRunKey, int limit, List<EarlierRun> into);
 
-    /// <summary>The status of the test's last attempt in the run, or null when it did not appear in it.</summary>
-    TestCaseStatus? FinalStatus(long runKey, long testId);
+    /// <summary>Whether the test's last attempt passed in any of these runs.</summary>
+    bool PassedInAny(List<long> runKeys, long testId);
 
     /// <summary>The failure message's group; null if the message is gone.</summary>
     long? GroupOf(long messageId);
@@ -201,15 +201,7 @@ internal sealed class TestRollupChunk
 
         // Its first failure on the commit: flaky when any earlier run of the commit passed it.
         earlier ??= EarlierRuns(run);
-        var passedBefore = false;
-        foreach (var runKey in earlier)
-        {
-            if (_source.FinalStatus(runKey, outcome.TestId) == TestCaseStatus.Passed)
-            {
-                passedBefore = true;
-                break;
-            }
-        }
+        var passedBefore = earlier.Count > 0 && _source.PassedInAny(earlier, outcome.TestId);
 
         commit[outcome.TestId] = new CommitFailure(passedBefore, run.TimestampMs, Changed: true);
         return passedBefore;

@@ -70,6 +70,10 @@ public sealed class PostgresDataRemovalStore : IDataRemovalStore
         return deleted.Count;
     }
 
+    /// <summary>
+    /// Deletes (some of) the executions of the next batch of runs, and takes those runs out of the per-test fold's queue
+    /// in the same statement: a run that is losing its executions is never folded half-emptied.
+    /// </summary>
     public async Task<int> DeleteTestCasesBatchAsync(long projectKey, long? beforeMs, int batchSize, int maxRows)
     {
         var before = beforeMs ?? long.MaxValue;
@@ -80,7 +84,8 @@ public sealed class PostgresDataRemovalStore : IDataRemovalStore
                 SELECT id FROM test_runs WHERE project_id = @projectKey AND timestamp_ms < @before AND head_key IS NULL
                 ORDER BY timestamp_ms, id LIMIT @batchSize),
             rows_of_batch (id) AS (
-                SELECT id FROM batch UNION ALL SELECT s.id FROM test_runs AS s WHERE s.head_key IN (SELECT id FROM batch))
+                SELECT id FROM batch UNION ALL SELECT s.id FROM test_runs AS s WHERE s.head_key IN (SELECT id FROM batch)),
+            unqueued AS (DELETE FROM runs_to_fold WHERE run_key IN (SELECT id FROM rows_of_batch))
             DELETE FROM executions WHERE (run_key, test_id, attempt) IN (
                 SELECT run_key, test_id, attempt FROM executions WHERE run_key IN (SELECT id FROM rows_of_batch) LIMIT @maxRows);
             """,
@@ -224,7 +229,7 @@ public sealed class PostgresDataRemovalStore : IDataRemovalStore
         await using var connection = await _db.OpenConnectionAsync(cancellation);
         foreach (var sql in s_projectDataBatches)
         {
-            while (await connection.ExecuteAsync(sql, new { projectKey }) > 0)
+            while (await DeleteBatchRetryingAsync(connection, sql, projectKey) > 0)
             {
                 cancellation.ThrowIfCancellationRequested(); // the deletion is final; the retention job finishes it
             }
@@ -232,6 +237,22 @@ public sealed class PostgresDataRemovalStore : IDataRemovalStore
 
         // What is left cascades from the project row: its roll-ups, quarantine, policy and tokens (all small).
         await connection.ExecuteAsync("DELETE FROM projects WHERE id = @projectKey;", new { projectKey });
+    }
+
+    /// <summary>One batch of a deletion; a deadlock with a fold or an ingest in flight runs it again.</summary>
+    private static async Task<int> DeleteBatchRetryingAsync(NpgsqlConnection connection, string sql, long projectKey)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await connection.ExecuteAsync(sql, new { projectKey });
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DeadlockDetected && attempt < 4)
+            {
+                await Task.Delay(Random.Shared.Next(1, 20 * attempt));
+            }
+        }
     }
 
     public async Task<IReadOnlyList<string>> DeleteOrgAsync(long orgKey)

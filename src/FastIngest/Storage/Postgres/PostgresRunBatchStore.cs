@@ -20,8 +20,8 @@ namespace FastIngest.Storage.Postgres;
 /// batch in key order; then the batch's whole runs in (project, run id) order in one statement, then its shards and
 /// lookups in (project, run id, shard) order. Two nodes mostly take locks in the same order; a deadlock or
 /// serialization failure all the same makes the batch run again after a short, random pause.</item>
-/// <item>Every stored run row with executions is queued in <c>runs_to_fold</c> in the same transaction, for the per-test
-/// fold (<see cref="PostgresTestRollups"/>).</item>
+/// <item>Every stored run row that can carry executions (a whole run or a shard, never a sharded run's head) is queued in
+/// <c>runs_to_fold</c> in the same statement, for the per-test fold (<see cref="PostgresTestRollups"/>).</item>
 /// </list>
 /// The daily run roll-ups change in the same transaction (one upsert per project, day and branch the batch
 /// touched, in key order), so statistics are exact at every commit and reads never fold.

@@ -81,7 +81,7 @@ public sealed partial class PostgresTestRollups
         }
     }
 
-    /// <summary>Whether run rows wait for the fold (a read of the partial index).</summary>
+    /// <summary>Whether runs wait in the fold's queue (one index probe).</summary>
     public async Task<bool> PendingAsync(CancellationToken cancellation)
     {
         await using var command = _db.CreateCommand("SELECT EXISTS (SELECT 1 FROM runs_to_fold);");
@@ -92,6 +92,14 @@ public sealed partial class PostgresTestRollups
     private long Fold(int maxChunks)
     {
         using var connection = _db.OpenConnection();
+        using (var pending = new NpgsqlCommand("SELECT EXISTS (SELECT 1 FROM runs_to_fold);", connection))
+        {
+            if (!(bool)pending.ExecuteScalar()!)
+            {
+                return 0; // an idle read takes no lock at all
+            }
+        }
+
         long total = 0;
         for (var chunk = 0; chunk < maxChunks; chunk++)
         {
@@ -127,7 +135,19 @@ public sealed partial class PostgresTestRollups
     private int FoldChunk(NpgsqlConnection connection)
     {
         using var transaction = connection.BeginTransaction(System.Data.IsolationLevel.ReadCommitted);
-        Execute(connection, transaction, $"SELECT pg_advisory_xact_lock({LockKey});");
+        // Another node folding (or a purge cleaning up) holds the lock: wait a little, then leave it to them and to the
+        // next fold, so a read never waits long for roll-ups someone else is writing.
+        Execute(connection, transaction, "SET LOCAL lock_timeout = '2s';");
+        try
+        {
+            Execute(connection, transaction, $"SELECT pg_advisory_xact_lock({LockKey});");
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.LockNotAvailable)
+        {
+            return 0;
+        }
+
+        Execute(connection, transaction, "SET LOCAL lock_timeout = 0;");
 
         // Read after the lock, so this statement sees every fold committed before it (READ COMMITTED). A queued run
         // that a purge or deletion removed since has no row any more: it is dequeued with nothing to fold.
@@ -378,10 +398,15 @@ public sealed partial class PostgresTestRollups
             // (the later fold of the pair finds the other here, or through commit_failures).
             using var command = Command(
                 """
-                SELECT id, count_total, count_failed, count_skipped FROM test_runs AS r
-                WHERE project_id = $1 AND commit_sha = $2 AND id <> $3 AND shards IS NULL
-                  AND (id < $3 OR NOT EXISTS (SELECT 1 FROM runs_to_fold AS q WHERE q.run_key = r.id))
-                ORDER BY id DESC LIMIT $4;
+                SELECT id, count_total, count_failed, count_skipped FROM (
+                    (SELECT id, count_total, count_failed, count_skipped FROM test_runs
+                     WHERE project_id = $1 AND commit_sha = $2 AND id < $3 AND shards IS NULL ORDER BY id DESC LIMIT $4)
+                    UNION ALL
+                    (SELECT id, count_total, count_failed, count_skipped FROM test_runs AS r
+                     WHERE project_id = $1 AND commit_sha = $2 AND id > $3 AND shards IS NULL
+                       AND NOT EXISTS (SELECT 1 FROM runs_to_fold AS q WHERE q.run_key = r.id)
+                     ORDER BY id DESC LIMIT $4)
+                ) AS earlier ORDER BY id DESC LIMIT $4;
                 """,
                 projectKey, commitSha, beforeRunKey, limit);
             using var reader = command.ExecuteReader();
@@ -392,10 +417,17 @@ public sealed partial class PostgresTestRollups
             }
         }
 
-        public TestCaseStatus? FinalStatus(long runKey, long testId)
+        public bool PassedInAny(List<long> runKeys, long testId)
         {
-            using var command = Command("SELECT status FROM executions WHERE run_key = $1 AND test_id = $2 ORDER BY attempt DESC LIMIT 1;", runKey, testId);
-            return command.ExecuteScalar() is short status ? (TestCaseStatus)status : null;
+            // One statement for all of them: each would be a round trip to the server.
+            using var command = Command(
+                """
+                SELECT EXISTS (SELECT 1 FROM (
+                    SELECT DISTINCT ON (run_key) status FROM executions WHERE run_key = ANY($1) AND test_id = $2 ORDER BY run_key, attempt DESC
+                ) AS last WHERE last.status = $3);
+                """,
+                runKeys.ToArray(), testId, (short)TestCaseStatus.Passed);
+            return (bool)command.ExecuteScalar()!;
         }
 
         public long? GroupOf(long messageId)

@@ -293,11 +293,20 @@ internal static class TestRollupFolder
             }
         }
 
-        public TestCaseStatus? FinalStatus(long runKey, long testId)
+        public bool PassedInAny(List<long> runKeys, long testId)
         {
-            _passedIn.Parameters["$run"].Value = runKey;
+            // In process, one prepared look-up per run costs no round trip; it stops at the first pass.
             _passedIn.Parameters["$test"].Value = testId;
-            return _passedIn.ExecuteScalar() is long status ? (TestCaseStatus)status : null;
+            foreach (var runKey in runKeys)
+            {
+                _passedIn.Parameters["$run"].Value = runKey;
+                if (_passedIn.ExecuteScalar() is long status && status == (long)TestCaseStatus.Passed)
+                {
+                    return true;
+                }
+            }
+
+            return false;
         }
 
         public long? GroupOf(long messageId)
