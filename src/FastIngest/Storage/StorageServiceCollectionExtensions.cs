@@ -17,8 +17,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IRunBatchStore>(static sp => sp.GetRequiredService<SqliteRunBatchStore>());
         // Every other write is queued to the ingest writer's thread (IStorageWriter), which owns the one write connection.
         services.AddSingleton(static sp => new SqliteWrites(sp.GetRequiredService<IStorageWriter>(), sp.GetRequiredService<SqliteRunBatchStore>()));
-        services.AddSingleton(static sp => new StorageTimer(sp.GetRequiredService<Observability.ServerMetrics>(), sp.GetRequiredService<ILoggerFactory>(),
-            sp.GetRequiredService<ServerOptions>().SlowStorageCall));
+        AddStorageTimer(services);
         services.AddSingleton<ITenantStore>(static sp => new TimedTenantStore(
             new SqliteTenantStore(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<SqliteWrites>()), sp.GetRequiredService<StorageTimer>()));
         services.AddSingleton(static sp => new SqliteRollupFolder(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<SqliteWrites>(),
@@ -61,8 +60,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton(_ => database);
         services.AddSingleton<IStorageStatistics>(static sp => sp.GetRequiredService<PostgresDatabase>());
         services.AddSingleton<IRunBatchStore>(static sp => new PostgresRunBatchStore(sp.GetRequiredService<PostgresDatabase>()));
-        services.AddSingleton(static sp => new StorageTimer(sp.GetRequiredService<Observability.ServerMetrics>(), sp.GetRequiredService<ILoggerFactory>(),
-            sp.GetRequiredService<ServerOptions>().SlowStorageCall));
+        AddStorageTimer(services);
         services.AddSingleton<ITenantStore>(static sp => new TimedTenantStore(
             new PostgresTenantStore(sp.GetRequiredService<PostgresDatabase>()), sp.GetRequiredService<StorageTimer>()));
         services.AddSingleton<IRunQueries>(static sp => new TimedRunQueries(
@@ -82,4 +80,9 @@ public static class StorageServiceCollectionExtensions
         services.AddHostedService<PostgresBackgroundWork>();
         return services;
     }
+
+    /// <summary>Times every storage call by name, on either backend (the Timed* decorators report to it).</summary>
+    private static void AddStorageTimer(IServiceCollection services) =>
+        services.AddSingleton(static sp => new StorageTimer(sp.GetRequiredService<Observability.ServerMetrics>(), sp.GetRequiredService<ILoggerFactory>(),
+            sp.GetRequiredService<ServerOptions>().SlowStorageCall));
 }

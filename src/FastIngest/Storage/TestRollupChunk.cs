@@ -313,10 +313,41 @@ internal sealed class TestDayRollup
     public List<long> Runs { get; } = [];
 
     /// <summary>
+    /// The <c>test_days</c> columns a fold reads back, in the order <see cref="AddStored(System.Data.Common.DbDataReader, int)"/>
+    /// expects them (the same on every backend).
+    /// </summary>
+    public const string StoredColumns = """
+        executions, failures, skipped, infra, retry_passes, flaky_commits, last_ms, last_ran_ms, last_failed_ms, last_flaky_ms,
+        duration_sum, duration_max, histogram, runs
+        """;
+
+    /// <summary>Adds the stored row a reader is on, its <see cref="StoredColumns"/> starting at <paramref name="first"/>.</summary>
+    public void AddStored(System.Data.Common.DbDataReader row, int first)
+    {
+        long? Nullable(int column) => row.IsDBNull(first + column) ? null : row.GetInt64(first + column);
+        var stored = new TestDayRollup
+        {
+            Executions = row.GetInt64(first),
+            Failures = row.GetInt64(first + 1),
+            Skipped = row.GetInt64(first + 2),
+            Infra = row.GetInt64(first + 3),
+            RetryPasses = row.GetInt64(first + 4),
+            FlakyCommits = row.GetInt64(first + 5),
+            LastMs = row.GetInt64(first + 6),
+            LastRanMs = Nullable(7),
+            LastFailedMs = Nullable(8),
+            LastFlakyMs = Nullable(9),
+            DurationSum = row.GetInt64(first + 10),
+            DurationMax = row.GetInt64(first + 11),
+        };
+        AddStored(stored, row.GetFieldValue<byte[]>(first + 12), row.IsDBNull(first + 13) ? [] : row.GetFieldValue<byte[]>(first + 13));
+    }
+
+    /// <summary>
     /// Adds the stored row's counts and runs. On SQLite the stored runs are all older (runs are folded in key order);
     /// on PostgreSQL a node may commit a run after a later key was folded, so the merged list is put back in order.
     /// </summary>
-    public void AddStored(TestDayRollup stored, ReadOnlySpan<byte> storedHistogram, ReadOnlySpan<byte> storedRuns)
+    private void AddStored(TestDayRollup stored, ReadOnlySpan<byte> storedHistogram, ReadOnlySpan<byte> storedRuns)
     {
         Executions += stored.Executions;
         Failures += stored.Failures;

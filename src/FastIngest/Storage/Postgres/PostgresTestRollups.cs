@@ -220,9 +220,8 @@ public sealed partial class PostgresTestRollups
         var ordered = days.Keys.OrderBy(static k => k.Project).ThenBy(static k => k.Branch, StringComparer.Ordinal)
             .ThenBy(static k => k.Day).ThenBy(static k => k.Test).ToArray();
         using (var read = new NpgsqlCommand(
-            """
-            SELECT d.project_id, d.branch, d.day, d.test_id, d.executions, d.failures, d.skipped, d.infra, d.retry_passes, d.flaky_commits,
-                   d.last_ms, d.last_ran_ms, d.last_failed_ms, d.last_flaky_ms, d.duration_sum, d.duration_max, d.histogram, d.runs
+            $"""
+            SELECT project_id, branch, day, test_id, {TestDayRollup.StoredColumns}
             FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[]) AS k(p, b, d, t)
             JOIN test_days AS d ON d.project_id = k.p AND d.branch = k.b AND d.day = k.d AND d.test_id = k.t;
             """,
@@ -233,22 +232,7 @@ public sealed partial class PostgresTestRollups
             while (reader.Read())
             {
                 var key = new TestDayKey(reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3));
-                var stored = new TestDayRollup
-                {
-                    Executions = reader.GetInt64(4),
-                    Failures = reader.GetInt64(5),
-                    Skipped = reader.GetInt64(6),
-                    Infra = reader.GetInt64(7),
-                    RetryPasses = reader.GetInt64(8),
-                    FlakyCommits = reader.GetInt64(9),
-                    LastMs = reader.GetInt64(10),
-                    LastRanMs = reader.IsDBNull(11) ? null : reader.GetInt64(11),
-                    LastFailedMs = reader.IsDBNull(12) ? null : reader.GetInt64(12),
-                    LastFlakyMs = reader.IsDBNull(13) ? null : reader.GetInt64(13),
-                    DurationSum = reader.GetInt64(14),
-                    DurationMax = reader.GetInt64(15),
-                };
-                days[key].AddStored(stored, reader.GetFieldValue<byte[]>(16), reader.IsDBNull(17) ? [] : reader.GetFieldValue<byte[]>(17));
+                days[key].AddStored(reader, 4);
             }
         }
 

@@ -89,9 +89,8 @@ internal static class TestRollupFolder
     /// <summary>Merges the chunk into the stored rows: each key read once and written once.</summary>
     private static void Save(SqliteConnection connection, SqliteTransaction transaction, TestRollupChunk chunk)
     {
-        using var readDay = Command(connection, transaction, """
-            SELECT executions, failures, skipped, infra, retry_passes, flaky_commits, last_ms, last_failed_ms, last_flaky_ms,
-                   duration_sum, duration_max, histogram, last_ran_ms, runs
+        using var readDay = Command(connection, transaction, $"""
+            SELECT {TestDayRollup.StoredColumns}
             FROM test_days WHERE project_id = $p AND branch = $b AND day = $d AND test_id = $t;
             """);
         using var writeDay = Command(connection, transaction, """
@@ -107,22 +106,7 @@ internal static class TestRollupFolder
             {
                 if (reader.Read())
                 {
-                    var stored = new TestDayRollup
-                    {
-                        Executions = reader.GetInt64(0),
-                        Failures = reader.GetInt64(1),
-                        Skipped = reader.GetInt64(2),
-                        Infra = reader.GetInt64(3),
-                        RetryPasses = reader.GetInt64(4),
-                        FlakyCommits = reader.GetInt64(5),
-                        LastMs = reader.GetInt64(6),
-                        LastFailedMs = reader.IsDBNull(7) ? null : reader.GetInt64(7),
-                        LastFlakyMs = reader.IsDBNull(8) ? null : reader.GetInt64(8),
-                        DurationSum = reader.GetInt64(9),
-                        DurationMax = reader.GetInt64(10),
-                        LastRanMs = reader.IsDBNull(12) ? null : reader.GetInt64(12),
-                    };
-                    row.AddStored(stored, (byte[])reader.GetValue(11), reader.IsDBNull(13) ? [] : (byte[])reader.GetValue(13));
+                    row.AddStored(reader, 0);
                 }
             }
 
