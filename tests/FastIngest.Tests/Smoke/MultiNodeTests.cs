@@ -56,12 +56,8 @@ public sealed class MultiNodeTests : IAsyncLifetime
     [Fact]
     public async Task FiftyIdenticalPostsOverTwoNodesGiveExactlyOneCreated()
     {
-        var admin = ApiTokenFormat.Generate(TokenScope.Admin).Token;
-        await using var a = StartNode(admin);
-        await using var b = StartNode(admin);
-        using var client = new HttpClient();
-        await Task.WhenAll(a.WaitUntilHealthyAsync(client), b.WaitUntilHealthyAsync(client));
-        var tenant = await CreateTenantAsync(client, a, admin, "idempotent");
+        await using var nodes = await StartTwoNodesAsync("idempotent");
+        var (a, b, client, tenant) = (nodes.A, nodes.B, nodes.Client, nodes.Tenant);
 
         var body = TestServer.Run("same-run");
         var statuses = await Task.WhenAll(Enumerable.Range(0, 50).Select(async i =>
@@ -78,12 +74,8 @@ public sealed class MultiNodeTests : IAsyncLifetime
     [Fact]
     public async Task AConfirmTokenSpentOnOneNodeIsRefusedOnTheOtherAndARevocationReachesItWithinOneSecond()
     {
-        var admin = ApiTokenFormat.Generate(TokenScope.Admin).Token;
-        await using var a = StartNode(admin);
-        await using var b = StartNode(admin);
-        using var client = new HttpClient();
-        await Task.WhenAll(a.WaitUntilHealthyAsync(client), b.WaitUntilHealthyAsync(client));
-        var tenant = await CreateTenantAsync(client, a, admin, "confirm");
+        await using var nodes = await StartTwoNodesAsync("confirm");
+        var (a, b, client, tenant) = (nodes.A, nodes.B, nodes.Client, nodes.Tenant);
 
         var path = $"/v1/projects/{tenant.ProjectId}/tokens/revoke-all";
         using var asked = await SendAsync(client, a, HttpMethod.Post, path, tenant.OrgToken, null);
@@ -131,12 +123,8 @@ public sealed class MultiNodeTests : IAsyncLifetime
     [Fact]
     public async Task KillMinus9OfOneNodeUnderLoadLosesNoAcknowledgedRunAsTheOtherNodeSees()
     {
-        var admin = ApiTokenFormat.Generate(TokenScope.Admin).Token;
-        await using var a = StartNode(admin);
-        await using var b = StartNode(admin);
-        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-        await Task.WhenAll(a.WaitUntilHealthyAsync(client), b.WaitUntilHealthyAsync(client));
-        var tenant = await CreateTenantAsync(client, a, admin, "kill");
+        await using var nodes = await StartTwoNodesAsync("kill");
+        var (a, b, client, tenant) = (nodes.A, nodes.B, nodes.Client, nodes.Tenant);
 
         var acknowledged = new ConcurrentDictionary<string, byte>();
         var sequence = 0;
@@ -187,6 +175,34 @@ public sealed class MultiNodeTests : IAsyncLifetime
             }
         });
         Assert.True(missing.IsEmpty, $"{missing.Count} of {acknowledged.Count} acknowledged runs are missing or partial on node B: {string.Join(", ", missing.Take(10))}");
+    }
+
+    /// <summary>Two nodes on the test's database with one admin token, both healthy, and a tenant made through the first.</summary>
+    private async Task<TwoNodes> StartTwoNodesAsync(string tenantName)
+    {
+        var admin = ApiTokenFormat.Generate(TokenScope.Admin).Token;
+        var nodes = new TwoNodes(StartNode(admin), StartNode(admin), new HttpClient { Timeout = TimeSpan.FromSeconds(10) });
+        await Task.WhenAll(nodes.A.WaitUntilHealthyAsync(nodes.Client), nodes.B.WaitUntilHealthyAsync(nodes.Client));
+        nodes.Tenant = await CreateTenantAsync(nodes.Client, nodes.A, admin, tenantName);
+        return nodes;
+    }
+
+    private sealed class TwoNodes(AotBinary a, AotBinary b, HttpClient client) : IAsyncDisposable
+    {
+        public AotBinary A { get; } = a;
+
+        public AotBinary B { get; } = b;
+
+        public HttpClient Client { get; } = client;
+
+        public NodeTenant Tenant { get; set; } = null!;
+
+        public async ValueTask DisposeAsync()
+        {
+            Client.Dispose();
+            await A.DisposeAsync();
+            await B.DisposeAsync();
+        }
     }
 
     private AotBinary StartNode(string? adminToken)
