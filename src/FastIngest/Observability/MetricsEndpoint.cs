@@ -17,6 +17,21 @@ public sealed class MetricsEndpoint
         var factory = Metrics.WithCustomRegistry(metrics.Registry);
         var fileBytes = factory.CreateGauge("fastingest_storage_file_bytes", "Size of the database files.",
             new GaugeConfiguration { LabelNames = ["file"] });
+        if (storage.StatementCache is { } statements)
+        {
+            // Kept by the statement caches as plain counters (a read pays one increment), published at scrape time.
+            var lookups = factory.CreateCounter("fastingest_storage_statement_cache_total",
+                "Prepared-statement cache look-ups by result: hit (a statement this connection prepared before, reused) or miss (prepared now).",
+                new CounterConfiguration { LabelNames = ["result"] });
+            var hits = lookups.WithLabels("hit");
+            var misses = lookups.WithLabels("miss");
+            metrics.Registry.AddBeforeCollectCallback(() =>
+            {
+                hits.IncTo(statements.Hits);
+                misses.IncTo(statements.Misses);
+            });
+        }
+
         metrics.Registry.AddBeforeCollectCallback(async cancellation =>
         {
             foreach (var (name, bytes) in await storage.SizesAsync(cancellation))

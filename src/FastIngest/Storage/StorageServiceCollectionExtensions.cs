@@ -11,8 +11,8 @@ public static class StorageServiceCollectionExtensions
     {
         var database = new SqliteDatabase(options.DatabasePath, options.Durability);
         database.Migrate();
-        services.AddSingleton(database);
-        services.AddSingleton<IStorageStatistics>(database);
+        services.AddSingleton(_ => database); // created by a factory, so the container closes its pooled connections
+        services.AddSingleton<IStorageStatistics>(static sp => sp.GetRequiredService<SqliteDatabase>());
         services.AddSingleton(static sp => new SqliteRunBatchStore(sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<ServerOptions>().Durability));
         services.AddSingleton<IRunBatchStore>(static sp => sp.GetRequiredService<SqliteRunBatchStore>());
         // Every other write is queued to the ingest writer's thread (IStorageWriter), which owns the one write connection.

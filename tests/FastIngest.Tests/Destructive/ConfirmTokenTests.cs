@@ -149,7 +149,7 @@ public sealed class ConfirmTokenTests : IAsyncLifetime
     [Fact]
     public async Task ExpiredTokensAreRejectedWithoutBeingSpent()
     {
-        var database = new SqliteDatabase(Path.Combine(Directory.CreateTempSubdirectory("fastingest-confirm-").FullName, "fastingest.db"), DurabilityMode.Full);
+        using var database = new SqliteDatabase(Path.Combine(Directory.CreateTempSubdirectory("fastingest-confirm-").FullName, "fastingest.db"), DurabilityMode.Full);
         database.Migrate();
         using var writer = new SqliteRunBatchStore(database, DurabilityMode.Full);
         var store = new SqliteConfirmTokenStore(new SqliteWrites(new InlineStorageWriter(writer), writer));
@@ -250,8 +250,9 @@ public sealed class ConfirmTokenTests : IAsyncLifetime
             await Json.ReadProblemAsync(foreign, HttpStatusCode.NotFound);
         }
 
-        var backup = new SqliteDatabase(path, DurabilityMode.Full);
-        using var connection = backup.Open();
+        using var backup = new SqliteDatabase(path, DurabilityMode.Full);
+        using var lease = backup.Read();
+        var connection = lease.Connection;
         using var check = connection.CreateCommand();
         check.CommandText = "PRAGMA integrity_check;";
         Assert.Equal("ok", check.ExecuteScalar());

@@ -125,7 +125,8 @@ public sealed class IsolationRaceRepetitionTests : IAsyncLifetime
             ownerOutcomes.AddRange(ownerStatuses);
             var unexpected = ownerStatuses.Where(s => s is not (HttpStatusCode.Created or HttpStatusCode.Unauthorized or HttpStatusCode.NotFound)).ToList();
             Assert.True(unexpected.Count == 0, $"seed {seed} round {round}: the deleted project's own uploads got {string.Join(", ", unexpected.Select(s => (int)s))}");
-            using var connection = database.Open();
+            using var connectionLease = database.Read();
+            var connection = connectionLease.Connection;
             using var count = connection.CreateCommand();
             count.CommandText = $"SELECT count(*) FROM test_runs WHERE project_id = {projectKey};";
             Assert.True((long)count.ExecuteScalar()! == 0, $"seed {seed} round {round}: runs of the deleted project were left behind");

@@ -195,7 +195,8 @@ public sealed class TenantIsolationTests : IAsyncLifetime
         var deleted = await _server.Service<FastIngest.Destructive.RetentionJob>().RunOnceAsync();
 
         Assert.Equal(1, deleted);
-        using var connection = _server.Service<FastIngest.Storage.Sqlite.SqliteDatabase>().Open();
+        using var connectionLease = _server.Service<FastIngest.Storage.Sqlite.SqliteDatabase>().Read();
+        var connection = connectionLease.Connection;
         using var count = connection.CreateCommand();
         count.CommandText = $"SELECT (SELECT count(*) FROM projects WHERE id = {key}) + (SELECT count(*) FROM test_runs WHERE project_id = {key});";
         Assert.Equal(0L, (long)count.ExecuteScalar()!);

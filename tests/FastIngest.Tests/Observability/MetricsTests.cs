@@ -80,6 +80,28 @@ public sealed partial class MetricsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task StatementCacheHitsAndMissesAreTheDatabasesOwnCounts()
+    {
+        var tenant = await _server.CreateTenantAsync("statements");
+        (await _server.IngestAsync(tenant.ProjectToken, TestServer.Run("prepared"))).Dispose();
+        for (var i = 0; i < 5; i++)
+        {
+            using var read = await _server.SendAsync(HttpMethod.Get, "/v1/runs/prepared", tenant.ProjectToken);
+            Assert.True(read.StatusCode == HttpStatusCode.OK, $"read {i}: {(int)read.StatusCode} {await read.Content.ReadAsStringAsync()}");
+        }
+
+        // Background upkeep reads too, so the scrape is bracketed by the counters it publishes.
+        var counters = _server.Service<FastIngest.Storage.Sqlite.SqliteDatabase>().StatementCache;
+        var (hitsBefore, missesBefore) = (counters.Hits, counters.Misses);
+        var scraped = await ScrapeAsync();
+        var (hitsAfter, missesAfter) = (counters.Hits, counters.Misses);
+
+        Assert.InRange(scraped["fastingest_storage_statement_cache_total{result=\"hit\"}"], hitsBefore, hitsAfter);
+        Assert.InRange(scraped["fastingest_storage_statement_cache_total{result=\"miss\"}"], missesBefore, missesAfter);
+        Assert.True(hitsBefore >= 4, $"five identical reads made {hitsBefore} statement cache hits ({missesBefore} misses)");
+    }
+
+    [Fact]
     public async Task LabelsCarryRouteTemplatesNeverRawPathsOrIds()
     {
         var tenant = await _server.CreateTenantAsync("labels");

@@ -119,7 +119,8 @@ public sealed class CrashTests
     private static Dictionary<string, long> ReadStoredRuns(string dir, out string integrity)
     {
         var database = new FastIngest.Storage.Sqlite.SqliteDatabase(Path.Combine(dir, "fastingest.db"), FastIngest.Configuration.DurabilityMode.Full);
-        using var connection = database.Open();
+        using var connectionLease = database.Read();
+        var connection = connectionLease.Connection;
         using (var check = connection.CreateCommand())
         {
             check.CommandText = "PRAGMA integrity_check;";

@@ -40,7 +40,7 @@ public sealed class MigrationTests : IDisposable
     [Fact]
     public async Task SchemaSixDatabaseUpgradesInPlaceKeepingEveryRowAndNeverReusesAKeyAfterwards()
     {
-        var database = new SqliteDatabase(Path.Combine(_directory, "old.db"), DurabilityMode.Normal);
+        using var database = new SqliteDatabase(Path.Combine(_directory, "old.db"), DurabilityMode.Normal);
         using (var connection = database.OpenWriter())
         {
             Execute(connection, "PRAGMA journal_mode=WAL;");
@@ -82,7 +82,10 @@ public sealed class MigrationTests : IDisposable
 
         Assert.Equal(before, Dump(database));
         Assert.Equal(casesBefore, Rows(database, CasesAfter));
-        Assert.Equal(0L, Scalar(database.Open(), "SELECT count(*) FROM sqlite_master WHERE name = 'test_cases';"));
+        using (var lease = database.Read())
+        {
+            Assert.Equal(0L, Scalar(lease.Connection, "SELECT count(*) FROM sqlite_master WHERE name = 'test_cases';"));
+        }
 
         // The per-test roll-ups are folded after the upgrade (both runs of project 1 are on day 1): run 2 retried
         // 'first' from a failure to a pass, and 'second' was skipped.
@@ -112,7 +115,8 @@ public sealed class MigrationTests : IDisposable
 
     private static List<string> Dump(SqliteDatabase database)
     {
-        using var connection = database.Open();
+        using var connectionLease = database.Read();
+        var connection = connectionLease.Connection;
         var rows = new List<string>();
         foreach (var sql in s_v6Tables)
         {
@@ -132,7 +136,8 @@ public sealed class MigrationTests : IDisposable
 
     private static List<string> Rows(SqliteDatabase database, string sql)
     {
-        using var connection = database.Open();
+        using var connectionLease = database.Read();
+        var connection = connectionLease.Connection;
         using var command = connection.CreateCommand();
         command.CommandText = sql;
         using var reader = command.ExecuteReader();

@@ -16,7 +16,7 @@ public sealed class SqliteDatabaseTests
     public void PooledConnectionLeftUnsyncedComesBackFullySynced()
     {
         var path = Path.Combine(Directory.CreateTempSubdirectory("fastingest-db-").FullName, "t.db");
-        var database = new SqliteDatabase(path, DurabilityMode.Full);
+        using var database = new SqliteDatabase(path, DurabilityMode.Full);
         database.Migrate();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
 
@@ -28,7 +28,8 @@ public sealed class SqliteDatabaseTests
         // The pool hands the same native connection back; it must not keep the writer's relaxed setting.
         for (var i = 0; i < 3; i++)
         {
-            using var next = database.Open();
+            using var nextLease = database.Read();
+            var next = nextLease.Connection;
             Assert.Equal(2, Synchronous(next)); // FULL
         }
     }
@@ -37,7 +38,7 @@ public sealed class SqliteDatabaseTests
     public void ReadConnectionsRefuseWritesEvenWhenThePoolHandsBackTheWritersNativeConnection()
     {
         var path = Path.Combine(Directory.CreateTempSubdirectory("fastingest-db-").FullName, "t.db");
-        var database = new SqliteDatabase(path, DurabilityMode.Full);
+        using var database = new SqliteDatabase(path, DurabilityMode.Full);
         database.Migrate();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
 
@@ -50,7 +51,8 @@ public sealed class SqliteDatabaseTests
 
         for (var i = 0; i < 3; i++)
         {
-            using var reader = database.Open();
+            using var readerLease = database.Read();
+            var reader = readerLease.Connection;
             using var write = reader.CreateCommand();
             write.CommandText = $"INSERT INTO orgs (public_id, name, created_at) VALUES ('o-{i}', 'bypass-{i}', 1);";
             var refused = Assert.Throws<Microsoft.Data.Sqlite.SqliteException>(() => write.ExecuteNonQuery());

@@ -32,6 +32,7 @@ public sealed class TenantIsolationStorageTests : IDisposable
     public void Dispose()
     {
         _writer.Dispose();
+        _database.Dispose();
         SqliteConnection.ClearAllPools();
         Directory.Delete(_directory, recursive: true);
     }
@@ -174,7 +175,8 @@ public sealed class TenantIsolationStorageTests : IDisposable
 
     private long Scalar(string sql)
     {
-        using var connection = _database.Open();
+        using var connectionLease = _database.Read();
+        var connection = connectionLease.Connection;
         using var command = connection.CreateCommand();
         command.CommandText = sql;
         return (long)command.ExecuteScalar()!;

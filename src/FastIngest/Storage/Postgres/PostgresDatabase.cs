@@ -82,6 +82,8 @@ public sealed class PostgresDatabase : IAsyncDisposable, IStorageStatistics
 
     public ValueTask DisposeAsync() => DataSource.DisposeAsync();
 
+    public Sqlite.StatementCacheCounters? StatementCache => null;
+
     /// <summary>The database's size as PostgreSQL counts it (tables, indexes, TOAST); its WAL is the server's own.</summary>
     public async ValueTask<IReadOnlyList<(string Name, long Bytes)>> SizesAsync(CancellationToken cancellation)
     {

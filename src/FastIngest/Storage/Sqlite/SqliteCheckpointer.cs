@@ -36,8 +36,7 @@ public sealed class SqliteCheckpointer : BackgroundService
     /// <summary>Runs one PASSIVE checkpoint; returns the WAL frames it copied.</summary>
     public long CheckpointOnce(SqliteConnection connection)
     {
-        using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA wal_checkpoint(PASSIVE);";
+        using var command = connection.Rent("PRAGMA wal_checkpoint(PASSIVE);");
         var started = Stopwatch.GetTimestamp();
         using var reader = command.ExecuteReader();
         reader.Read();
@@ -55,7 +54,7 @@ public sealed class SqliteCheckpointer : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await Task.Yield();
-        SqliteConnection? connection = null;
+        SqliteDatabase.ReadLease? lease = null;
         long ticks = 0;
         using var timer = new PeriodicTimer(s_interval);
         try
@@ -64,7 +63,7 @@ public sealed class SqliteCheckpointer : BackgroundService
             {
                 try
                 {
-                    connection ??= _database.Open();
+                    lease ??= _database.Read();
                     if (++ticks % FoldEveryTicks == 0)
                     {
                         await _folder.FoldRunsAsync(); // roll-ups catch up off the ingest path (stats reads also fold first)
@@ -79,15 +78,16 @@ public sealed class SqliteCheckpointer : BackgroundService
                         }
                     }
 
-                    CheckpointOnce(connection);
+                    CheckpointOnce(lease.Value.Connection);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
                     // A busy or failing disk is reported by the writer and /readyz; retry on the next tick. Anything
                     // else (a fold that cannot read a row) is logged and retried too: upkeep must not stop the server.
                     Log.CheckpointFailed(_logger, e.Message);
-                    connection?.Dispose();
-                    connection = null;
+                    lease?.Connection.Close(); // a closed connection is not given back to be reused
+                    lease?.Dispose();
+                    lease = null;
                 }
             }
         }
@@ -96,7 +96,7 @@ public sealed class SqliteCheckpointer : BackgroundService
         }
         finally
         {
-            connection?.Dispose();
+            lease?.Dispose();
         }
     }
 }

@@ -17,7 +17,8 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
 
     public ValueTask<long> CountRunsAsync(long projectKey, long? beforeMs)
     {
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         return new(connection.ExecuteScalar<long>(
             "SELECT count(*) FROM test_runs WHERE project_id = @projectKey AND head_key IS NULL AND (@beforeMs IS NULL OR timestamp_ms < @beforeMs);",
             new { projectKey, beforeMs }));
@@ -230,14 +231,16 @@ public sealed class SqliteDataRemovalStore : IDataRemovalStore
 
     public ValueTask<(IReadOnlyList<long> ProjectKeys, IReadOnlyList<long> OrgKeys)> UnfinishedDeletionsAsync(long beganBeforeMs)
     {
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         return new((new List<long>(connection.Query<long>("SELECT id FROM projects WHERE deleted_at < @beganBeforeMs;", new { beganBeforeMs })),
             new List<long>(connection.Query<long>("SELECT id FROM orgs WHERE deleted_at < @beganBeforeMs;", new { beganBeforeMs }))));
     }
 
     public ValueTask<IReadOnlyList<long>> ProjectKeysOfAsync(long orgKey)
     {
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         return new(new List<long>(connection.Query<long>("SELECT id FROM projects WHERE org_id = @orgKey;", new { orgKey })));
     }
 

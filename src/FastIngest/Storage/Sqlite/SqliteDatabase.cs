@@ -7,11 +7,20 @@ namespace FastIngest.Storage.Sqlite;
 /// <summary>
 /// Opens connections to the embedded database with the same pragmas every time, and owns the schema.
 /// </summary>
-public sealed class SqliteDatabase : IStorageStatistics
+public sealed class SqliteDatabase : IStorageStatistics, IDisposable
 {
     private static int s_providerSet;
     private readonly string _connectionString;
     private readonly string _connectionPragmas;
+
+    /// <summary>
+    /// Read connections kept open between uses, each with its prepared statements (most recently used on top, so a
+    /// light load keeps reusing the same few warm ones). More readers than this at once open extra connections,
+    /// closed again when they are done.
+    /// </summary>
+    private readonly Stack<StatementCachingConnection> _idleReaders = new();
+    private readonly int _maxIdleReaders = Math.Max(8, 4 * Environment.ProcessorCount);
+    private bool _disposed;
 
     /// <summary>
     /// The native connections already configured, with the page cap they got. Pooled opens hand back the same
@@ -60,32 +69,136 @@ public sealed class SqliteDatabase : IStorageStatistics
     /// </summary>
     internal long? MaxPageCount { get; set; }
 
-    /// <summary>
-    /// A read connection. It is <c>query_only</c>: every write goes through the one writer
-    /// (<see cref="SqliteWrites"/>), and a write path that tried to bypass it would fail here instead of racing it.
-    /// </summary>
-    public SqliteConnection Open() => Open(readOnly: true);
+    /// <summary>Prepared-statement reuse across every connection of this database (for <c>/metrics</c>).</summary>
+    public StatementCacheCounters StatementCache { get; } = new();
 
-    private SqliteConnection Open(bool readOnly)
+    /// <summary>
+    /// Lends a read connection, with the statements it prepared before. It is <c>query_only</c>: every write goes
+    /// through the one writer (<see cref="SqliteWrites"/>), and a write path that tried to bypass it would fail here
+    /// instead of racing it. Dispose the lease to give the connection back.
+    /// </summary>
+    public ReadLease Read()
     {
-        var connection = new SqliteConnection(_connectionString);
+        StatementCachingConnection? connection;
+        lock (_idleReaders)
+        {
+            _idleReaders.TryPop(out connection);
+        }
+
+        if (connection is null)
+        {
+            return new ReadLease(this, Open(readOnly: true));
+        }
+
+        if (connection.PageCap != MaxPageCount)
+        {
+            try
+            {
+                Configure(connection, readOnly: true);
+            }
+            catch
+            {
+                connection.Dispose();
+                throw;
+            }
+        }
+
+        return new ReadLease(this, connection);
+    }
+
+    private void Return(StatementCachingConnection connection)
+    {
+        // Only a connection as it was lent is reused: open, outside any transaction and with no statement mid-step.
+        // A reader left open would keep its snapshot, and with it every WAL frame after it, for as long as the
+        // connection sat idle; closing it is what Microsoft.Data.Sqlite's own pool would have done.
+        if (connection.State != System.Data.ConnectionState.Open || !IsAtRest(connection.Handle!))
+        {
+            connection.Dispose();
+            return;
+        }
+
+        lock (_idleReaders)
+        {
+            if (!_disposed && _idleReaders.Count < _maxIdleReaders)
+            {
+                _idleReaders.Push(connection);
+                return;
+            }
+        }
+
+        connection.Dispose();
+    }
+
+    private static bool IsAtRest(SQLitePCL.sqlite3 handle)
+    {
+        if (SQLitePCL.raw.sqlite3_get_autocommit(handle) == 0)
+        {
+            return false;
+        }
+
+        for (var statement = SQLitePCL.raw.sqlite3_next_stmt(handle, null); statement is not null; statement = SQLitePCL.raw.sqlite3_next_stmt(handle, statement))
+        {
+            if (SQLitePCL.raw.sqlite3_stmt_busy(statement) != 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Closes the idle read connections (the writer's belongs to its store); leases still out close as they return.</summary>
+    public void Dispose()
+    {
+        StatementCachingConnection[] idle;
+        lock (_idleReaders)
+        {
+            _disposed = true;
+            idle = [.. _idleReaders];
+            _idleReaders.Clear();
+        }
+
+        foreach (var connection in idle)
+        {
+            connection.Dispose();
+        }
+    }
+
+    /// <summary>A read connection lent by <see cref="Read"/>; disposing gives it back, prepared statements and all.</summary>
+    public readonly struct ReadLease : IDisposable
+    {
+        private readonly SqliteDatabase _database;
+
+        internal ReadLease(SqliteDatabase database, StatementCachingConnection connection)
+        {
+            _database = database;
+            Connection = connection;
+        }
+
+        public StatementCachingConnection Connection { get; }
+
+        public void Dispose() => _database.Return(Connection);
+    }
+
+    private StatementCachingConnection Open(bool readOnly)
+    {
+        var connection = new StatementCachingConnection(_connectionString, StatementCache);
         connection.Open();
         var handle = connection.Handle!;
+
+        // Lets IsAtRest list the connection's statements (SQLitePCL tracks them only when asked). Nothing is
+        // prepared on it yet: closing a connection finalizes every statement it had.
+        handle.enable_sqlite3_next_stmt(true);
         var cap = MaxPageCount;
         if (readOnly && _configured.TryGetValue(handle, out var applied) && applied.Value == cap)
         {
+            connection.PageCap = cap;
             return connection;
         }
 
         try
         {
-            // A cap lifted by a test resets to SQLite's maximum, not to whatever the file happens to hold.
-            var pragmas = _connectionPragmas + $" PRAGMA max_page_count={cap ?? 4294967294}; PRAGMA query_only={(readOnly ? 1 : 0)};";
-            var rc = SQLitePCL.raw.sqlite3_exec(handle, pragmas);
-            if (rc != SQLitePCL.raw.SQLITE_OK)
-            {
-                SqliteException.ThrowExceptionForRC(rc, handle);
-            }
+            Configure(connection, readOnly);
         }
         catch
         {
@@ -93,6 +206,23 @@ public sealed class SqliteDatabase : IStorageStatistics
             throw;
         }
 
+        return connection;
+    }
+
+    private void Configure(StatementCachingConnection connection, bool readOnly)
+    {
+        var handle = connection.Handle!;
+        var cap = MaxPageCount;
+
+        // A cap lifted by a test resets to SQLite's maximum, not to whatever the file happens to hold.
+        var pragmas = _connectionPragmas + $" PRAGMA max_page_count={cap ?? 4294967294}; PRAGMA query_only={(readOnly ? 1 : 0)};";
+        var rc = SQLitePCL.raw.sqlite3_exec(handle, pragmas);
+        if (rc != SQLitePCL.raw.SQLITE_OK)
+        {
+            SqliteException.ThrowExceptionForRC(rc, handle);
+        }
+
+        connection.PageCap = cap;
         if (readOnly)
         {
             _configured.AddOrUpdate(handle, new StrongBox<long?>(cap));
@@ -101,8 +231,6 @@ public sealed class SqliteDatabase : IStorageStatistics
         {
             _configured.Remove(handle); // back in the pool it must become a read connection again
         }
-
-        return connection;
     }
 
     /// <summary>
@@ -110,7 +238,7 @@ public sealed class SqliteDatabase : IStorageStatistics
     /// not fsync (<c>synchronous=NORMAL</c>): the writer syncs the WAL itself. Its native connection is marked
     /// unconfigured, so whoever gets it from the pool next has the read pragmas applied again.
     /// </summary>
-    public SqliteConnection OpenWriter(bool unsynced = false)
+    public StatementCachingConnection OpenWriter(bool unsynced = false)
     {
         var connection = Open(readOnly: false);
         if (!unsynced)

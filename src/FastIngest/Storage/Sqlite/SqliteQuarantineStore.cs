@@ -17,7 +17,8 @@ public sealed class SqliteQuarantineStore : IQuarantineStore
 
     public ValueTask<IReadOnlyList<QuarantineEntry>> ActiveAsync(long projectKey, long nowMs)
     {
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         return new(new List<QuarantineEntry>(connection.Query<EntryRow>(
             """
             SELECT id AS Key, suite AS Suite, name AS Name, reason AS Reason, created_at AS CreatedAtMs, created_by AS CreatedBy,
@@ -90,7 +91,8 @@ public sealed class SqliteQuarantineStore : IQuarantineStore
 
     public ValueTask<int?> PolicyAsync(long projectKey)
     {
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         return new(connection.QuerySingleOrDefault<int?>("SELECT release_after_days FROM quarantine_policy WHERE project_id = @projectKey;", new { projectKey }));
     }
 
@@ -120,14 +122,16 @@ public sealed class SqliteQuarantineStore : IQuarantineStore
 
     public ValueTask<IReadOnlyList<(long ProjectKey, int ReleaseAfterDays)>> PoliciesAsync()
     {
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         return new(connection.Query<PolicyRow>("SELECT project_id AS ProjectKey, release_after_days AS Days FROM quarantine_policy;")
             .Select(static r => (r.ProjectKey, r.Days)).ToList());
     }
 
     public ValueTask<IReadOnlyList<QuarantineChange>> ChangesAsync(long projectKey, int limit)
     {
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         return new(new List<QuarantineChange>(connection.Query<ChangeRow>(
             """
             SELECT action AS Action, suite AS Suite, name AS Name, reason AS Reason, changed_by AS By, changed_at AS AtMs

@@ -37,7 +37,8 @@ public sealed class SqliteRollupFolder
     /// <summary>Whether runs are waiting for the per-test fold.</summary>
     public bool TestsPending()
     {
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         return HasPending(connection, "test_rollup_state");
     }
 
@@ -77,33 +78,31 @@ public sealed class SqliteRollupFolder
 
     private bool Pending(string state)
     {
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         return HasPending(connection, state);
     }
 
     /// <summary>A read-only look, so an idle server's folds take no write lock at all.</summary>
     private static bool HasPending(SqliteConnection connection, string state)
     {
-        using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT EXISTS (SELECT 1 FROM test_runs WHERE id > (SELECT last_run_id FROM {state} WHERE id = 1));";
+        using var command = connection.Rent($"SELECT EXISTS (SELECT 1 FROM test_runs WHERE id > (SELECT last_run_id FROM {state} WHERE id = 1));");
         return (long)command.ExecuteScalar()! != 0;
     }
 
     /// <summary>Folds up to one chunk of unfolded runs inside the caller's transaction.</summary>
     internal static int FoldChunk(SqliteConnection connection, SqliteTransaction transaction)
     {
-        var watermark = Scalar(connection, transaction, "SELECT last_run_id FROM rollup_state WHERE id = 1;");
+        var watermark = Scalar(connection, "SELECT last_run_id FROM rollup_state WHERE id = 1;");
         var rollups = new DailyRollups();
         long last = watermark;
         var count = 0;
-        using (var read = connection.CreateCommand())
+        using (var read = connection.Rent("""
+            SELECT id, project_id, timestamp_ms, branch, status = 'passed', duration_ms, shards IS NOT NULL,
+                   prior_status = 'passed', prior_duration_ms
+            FROM test_runs WHERE id > $watermark ORDER BY id LIMIT $chunk;
+            """))
         {
-            read.Transaction = transaction;
-            read.CommandText = """
-                SELECT id, project_id, timestamp_ms, branch, status = 'passed', duration_ms, shards IS NOT NULL,
-                       prior_status = 'passed', prior_duration_ms
-                FROM test_runs WHERE id > $watermark ORDER BY id LIMIT $chunk;
-                """;
             read.Parameters.AddWithValue("$watermark", watermark);
             read.Parameters.AddWithValue("$chunk", Chunk);
             using var reader = read.ExecuteReader();
@@ -138,26 +137,24 @@ public sealed class SqliteRollupFolder
         }
 
         MergeInto(connection, transaction, rollups);
-        Execute(connection, transaction, $"UPDATE rollup_state SET last_run_id = {last} WHERE id = 1;");
+        using var move = connection.Rent("UPDATE rollup_state SET last_run_id = $last WHERE id = 1;");
+        move.Parameters.AddWithValue("$last", last);
+        move.ExecuteNonQuery();
         return count;
     }
 
     /// <summary>Adds the groups to the stored roll-ups (read, merge, write each group once).</summary>
     internal static void MergeInto(SqliteConnection connection, SqliteTransaction transaction, DailyRollups rollups)
     {
-        using var read = connection.CreateCommand();
-        read.Transaction = transaction;
-        read.CommandText = "SELECT total, passed, failed, duration_max, histogram FROM run_daily_stats WHERE project_id = $p AND day = $d AND branch = $b;";
+        using var read = connection.Rent("SELECT total, passed, failed, duration_max, histogram FROM run_daily_stats WHERE project_id = $p AND day = $d AND branch = $b;");
         var rp = read.Parameters.Add("$p", SqliteType.Integer);
         var rd = read.Parameters.Add("$d", SqliteType.Integer);
         var rb = read.Parameters.Add("$b", SqliteType.Text);
 
-        using var write = connection.CreateCommand();
-        write.Transaction = transaction;
-        write.CommandText = """
+        using var write = connection.Rent("""
             INSERT OR REPLACE INTO run_daily_stats (project_id, day, branch, total, passed, failed, duration_max, histogram)
             VALUES ($p, $d, $b, $t, $ps, $f, $m, $h);
-            """;
+            """);
         var wp = write.Parameters.Add("$p", SqliteType.Integer);
         var wd = write.Parameters.Add("$d", SqliteType.Integer);
         var wb = write.Parameters.Add("$b", SqliteType.Text);
@@ -202,19 +199,9 @@ public sealed class SqliteRollupFolder
         }
     }
 
-    private static long Scalar(SqliteConnection connection, SqliteTransaction transaction, string sql)
+    private static long Scalar(SqliteConnection connection, string sql)
     {
-        using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = sql;
+        using var command = connection.Rent(sql);
         return (long)command.ExecuteScalar()!;
-    }
-
-    private static void Execute(SqliteConnection connection, SqliteTransaction transaction, string sql)
-    {
-        using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
     }
 }

@@ -16,7 +16,8 @@ public sealed class SqliteRunQueries : IRunQueries
 
     public ValueTask<StoredRun?> FindRunAsync(long projectKey, string runId)
     {
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         // The run is the row with shard '': a run uploaded in one piece, or a sharded run's head (merged values).
         var row = connection.QuerySingleOrDefault<RunRow>(
             """
@@ -64,43 +65,46 @@ public sealed class SqliteRunQueries : IRunQueries
             FROM test_runs INDEXED BY test_runs_by_time
             WHERE project_id = $project AND head_key IS NULL
             """);
-        using var connection = _database.Open();
-        using var command = connection.CreateCommand();
-        command.Parameters.AddWithValue("$project", query.ProjectKey);
-        if (query.Passed is { } passed)
+        if (query.Passed is not null)
         {
             sql.Append(" AND status = $status");
-            command.Parameters.AddWithValue("$status", passed ? "passed" : "failed");
         }
 
-        if (query.Branch is { } branch)
+        if (query.Branch is not null)
         {
             sql.Append(" AND branch = $branch");
-            command.Parameters.AddWithValue("$branch", branch);
         }
 
-        if (query.SinceMs is { } since)
+        if (query.SinceMs is not null)
         {
             sql.Append(" AND timestamp_ms >= $since");
-            command.Parameters.AddWithValue("$since", since);
         }
 
-        if (query.UntilMs is { } until)
+        if (query.UntilMs is not null)
         {
             sql.Append(" AND timestamp_ms < $until");
-            command.Parameters.AddWithValue("$until", until);
         }
 
-        if (query.Before is var (beforeTimestamp, beforeId))
+        if (query.Before is not null)
         {
             sql.Append(" AND (timestamp_ms, id) < ($beforeTs, $beforeId)");
-            command.Parameters.AddWithValue("$beforeTs", beforeTimestamp);
-            command.Parameters.AddWithValue("$beforeId", beforeId);
         }
 
         sql.Append(" ORDER BY timestamp_ms DESC, id DESC LIMIT $limit;");
+
+        // One text per filter set (at most 32), each prepared once per connection. Every parameter is bound; the
+        // ones a text does not name are ignored.
+        using var lease = _database.Read();
+        var connection = lease.Connection;
+        using var command = connection.Rent(sql.ToString());
+        command.Parameters.AddWithValue("$project", query.ProjectKey);
+        command.Parameters.AddWithValue("$status", query.Passed is { } passed ? (passed ? "passed" : "failed") : DBNull.Value);
+        command.Parameters.AddWithValue("$branch", (object?)query.Branch ?? DBNull.Value);
+        command.Parameters.AddWithValue("$since", (object?)query.SinceMs ?? DBNull.Value);
+        command.Parameters.AddWithValue("$until", (object?)query.UntilMs ?? DBNull.Value);
+        command.Parameters.AddWithValue("$beforeTs", (object?)query.Before?.TimestampMs ?? DBNull.Value);
+        command.Parameters.AddWithValue("$beforeId", (object?)query.Before?.Id ?? DBNull.Value);
         command.Parameters.AddWithValue("$limit", query.Limit);
-        command.CommandText = sql.ToString();
 
         var runs = new List<ListedRun>(Math.Min(query.Limit, 1024));
         using var reader = command.ExecuteReader();
@@ -122,7 +126,8 @@ public sealed class SqliteRunQueries : IRunQueries
         // Whatever committed since the last background fold is folded now, by the writer, so statistics are exact.
         // (Only the run roll-ups: a backlog of per-test folding never holds up a statistics read.)
         await _folder.FoldRunsAsync();
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         return connection.Query<DailyRow>(
             """
             SELECT day AS Day, total AS Total, passed AS Passed, failed AS Failed, duration_max AS DurationMax,

@@ -41,7 +41,8 @@ public sealed class SqliteTenantStore : ITenantStore
 
     public ValueTask<OrgRecord?> FindOrgAsync(string orgId)
     {
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         var row = connection.QuerySingleOrDefault<OrgRow>(
             "SELECT id AS Key, public_id AS Id, name AS Name, created_at AS CreatedAtMs FROM orgs WHERE public_id = @orgId AND deleted_at IS NULL;",
             new { orgId });
@@ -76,7 +77,8 @@ public sealed class SqliteTenantStore : ITenantStore
 
     public ValueTask<ProjectRecord?> FindProjectAsync(string projectId)
     {
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         var row = connection.QuerySingleOrDefault<ProjectRow>(
             """
             SELECT p.id AS Key, p.public_id AS Id, p.org_id AS OrgKey, o.public_id AS OrgId, p.name AS Name,
@@ -90,7 +92,8 @@ public sealed class SqliteTenantStore : ITenantStore
 
     public ValueTask<IReadOnlyList<ProjectRecord>> ListProjectsAsync(long? orgKey)
     {
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         return new(new List<ProjectRecord>(connection.Query<ProjectRow>(
             """
             SELECT p.id AS Key, p.public_id AS Id, p.org_id AS OrgKey, o.public_id AS OrgId, p.name AS Name,
@@ -110,7 +113,8 @@ public sealed class SqliteTenantStore : ITenantStore
 
     public ValueTask<IReadOnlyList<(long ProjectKey, int Days)>> ProjectsWithRetentionAsync()
     {
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         return new(connection.Query<RetentionRow>("SELECT id AS ProjectKey, retention_days AS Days FROM projects WHERE retention_days IS NOT NULL AND deleted_at IS NULL;")
             .Select(static r => (r.ProjectKey, r.Days))
             .ToList());
@@ -141,7 +145,8 @@ public sealed class SqliteTenantStore : ITenantStore
 
     public ValueTask<long> CountActiveTokensAsync(string scope, long? orgKey, long? projectKey, long nowMs)
     {
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         return new(connection.ExecuteScalar<long>(
             """
             SELECT count(*) FROM api_tokens
@@ -153,20 +158,23 @@ public sealed class SqliteTenantStore : ITenantStore
 
     public ValueTask<byte[]> CursorKeyAsync()
     {
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         return new(connection.QuerySingle<byte[]>("SELECT value FROM server_secrets WHERE name = 'cursor';"));
     }
 
     public ValueTask<StoredToken?> FindTokenAsync(string tokenId)
     {
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         var row = connection.QuerySingleOrDefault<TokenRow>(TokenSelect + " WHERE t.id = @tokenId;", new { tokenId });
         return new(row?.ToRecord());
     }
 
     public ValueTask<IReadOnlyList<StoredToken>> ListProjectTokensAsync(long projectKey)
     {
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         return new(connection.Query<TokenRow>(TokenSelect + " WHERE t.project_id = @projectKey ORDER BY t.created_at, t.id;", new { projectKey })
             .Select(static row => row.ToRecord())
             .ToList());
@@ -181,7 +189,8 @@ public sealed class SqliteTenantStore : ITenantStore
 
     public ValueTask<bool> HasActiveAdminTokenAsync()
     {
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         return new(connection.ExecuteScalar<long>("SELECT count(*) FROM api_tokens WHERE scope = 'admin' AND revoked_at IS NULL;") > 0);
     }
 

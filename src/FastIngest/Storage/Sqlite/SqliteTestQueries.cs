@@ -27,12 +27,12 @@ public sealed class SqliteTestQueries : ITestQueries
 
     public ValueTask<IReadOnlyList<RunExecution>?> ListRunExecutionsAsync(long projectKey, string runId, TestCaseStatus? status, ExecutionPosition after, int limit)
     {
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         // The rows that carry executions: the run itself, or each of its shards (never a sharded run's head).
         var rows = new List<(long Key, string Shard)>();
-        using (var find = connection.CreateCommand())
+        using (var find = connection.Rent("SELECT id, shard FROM test_runs WHERE project_id = $project AND run_id = $run AND shards IS NULL ORDER BY id;"))
         {
-            find.CommandText = "SELECT id, shard FROM test_runs WHERE project_id = $project AND run_id = $run AND shards IS NULL ORDER BY id;";
             find.Parameters.AddWithValue("$project", projectKey);
             find.Parameters.AddWithValue("$run", runId);
             using var reader = find.ExecuteReader();
@@ -47,8 +47,7 @@ public sealed class SqliteTestQueries : ITestQueries
             return default;
         }
 
-        using var command = connection.CreateCommand();
-        command.CommandText = $"""
+        using var command = connection.Rent($"""
             SELECT e.test_id, e.attempt, e.status, e.duration_ms, t.suite, t.name, t.file, m.message
             FROM executions AS e
             JOIN tests AS t ON t.id = e.test_id
@@ -56,7 +55,7 @@ public sealed class SqliteTestQueries : ITestQueries
             WHERE e.run_key = $run AND (e.test_id, e.attempt) > ($afterTest, $afterAttempt)
               {(status is null ? "" : "AND e.status = $status")}
             ORDER BY e.test_id, e.attempt LIMIT $limit;
-            """;
+            """);
         var run = command.Parameters.Add("$run", SqliteType.Integer);
         var afterTest = command.Parameters.Add("$afterTest", SqliteType.Integer);
         var afterAttempt = command.Parameters.Add("$afterAttempt", SqliteType.Integer);
@@ -95,10 +94,10 @@ public sealed class SqliteTestQueries : ITestQueries
 
     public ValueTask<IReadOnlyList<TestTotals>> WindowTotalsAsync(long projectKey, string branch, long sinceDay)
     {
-        using var connection = _database.Open();
-        using var command = connection.CreateCommand();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         // Summed in SQLite, then joined to the tests: one row per test crosses into .NET, not one per test and day.
-        command.CommandText = """
+        using var command = connection.Rent("""
             SELECT w.test_id, w.executions, w.failures, w.skipped, w.infra, w.retry_passes, w.flaky_commits,
                    w.last_ms, w.last_failed_ms, w.last_flaky_any_ms, w.duration_sum, w.duration_max, t.first_seen_ms, t.flaky_reset_ms,
                    w.last_ran_ms,
@@ -118,7 +117,7 @@ public sealed class SqliteTestQueries : ITestQueries
                        sum(duration_sum) AS duration_sum, max(duration_max) AS duration_max
                 FROM test_days WHERE project_id = $project AND branch = $branch AND day >= $since GROUP BY test_id
             ) AS w JOIN tests AS t ON t.id = w.test_id;
-            """;
+            """);
         command.Parameters.AddWithValue("$project", projectKey);
         command.Parameters.AddWithValue("$branch", branch);
         command.Parameters.AddWithValue("$since", sinceDay);
@@ -145,8 +144,8 @@ public sealed class SqliteTestQueries : ITestQueries
 
     public ValueTask<IReadOnlyDictionary<long, Durations>> WindowDurationsAsync(long projectKey, string branch, long sinceDay, IReadOnlyCollection<long>? testIds)
     {
-        using var connection = _database.Open();
-        using var command = connection.CreateCommand();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
         var durations = new Dictionary<long, Durations>(testIds?.Count ?? 1024);
         var merged = new DurationPercentiles();
         if (testIds is null)
@@ -154,12 +153,12 @@ public sealed class SqliteTestQueries : ITestQueries
             // Every test: one pass over the window in test order through SQLite's C API (a blob read is a span, not
             // an array), merging each test's days into one scratch histogram.
             var db = connection.Handle!;
-            RawSqlite.Check(db, raw.sqlite3_prepare_v2(db, """
+            using (var rented = connection.RentRaw("""
                 SELECT test_id, duration_max, duration_sum, histogram FROM test_days
                 WHERE project_id = ?1 AND branch = ?2 AND day >= ?3 ORDER BY test_id;
-                """, out var statement));
-            using (statement)
+                """))
             {
+                var statement = rented.Statement;
                 raw.sqlite3_bind_int64(statement, 1, projectKey);
                 raw.sqlite3_bind_text(statement, 2, branch);
                 raw.sqlite3_bind_int64(statement, 3, sinceDay);
@@ -187,10 +186,10 @@ public sealed class SqliteTestQueries : ITestQueries
             return new(durations);
         }
 
-        command.CommandText = """
+        using var command = connection.Rent("""
             SELECT duration_max, duration_sum, histogram FROM test_days INDEXED BY test_days_by_test
             WHERE test_id = $test AND branch = $branch AND day >= $since AND project_id = $project;
-            """;
+            """);
         command.Parameters.AddWithValue("$project", projectKey);
         command.Parameters.AddWithValue("$branch", branch);
         command.Parameters.AddWithValue("$since", sinceDay);
@@ -212,12 +211,12 @@ public sealed class SqliteTestQueries : ITestQueries
 
     public ValueTask<IReadOnlyList<TestDayRow>> TestDaysAsync(long testId, string branch, long sinceDay)
     {
-        using var connection = _database.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = $"""
+        using var lease = _database.Read();
+        var connection = lease.Connection;
+        using var command = connection.Rent($"""
             SELECT {DayColumns} FROM test_days INDEXED BY test_days_by_test
             WHERE test_id = $test AND branch = $branch AND day >= $since ORDER BY day;
-            """;
+            """);
         command.Parameters.AddWithValue("$test", testId);
         command.Parameters.AddWithValue("$branch", branch);
         command.Parameters.AddWithValue("$since", sinceDay);
@@ -232,11 +231,12 @@ public sealed class SqliteTestQueries : ITestQueries
             return new(tests);
         }
 
-        using var connection = _database.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = """
+        using var lease = _database.Read();
+
+        var connection = lease.Connection;
+        using var command = connection.Rent("""
             SELECT id, suite, name, file, first_seen_ms, flaky_reset_ms, flaky_reset_by FROM tests WHERE id = $id AND project_id = $project;
-            """;
+            """);
         command.Parameters.AddWithValue("$project", projectKey);
         var id = command.Parameters.Add("$id", SqliteType.Integer);
         foreach (var testId in testIds)
@@ -263,14 +263,14 @@ public sealed class SqliteTestQueries : ITestQueries
     {
         nextPage = null;
         var found = new List<TestExecution>(Math.Min(limit, 256));
-        using var connection = _database.Open();
+        using var lease = _database.Read();
+        var connection = lease.Connection;
 
         // The days it ran, newest first, each with the keys of the runs it ran in: no other run is looked at.
-        using var days = connection.CreateCommand();
-        days.CommandText = """
+        using var days = connection.Rent("""
             SELECT day, runs FROM test_days INDEXED BY test_days_by_test
             WHERE test_id = $test AND branch = '' AND day <= $until AND project_id = $project ORDER BY day DESC;
-            """;
+            """);
         days.Parameters.AddWithValue("$test", testId);
         days.Parameters.AddWithValue("$project", projectKey);
         days.Parameters.AddWithValue("$until", before?.Day ?? long.MaxValue);
@@ -283,16 +283,14 @@ public sealed class SqliteTestQueries : ITestQueries
             }
         }
 
-        using var run = connection.CreateCommand();
-        run.CommandText = "SELECT run_id, timestamp_ms, branch, commit_sha FROM test_runs WHERE id = $run AND project_id = $project;";
+        using var run = connection.Rent("SELECT run_id, timestamp_ms, branch, commit_sha FROM test_runs WHERE id = $run AND project_id = $project;");
         var runKey = run.Parameters.Add("$run", SqliteType.Integer);
         run.Parameters.AddWithValue("$project", projectKey);
-        using var executions = connection.CreateCommand();
-        executions.CommandText = """
+        using var executions = connection.Rent("""
             SELECT e.attempt, e.status, e.duration_ms, m.message
             FROM executions AS e LEFT JOIN failure_messages AS m ON m.id = e.message_id
             WHERE e.run_key = $run AND e.test_id = $test ORDER BY e.attempt DESC;
-            """;
+            """);
         var executionRun = executions.Parameters.Add("$run", SqliteType.Integer);
         executions.Parameters.AddWithValue("$test", testId);
 
@@ -337,13 +335,13 @@ public sealed class SqliteTestQueries : ITestQueries
 
     public ValueTask<IReadOnlyList<FailureOccurrence>> FailureOccurrencesAsync(long projectKey, long sinceDay, long? testId = null)
     {
-        using var connection = _database.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = """
+        using var lease = _database.Read();
+        var connection = lease.Connection;
+        using var command = connection.Rent("""
             SELECT group_id, test_id, sum(occurrences), min(first_ms), max(last_ms)
             FROM failure_days WHERE project_id = $project AND day >= $since AND ($test IS NULL OR test_id = $test)
             GROUP BY group_id, test_id;
-            """;
+            """);
         command.Parameters.AddWithValue("$project", projectKey);
         command.Parameters.AddWithValue("$since", sinceDay);
         command.Parameters.AddWithValue("$test", (object?)testId ?? DBNull.Value);
@@ -360,13 +358,13 @@ public sealed class SqliteTestQueries : ITestQueries
     public ValueTask<IReadOnlyDictionary<long, FailureGroupInfo>> FailureGroupsAsync(long projectKey, IReadOnlyCollection<long> groupIds)
     {
         var groups = new Dictionary<long, FailureGroupInfo>(groupIds.Count);
-        using var connection = _database.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = """
+        using var lease = _database.Read();
+        var connection = lease.Connection;
+        using var command = connection.Rent("""
             SELECT g.id, g.pattern, (SELECT m.message FROM failure_messages AS m INDEXED BY failure_messages_by_group
                                      WHERE m.group_id = g.id ORDER BY m.id DESC LIMIT 1)
             FROM failure_groups AS g WHERE g.id = $id AND g.project_id = $project;
-            """;
+            """);
         command.Parameters.AddWithValue("$project", projectKey);
         var id = command.Parameters.Add("$id", SqliteType.Integer);
         foreach (var groupId in groupIds)
@@ -385,8 +383,7 @@ public sealed class SqliteTestQueries : ITestQueries
     public Task<bool> ResetFlakyAsync(long projectKey, long testId, long nowMs, string resetBy) =>
         _writes.RunAsync("reset_flaky", connection =>
         {
-            using var command = connection.CreateCommand();
-            command.CommandText = "UPDATE tests SET flaky_reset_ms = $now, flaky_reset_by = $by WHERE id = $id AND project_id = $project;";
+            using var command = connection.Rent("UPDATE tests SET flaky_reset_ms = $now, flaky_reset_by = $by WHERE id = $id AND project_id = $project;");
             command.Parameters.AddWithValue("$now", nowMs);
             command.Parameters.AddWithValue("$by", resetBy);
             command.Parameters.AddWithValue("$id", testId);
@@ -399,7 +396,7 @@ public sealed class SqliteTestQueries : ITestQueries
         duration_sum, duration_max, histogram, last_ran_ms
         """;
 
-    private static List<TestDayRow> ReadDays(SqliteCommand command)
+    private static List<TestDayRow> ReadDays(RentedCommand command)
     {
         var rows = new List<TestDayRow>();
         using var reader = command.ExecuteReader();

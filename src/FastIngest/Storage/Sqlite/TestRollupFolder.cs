@@ -25,9 +25,9 @@ internal static class TestRollupFolder
     /// <summary>Folds one chunk inside the caller's transaction; returns how many runs it folded.</summary>
     public static int FoldChunk(SqliteConnection connection, SqliteTransaction transaction, TestStateRules rules)
     {
-        var watermark = Scalar(connection, transaction, "SELECT last_run_id FROM test_rollup_state WHERE id = 1;");
+        var watermark = Scalar(connection, "SELECT last_run_id FROM test_rollup_state WHERE id = 1;");
         var runs = new List<RunToFold>();
-        using (var read = Command(connection, transaction, """
+        using (var read = connection.Rent("""
             SELECT id, project_id, timestamp_ms, branch, commit_sha FROM test_runs WHERE id > $watermark ORDER BY id LIMIT $limit;
             """))
         {
@@ -46,7 +46,7 @@ internal static class TestRollupFolder
             return 0;
         }
 
-        using var source = new SqliteTestFoldSource(connection, transaction);
+        using var source = new SqliteTestFoldSource(connection);
         var chunk = new TestRollupChunk(source, rules);
         var folded = 0;
         long last = watermark, executions = 0;
@@ -62,7 +62,7 @@ internal static class TestRollupFolder
         }
 
         Save(connection, transaction, chunk);
-        using (var move = Command(connection, transaction, "UPDATE test_rollup_state SET last_run_id = $last WHERE id = 1;"))
+        using (var move = connection.Rent("UPDATE test_rollup_state SET last_run_id = $last WHERE id = 1;"))
         {
             move.Parameters.AddWithValue("$last", last);
             move.ExecuteNonQuery();
@@ -71,29 +71,21 @@ internal static class TestRollupFolder
         return folded;
     }
 
-    private static long Scalar(SqliteConnection connection, SqliteTransaction transaction, string sql)
+    private static long Scalar(SqliteConnection connection, string sql)
     {
-        using var command = Command(connection, transaction, sql);
+        using var command = connection.Rent(sql);
         return (long)command.ExecuteScalar()!;
-    }
-
-    private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction transaction, string sql)
-    {
-        var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = sql;
-        return command;
     }
 
 
     /// <summary>Merges the chunk into the stored rows: each key read once and written once.</summary>
     private static void Save(SqliteConnection connection, SqliteTransaction transaction, TestRollupChunk chunk)
     {
-        using var readDay = Command(connection, transaction, $"""
+        using var readDay = connection.Rent($"""
             SELECT {TestDayRollup.StoredColumns}
             FROM test_days WHERE project_id = $p AND branch = $b AND day = $d AND test_id = $t;
             """);
-        using var writeDay = Command(connection, transaction, """
+        using var writeDay = connection.Rent("""
             INSERT OR REPLACE INTO test_days (project_id, branch, day, test_id, executions, failures, skipped, infra, retry_passes,
                 flaky_commits, last_ms, last_ran_ms, last_failed_ms, last_flaky_ms, duration_sum, duration_max, histogram, runs)
             VALUES ($p, $b, $d, $t, $executions, $failures, $skipped, $infra, $retry, $flaky, $last, $lastRan, $lastFailed, $lastFlaky,
@@ -128,9 +120,8 @@ internal static class TestRollupFolder
             writeDay.ExecuteNonQuery();
         }
 
-        using var readFailure = Command(connection, transaction,
-            "SELECT occurrences, first_ms, last_ms FROM failure_days WHERE project_id = $p AND day = $d AND group_id = $g AND test_id = $t;");
-        using var writeFailure = Command(connection, transaction, """
+        using var readFailure = connection.Rent("SELECT occurrences, first_ms, last_ms FROM failure_days WHERE project_id = $p AND day = $d AND group_id = $g AND test_id = $t;");
+        using var writeFailure = connection.Rent("""
             INSERT OR REPLACE INTO failure_days (project_id, day, group_id, test_id, occurrences, first_ms, last_ms)
             VALUES ($p, $d, $g, $t, $n, $first, $last);
             """);
@@ -155,8 +146,7 @@ internal static class TestRollupFolder
             writeFailure.ExecuteNonQuery();
         }
 
-        using var writeCommit = Command(connection, transaction,
-            "INSERT OR REPLACE INTO commit_failures (project_id, commit_sha, test_id, flaky, last_ms) VALUES ($p, $c, $t, $f, $l);");
+        using var writeCommit = connection.Rent("INSERT OR REPLACE INTO commit_failures (project_id, commit_sha, test_id, flaky, last_ms) VALUES ($p, $c, $t, $f, $l);");
         foreach (var ((project, commitSha), tests) in chunk.Commits)
         {
             foreach (var (test, failure) in tests)
@@ -177,7 +167,7 @@ internal static class TestRollupFolder
         }
     }
 
-    private static void SetKey(SqliteCommand command, TestDayKey key)
+    private static void SetKey(RentedCommand command, TestDayKey key)
     {
         command.Parameters.Clear();
         command.Parameters.AddWithValue("$p", key.Project);
@@ -186,7 +176,7 @@ internal static class TestRollupFolder
         command.Parameters.AddWithValue("$t", key.Test);
     }
 
-    private static void SetFailureKey(SqliteCommand command, FailureDayKey key)
+    private static void SetFailureKey(RentedCommand command, FailureDayKey key)
     {
         command.Parameters.Clear();
         command.Parameters.AddWithValue("$p", key.Project);
@@ -203,15 +193,17 @@ internal static class TestRollupFolder
     private sealed class SqliteTestFoldSource : ITestFoldSource, IDisposable
     {
         private readonly SQLitePCL.sqlite3 _db;
+        private readonly RentedStatement _readRunRented;
         private readonly SQLitePCL.sqlite3_stmt _readRun;
-        private readonly SqliteCommand _earlierRuns, _passedIn, _commitFailures, _groupOf;
+        private readonly RentedCommand _earlierRuns, _passedIn, _commitFailures, _groupOf;
 
-        public SqliteTestFoldSource(SqliteConnection connection, SqliteTransaction transaction)
+        public SqliteTestFoldSource(SqliteConnection connection)
         {
             _db = connection.Handle!;
-            _readRun = RawSqlite.Prepare(_db,
+            _readRunRented = connection.RentRaw(
                 "SELECT test_id, attempt, status, duration_ms, message_id FROM executions WHERE run_key = ?1 ORDER BY test_id, attempt;");
-            _earlierRuns = Command(connection, transaction, """
+            _readRun = _readRunRented.Statement;
+            _earlierRuns = connection.Rent("""
                 SELECT id, count_total, count_failed, count_skipped FROM test_runs INDEXED BY test_runs_by_commit
                 WHERE project_id = $project AND commit_sha = $commit AND id < $run AND shards IS NULL ORDER BY id DESC LIMIT $limit;
                 """);
@@ -219,15 +211,13 @@ internal static class TestRollupFolder
             _earlierRuns.Parameters.Add("$commit", SqliteType.Text);
             _earlierRuns.Parameters.Add("$run", SqliteType.Integer);
             _earlierRuns.Parameters.Add("$limit", SqliteType.Integer);
-            _passedIn = Command(connection, transaction,
-                "SELECT status FROM executions WHERE run_key = $run AND test_id = $test ORDER BY attempt DESC LIMIT 1;");
+            _passedIn = connection.Rent("SELECT status FROM executions WHERE run_key = $run AND test_id = $test ORDER BY attempt DESC LIMIT 1;");
             _passedIn.Parameters.Add("$run", SqliteType.Integer);
             _passedIn.Parameters.Add("$test", SqliteType.Integer);
-            _commitFailures = Command(connection, transaction,
-                "SELECT test_id, flaky, last_ms FROM commit_failures WHERE project_id = $project AND commit_sha = $commit;");
+            _commitFailures = connection.Rent("SELECT test_id, flaky, last_ms FROM commit_failures WHERE project_id = $project AND commit_sha = $commit;");
             _commitFailures.Parameters.Add("$project", SqliteType.Integer);
             _commitFailures.Parameters.Add("$commit", SqliteType.Text);
-            _groupOf = Command(connection, transaction, "SELECT group_id FROM failure_messages WHERE id = $id;");
+            _groupOf = connection.Rent("SELECT group_id FROM failure_messages WHERE id = $id;");
             _groupOf.Parameters.Add("$id", SqliteType.Integer);
         }
 
@@ -301,7 +291,7 @@ internal static class TestRollupFolder
 
         public void Dispose()
         {
-            _readRun.Dispose(); // finalizes the statement
+            _readRunRented.Dispose();
             _earlierRuns.Dispose();
             _passedIn.Dispose();
             _commitFailures.Dispose();

@@ -95,6 +95,7 @@ public sealed class SqliteBackend : IStorageBackend
     public async ValueTask DisposeAsync()
     {
         await Writer.DisposeAsync();
+        _database.Dispose();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         Directory.Delete(_directory, recursive: true);
     }
