@@ -25,5 +25,9 @@ internal sealed class BenchmarkDatabase : IDisposable
         command.ExecuteNonQuery();
     }
 
-    public void Dispose() => System.IO.Directory.Delete(Directory, recursive: true);
+    public void Dispose()
+    {
+        Database.Dispose();
+        System.IO.Directory.Delete(Directory, recursive: true);
+    }
 }

@@ -32,7 +32,7 @@ public static class SeedCommand
             }
         }
 
-        var database = new SqliteDatabase(Path.Combine(Path.GetFullPath(data), "fastingest.db"), DurabilityMode.Normal);
+        using var database = new SqliteDatabase(Path.Combine(Path.GetFullPath(data), "fastingest.db"), DurabilityMode.Normal);
         database.Migrate();
         using var store = new SqliteRunBatchStore(database, DurabilityMode.Normal);
         var tenants = new SqliteTenantStore(database, new SqliteWrites(new InlineStorageWriter(store), store)); // the only writer here

@@ -170,7 +170,7 @@ public sealed class TokenLifecycleTests : IAsyncLifetime
     public async Task GeneratedAdminTokenIsSavedToItsFileAndOnlyItsPathIsPrinted()
     {
         var dir = Directory.CreateTempSubdirectory("fastingest-admin-print-").FullName;
-        var database = new FastIngest.Storage.Sqlite.SqliteDatabase(Path.Combine(dir, "fastingest.db"), FastIngest.Configuration.DurabilityMode.Normal);
+        using var database = new FastIngest.Storage.Sqlite.SqliteDatabase(Path.Combine(dir, "fastingest.db"), FastIngest.Configuration.DurabilityMode.Normal);
         database.Migrate();
         using var writer = new FastIngest.Storage.Sqlite.SqliteRunBatchStore(database, FastIngest.Configuration.DurabilityMode.Normal);
         var store = new FastIngest.Storage.Sqlite.SqliteTenantStore(database,

@@ -98,7 +98,6 @@ public sealed partial class MetricsTests : IAsyncLifetime
 
         Assert.InRange(scraped["fastingest_storage_statement_cache_total{result=\"hit\"}"], hitsBefore, hitsAfter);
         Assert.InRange(scraped["fastingest_storage_statement_cache_total{result=\"miss\"}"], missesBefore, missesAfter);
-        Assert.True(hitsBefore >= 4, $"five identical reads made {hitsBefore} statement cache hits ({missesBefore} misses)");
     }
 
     [Fact]

@@ -118,7 +118,7 @@ public sealed class CrashTests
     /// </summary>
     private static Dictionary<string, long> ReadStoredRuns(string dir, out string integrity)
     {
-        var database = new FastIngest.Storage.Sqlite.SqliteDatabase(Path.Combine(dir, "fastingest.db"), FastIngest.Configuration.DurabilityMode.Full);
+        using var database = new FastIngest.Storage.Sqlite.SqliteDatabase(Path.Combine(dir, "fastingest.db"), FastIngest.Configuration.DurabilityMode.Full);
         using var connectionLease = database.Read();
         var connection = connectionLease.Connection;
         using (var check = connection.CreateCommand())

@@ -1,5 +1,6 @@
 using System.Data;
 using Dapper;
+using Microsoft.Data.Sqlite;
 using FastIngest.Configuration;
 using FastIngest.Storage.Sqlite;
 using SQLitePCL;
@@ -25,8 +26,18 @@ public sealed class StatementCacheTests : IDisposable
     public void Dispose()
     {
         _database.Dispose();
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        SqliteConnection.ClearAllPools();
         Directory.Delete(_directory, recursive: true);
+    }
+
+    /// <summary>
+    /// Lets <see cref="NativeStatements"/> list what the connection prepares from now on (SQLitePCLRaw tracks
+    /// statements only when asked; a freshly lent connection has none yet).
+    /// </summary>
+    private static StatementCachingConnection Tracked(StatementCachingConnection connection)
+    {
+        connection.Handle!.enable_sqlite3_next_stmt(true);
+        return connection;
     }
 
     /// <summary>The statements SQLite holds prepared on a connection, as SQLite itself lists them.</summary>
@@ -52,7 +63,7 @@ public sealed class StatementCacheTests : IDisposable
         var before = Counts();
         using (var lease = _database.Read())
         {
-            first = lease.Connection;
+            first = Tracked(lease.Connection);
             using var command = first.Rent(sql);
             command.Parameters.AddWithValue("$name", "a");
             Assert.Equal(0L, command.ExecuteScalar());
@@ -75,12 +86,28 @@ public sealed class StatementCacheTests : IDisposable
     }
 
     [Fact]
+    public async Task AStoreReadAndAManagementWriteRunAgainAreAllHits()
+    {
+        using var writer = new SqliteRunBatchStore(_database, DurabilityMode.Normal);
+        var tenants = new SqliteTenantStore(_database, new SqliteWrites(new InlineStorageWriter(writer), writer));
+        var first = (await tenants.CreateOrgAsync("first", 1)).Org!;
+        Assert.Equal("first", (await tenants.FindOrgAsync(first.Id))!.Name);
+
+        // The same calls again, on the connections that ran them: nothing is compiled again.
+        var before = Counts();
+        var second = (await tenants.CreateOrgAsync("second", 2)).Org!;
+        Assert.Equal("second", (await tenants.FindOrgAsync(second.Id))!.Name);
+        var (hits, misses) = Counts();
+        Assert.True(misses == before.Misses && hits > before.Hits, $"hits {before.Hits} -> {hits}, misses {before.Misses} -> {misses}");
+    }
+
+    [Fact]
     public void DapperQueriesReuseTheirCommandWithTheNewValues()
     {
         var factory = new EchoFactory();
         var before = Counts();
         using var lease = _database.Read();
-        var connection = lease.Connection;
+        var connection = Tracked(lease.Connection);
         Assert.Equal("first", connection.Command("SELECT $text;", CommandType.Text, 0, factory).ExecuteScalar<string>("first"));
         var statements = NativeStatements(connection).Count;
         Assert.Equal("second", connection.Command("SELECT $text;", CommandType.Text, 0, factory).ExecuteScalar<string>("second"));
@@ -122,18 +149,143 @@ public sealed class StatementCacheTests : IDisposable
     }
 
     [Fact]
-    public void AConnectionKeepsAtMostItsCapacityOfStatements()
+    public void AConnectionKeepsAtMostItsCapacityOfStatementsDroppingTheLeastRecentlyUsed()
     {
+        const string hot = "SELECT 'hot';";
         using var lease = _database.Read();
+        var connection = Tracked(lease.Connection);
         for (var i = 0; i < SqliteStatementCache.Capacity * 2; i++)
         {
-            using var command = lease.Connection.Rent($"SELECT {i};");
-            Assert.Equal((long)i, command.ExecuteScalar());
+            using (var command = connection.Rent($"SELECT {i};"))
+            {
+                Assert.Equal((long)i, command.ExecuteScalar());
+            }
+
+            using var again = connection.Rent(hot); // used all along: never the least recently used
+            Assert.Equal("hot", again.ExecuteScalar());
         }
 
-        Assert.Equal(SqliteStatementCache.Capacity, lease.Connection.Statements.Count);
-        Assert.True(NativeStatements(lease.Connection).Count <= SqliteStatementCache.Capacity,
-            $"SQLite holds {NativeStatements(lease.Connection).Count} statements");
+        Assert.Equal(SqliteStatementCache.Capacity, connection.Statements.Count);
+        Assert.Equal(SqliteStatementCache.Capacity, NativeStatements(connection).Count); // the dropped ones are finalized
+        var before = Counts();
+        using (var command = connection.Rent(hot))
+        {
+            Assert.Equal("hot", command.ExecuteScalar());
+        }
+
+        using (var command = connection.Rent("SELECT 0;")) // long unused: dropped
+        {
+            Assert.Equal(0L, command.ExecuteScalar());
+        }
+
+        Assert.Equal((before.Hits + 1, before.Misses + 1), Counts());
+    }
+
+    [Fact]
+    public void TheSameTextRentedTwiceAtOnceGetsTwoCommandsAndKeepsOne()
+    {
+        const string sql = "SELECT $n;";
+        using var lease = _database.Read();
+        var connection = lease.Connection;
+        SqliteCommand outerCommand;
+        using (var outer = connection.Rent(sql))
+        {
+            outerCommand = outer.Command;
+            outer.Parameters.AddWithValue("$n", 1);
+            using var reader = outer.ExecuteReader();
+            Assert.True(reader.Read());
+            using (var inner = connection.Rent(sql)) // while the outer reader is open
+            {
+                Assert.NotSame(outerCommand, inner.Command);
+                inner.Parameters.AddWithValue("$n", 2);
+                Assert.Equal(2L, inner.ExecuteScalar());
+            }
+
+            Assert.Equal(1L, reader.GetInt64(0));
+        }
+
+        Assert.Equal(1, connection.Statements.Count); // one copy kept, the other disposed
+        using var next = connection.Rent(sql);
+        next.Parameters.AddWithValue("$n", 3);
+        Assert.Equal(3L, next.ExecuteScalar());
+    }
+
+    [Fact]
+    public void ACommandGivenBackWithItsReaderOpenIsNotReused()
+    {
+        const string sql = "SELECT 1 UNION ALL SELECT 2;";
+        using var lease = _database.Read();
+        var connection = lease.Connection;
+        SqliteCommand leaked;
+        SqliteDataReader open;
+        using (var command = connection.Rent(sql))
+        {
+            leaked = command.Command;
+            open = command.ExecuteReader(); // the command is given back before its reader is done with
+            Assert.True(open.Read());
+        }
+
+        open.Dispose();
+        using var next = connection.Rent(sql);
+        Assert.NotSame(leaked, next.Command);
+        Assert.Equal(1L, next.ExecuteScalar());
+    }
+
+    [Fact]
+    public void AWriterCommandRentedInsideATransactionIsReusedOutsideOne()
+    {
+        const string sql = "INSERT INTO orgs (public_id, name, created_at) VALUES ($id, $id, 1);";
+        using var writer = _database.OpenWriter();
+        using (var transaction = writer.BeginTransaction())
+        {
+            using (var insert = writer.Rent(sql))
+            {
+                insert.Parameters.AddWithValue("$id", "in-transaction");
+                Assert.Equal(1, insert.ExecuteNonQuery());
+            }
+
+            transaction.Commit();
+        }
+
+        var before = Counts();
+        using (var insert = writer.Rent(sql))
+        {
+            insert.Parameters.AddWithValue("$id", "outside");
+            Assert.Equal(1, insert.ExecuteNonQuery());
+        }
+
+        Assert.Equal((before.Hits + 1, before.Misses), Counts());
+        using var count = writer.Rent("SELECT count(*) FROM orgs;");
+        Assert.Equal(2L, count.ExecuteScalar());
+    }
+
+    [Fact]
+    public void AReadThatFailsMidwayLeavesItsStatementReusable()
+    {
+        const string sql = "SELECT 1 UNION ALL SELECT 2;";
+        using var lease = _database.Read();
+        var connection = lease.Connection;
+        Assert.Throws<InvalidOperationException>(void () =>
+        {
+            using var command = connection.Rent(sql);
+            using var reader = command.ExecuteReader();
+            reader.Read();
+            throw new InvalidOperationException("a caller's bug mid-read");
+        });
+
+        var before = Counts();
+        using var again = connection.Rent(sql);
+        Assert.Equal(1L, again.ExecuteScalar());
+        Assert.Equal((before.Hits + 1, before.Misses), Counts());
+    }
+
+    [Fact]
+    public void ALeaseGivenBackAfterTheDatabaseIsDisposedIsClosed()
+    {
+        var lease = _database.Read();
+        _database.Dispose();
+        lease.Dispose();
+        Assert.Equal(ConnectionState.Closed, lease.Connection.State);
     }
 
     [Fact]
@@ -155,15 +307,22 @@ public sealed class StatementCacheTests : IDisposable
     }
 
     [Fact]
-    public void ReadConnectionsStayReadOnlyWhenLentAgain()
+    public void ReadConnectionsStayReadOnlyWhenLentAgainAndWhenTheirPragmasAreAppliedAgain()
     {
-        for (var i = 0; i < 3; i++)
+        StatementCachingConnection? first = null;
+        for (var i = 0; i < 4; i++)
         {
+            // From the third lend on, a changed page cap makes the pool configure the warm connection again.
+            _database.MaxPageCount = i >= 2 ? 100_000 + i : null;
             using var lease = _database.Read();
+            first ??= lease.Connection;
+            Assert.Same(first, lease.Connection);
             using var write = lease.Connection.Rent("INSERT INTO orgs (public_id, name, created_at) VALUES ('o', 'bypass', 1);");
-            var refused = Assert.Throws<Microsoft.Data.Sqlite.SqliteException>(() => write.ExecuteNonQuery());
-            Assert.True(refused.SqliteErrorCode == 8, $"expected SQLITE_READONLY (8), got {refused.SqliteErrorCode}: {refused.Message}");
+            var refused = Assert.Throws<SqliteException>(() => write.ExecuteNonQuery());
+            Assert.True(refused.SqliteErrorCode == 8, $"lend {i}: expected SQLITE_READONLY (8), got {refused.SqliteErrorCode}: {refused.Message}");
         }
+
+        _database.MaxPageCount = null;
     }
 
     /// <summary>What Dapper.AOT generates for a call site with one string parameter (sized by Dapper's rule).</summary>

@@ -12,37 +12,52 @@ namespace FastIngest.Storage.Sqlite;
 /// <see cref="StatementCachingConnection"/> a query reuses the command (and so the prepared statement) it ran last
 /// time at the same call site, with only its parameter values updated; after the reader closes, the command goes
 /// back to the connection's cache instead of being disposed. Any other connection (PostgreSQL, migrations) gets
-/// Dapper's default behaviour.
+/// Dapper's default behaviour. Not for a call site that posts a sequence of parameter objects: Dapper.AOT updates
+/// the values of rows after the first itself, keeping the first row's sizes (none here does).
 /// </summary>
 public abstract class PreparedCommandFactory<T> : CommandFactory<T>
 {
+    /// <summary>The size Dapper gives a string parameter of at most this many characters (SetValueWithDefaultSize).</summary>
+    private const int DefaultStringSize = 4000;
+
     public override DbCommand GetCommand(DbConnection connection, string sql, CommandType commandType, T args)
     {
-        if (connection is StatementCachingConnection caching && caching.Statements.Take(sql, this) is { } cached)
+        if (connection is not StatementCachingConnection caching || caching.Statements.Take(sql, this) is not { } cached)
+        {
+            return base.GetCommand(connection, sql, commandType, args);
+        }
+
+        try
         {
             // Same call site, same parameter layout: only the values change (the generated factory sets them by
-            // position). Dapper.AOT's reuse helper does exactly that to the command it is handed.
+            // position or name). Dapper.AOT's reuse helper does exactly that to the command it is handed.
             DbCommand? handed = cached;
             var command = TryReuseThreadStatic(ref handed, sql, commandType, args)!;
 
-            // Updating a value leaves the parameter's Size as the first use set it (Dapper.AOT: 4000 for a short
-            // string), and Microsoft.Data.Sqlite truncates text to Size: a longer value than last time must not lose
-            // its tail. The rule is Dapper's own (SetValueWithDefaultSize).
+            // Updating a value leaves the parameter's size as the first use set it: 4000 for a short string, and
+            // Microsoft.Data.Sqlite truncates text to the size. A longer value than last time must keep its tail.
             var parameters = command.Parameters;
             for (var i = 0; i < parameters.Count; i++)
             {
-                if (parameters[i].Value is string text)
+                if (parameters[i] is { Size: DefaultStringSize, Value: string { Length: > DefaultStringSize } })
                 {
-                    parameters[i].Size = text.Length <= 4000 ? 4000 : -1;
+                    parameters[i].Size = -1;
                 }
             }
 
             return command;
         }
-
-        return base.GetCommand(connection, sql, commandType, args);
+        catch
+        {
+            cached.Dispose();
+            throw;
+        }
     }
 
+    /// <summary>
+    /// Back into the cache under the text it ran. A factory that rewrites its text (list expansion) would park it
+    /// under the rewritten one, which its call site never asks for: it is finalized once it is the least recently used.
+    /// </summary>
     public override bool TryRecycle(DbCommand command) =>
         command is SqliteCommand { Connection: StatementCachingConnection caching } sqlite && caching.Statements.Return(sqlite, this);
 }

@@ -14,12 +14,13 @@ public sealed class SqliteDatabase : IStorageStatistics, IDisposable
     private readonly string _connectionPragmas;
 
     /// <summary>
-    /// Read connections kept open between uses, each with its prepared statements (most recently used on top, so a
-    /// light load keeps reusing the same few warm ones). More readers than this at once open extra connections,
-    /// closed again when they are done.
+    /// Read connections kept open between uses, each with its prepared statements, most recently given back last (so
+    /// a light load keeps reusing the same few warm ones). More readers than this at once open extra connections,
+    /// closed again when they are done; one idle for <see cref="s_idleTimeout"/> is closed too.
     /// </summary>
-    private readonly Stack<StatementCachingConnection> _idleReaders = new();
-    private readonly int _maxIdleReaders = Math.Max(8, 4 * Environment.ProcessorCount);
+    private readonly List<(StatementCachingConnection Connection, long IdleSinceMs)> _idleReaders = [];
+    private readonly int _maxIdleReaders = Math.Clamp(2 * Environment.ProcessorCount, 4, 32);
+    private static readonly long s_idleTimeout = (long)TimeSpan.FromMinutes(5).TotalMilliseconds;
     private bool _disposed;
 
     /// <summary>
@@ -79,10 +80,14 @@ public sealed class SqliteDatabase : IStorageStatistics, IDisposable
     /// </summary>
     public ReadLease Read()
     {
-        StatementCachingConnection? connection;
+        StatementCachingConnection? connection = null;
         lock (_idleReaders)
         {
-            _idleReaders.TryPop(out connection);
+            if (_idleReaders.Count > 0)
+            {
+                connection = _idleReaders[^1].Connection;
+                _idleReaders.RemoveAt(_idleReaders.Count - 1);
+            }
         }
 
         if (connection is null)
@@ -108,43 +113,35 @@ public sealed class SqliteDatabase : IStorageStatistics, IDisposable
 
     private void Return(StatementCachingConnection connection)
     {
-        // Only a connection as it was lent is reused: open, outside any transaction and with no statement mid-step.
-        // A reader left open would keep its snapshot, and with it every WAL frame after it, for as long as the
-        // connection sat idle; closing it is what Microsoft.Data.Sqlite's own pool would have done.
-        if (connection.State != System.Data.ConnectionState.Open || !IsAtRest(connection.Handle!))
+        // Only a connection as it was lent is reused: open, outside any transaction and with no statement mid-step
+        // (a reader left open would keep its snapshot, and with it every WAL frame after it, for as long as the
+        // connection sat idle). Closing one that is not is what Microsoft.Data.Sqlite's own pool would do.
+        if (!connection.IsAtRest)
         {
             connection.Dispose();
             return;
         }
 
+        StatementCachingConnection? surplus = connection, stale = null;
+        var now = Environment.TickCount64;
         lock (_idleReaders)
         {
             if (!_disposed && _idleReaders.Count < _maxIdleReaders)
             {
-                _idleReaders.Push(connection);
-                return;
+                _idleReaders.Add((connection, now));
+                surplus = null;
             }
-        }
 
-        connection.Dispose();
-    }
-
-    private static bool IsAtRest(SQLitePCL.sqlite3 handle)
-    {
-        if (SQLitePCL.raw.sqlite3_get_autocommit(handle) == 0)
-        {
-            return false;
-        }
-
-        for (var statement = SQLitePCL.raw.sqlite3_next_stmt(handle, null); statement is not null; statement = SQLitePCL.raw.sqlite3_next_stmt(handle, statement))
-        {
-            if (SQLitePCL.raw.sqlite3_stmt_busy(statement) != 0)
+            // The least recently used one, if it sat idle long enough, is not worth its page cache any more.
+            if (_idleReaders.Count > 1 && now - _idleReaders[0].IdleSinceMs > s_idleTimeout)
             {
-                return false;
+                stale = _idleReaders[0].Connection;
+                _idleReaders.RemoveAt(0);
             }
         }
 
-        return true;
+        surplus?.Dispose();
+        stale?.Dispose();
     }
 
     /// <summary>Closes the idle read connections (the writer's belongs to its store); leases still out close as they return.</summary>
@@ -154,7 +151,7 @@ public sealed class SqliteDatabase : IStorageStatistics, IDisposable
         lock (_idleReaders)
         {
             _disposed = true;
-            idle = [.. _idleReaders];
+            idle = [.. _idleReaders.Select(static r => r.Connection)];
             _idleReaders.Clear();
         }
 
@@ -186,9 +183,6 @@ public sealed class SqliteDatabase : IStorageStatistics, IDisposable
         connection.Open();
         var handle = connection.Handle!;
 
-        // Lets IsAtRest list the connection's statements (SQLitePCL tracks them only when asked). Nothing is
-        // prepared on it yet: closing a connection finalizes every statement it had.
-        handle.enable_sqlite3_next_stmt(true);
         var cap = MaxPageCount;
         if (readOnly && _configured.TryGetValue(handle, out var applied) && applied.Value == cap)
         {

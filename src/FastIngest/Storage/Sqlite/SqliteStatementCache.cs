@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
 
@@ -22,12 +23,42 @@ public sealed class StatementCachingConnection : SqliteConnection
     /// <summary>The transaction this connection has open, which a reused command must carry (ADO.NET checks).</summary>
     internal SqliteTransaction? OpenTransaction => Transaction;
 
+    /// <summary>
+    /// Whether the connection holds nothing: no transaction, and no statement mid-step keeping a read snapshot (and
+    /// with it every WAL frame after it). One call into SQLite (<c>sqlite3_txn_state</c>, which SQLitePCLRaw does not
+    /// bind: the same library, statically linked into the AOT binary, the system's under the JIT).
+    /// </summary>
+    internal bool IsAtRest => State == System.Data.ConnectionState.Open && TxnState(Handle!.DangerousGetHandle(), IntPtr.Zero) == 0;
+
+    [DllImport("sqlite3", EntryPoint = "sqlite3_txn_state", CallingConvention = CallingConvention.Cdecl)]
+    private static extern int TxnState(IntPtr db, IntPtr schema);
+
+    /// <summary>Every command this connection creates can tell whether its reader is still open (see <see cref="SqliteStatementCache.Return(SqliteCommand, object)"/>).</summary>
+    public override SqliteCommand CreateCommand() => new ReusableCommand
+    {
+        Connection = this,
+        CommandTimeout = DefaultTimeout,
+        Transaction = Transaction,
+    };
+
     public override void Close()
     {
-        // Raw statements are ours to finalize; the commands Microsoft.Data.Sqlite disposes itself.
-        Statements.FinalizeRaw();
+        if (State == System.Data.ConnectionState.Open && !IsAtRest)
+        {
+            // Something was left mid-statement or in a transaction (a bug above): the native connection must not go
+            // back to Microsoft.Data.Sqlite's pool holding a snapshot, so this one is closed for good instead.
+            ClearPool(this);
+        }
+
+        Statements.Clear();
         base.Close();
     }
+}
+
+/// <summary>A command whose open reader, if any, is visible to the statement cache.</summary>
+internal sealed class ReusableCommand : SqliteCommand
+{
+    public bool HasOpenReader => DataReader is not null;
 }
 
 /// <summary>Commands built by hand (not through Dapper) on any SQLite connection.</summary>
@@ -77,22 +108,23 @@ public sealed class StatementCacheCounters
 
 /// <summary>
 /// The idle prepared statements of one connection, by query text (and, for Dapper, by the call site's parameter
-/// layout). A connection is used by one caller at a time, so nothing here locks. A statement in use is taken out
-/// and put back when done; a second use of the same text meanwhile (a nested read) prepares a second one, which
-/// is dropped on return. The cache is bounded, so query texts that vary never grow it past
-/// <see cref="Capacity"/>: beyond it, statements are simply not kept.
+/// layout), least recently used first out. A connection is used by one caller at a time, so nothing here locks. A
+/// statement in use is taken out and put back when done; a second use of the same text meanwhile (a nested read)
+/// prepares a second one, which is dropped on return. Beyond <see cref="Capacity"/> idle statements the least
+/// recently used one is finalized, so texts that vary cost a slot each only until they stop being used.
 /// </summary>
 public sealed class SqliteStatementCache
 {
-    public const int Capacity = 64;
+    /// <summary>About twice the texts one connection runs (reads about 70, the writer about 70).</summary>
+    public const int Capacity = 128;
 
     /// <summary>The "layout" of commands built by hand: their callers add their own parameters after renting.</summary>
     private static readonly object s_byHand = new();
 
     private readonly StatementCachingConnection _connection;
     private readonly StatementCacheCounters _counters;
-    private readonly Dictionary<(string Sql, object Layout), SqliteCommand> _commands = [];
-    private readonly Dictionary<string, sqlite3_stmt> _raw = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Sql, object? Layout), LinkedListNode<Idle>> _idle = [];
+    private readonly LinkedList<Idle> _byUse = new(); // least recently given back first
 
     internal SqliteStatementCache(StatementCachingConnection connection, StatementCacheCounters counters)
     {
@@ -101,7 +133,7 @@ public sealed class SqliteStatementCache
     }
 
     /// <summary>How many statements are kept, idle, right now (commands and raw statements).</summary>
-    public int Count => _commands.Count + _raw.Count;
+    public int Count => _idle.Count;
 
     internal RentedCommand Rent(string sql)
     {
@@ -123,66 +155,93 @@ public sealed class SqliteStatementCache
     internal bool Return(SqliteCommand command) => Return(command, s_byHand);
 
     /// <summary>The idle command prepared for this text and layout, or null (a miss: the caller builds one).</summary>
-    internal SqliteCommand? Take(string sql, object layout)
+    internal SqliteCommand? Take(string sql, object layout) => (SqliteCommand?)TakeIdle(sql, layout);
+
+    /// <summary>
+    /// Keeps a command for the next use of its text; false when it is not kept (the caller disposes it): another
+    /// connection's, one whose reader is still open (its next user would find it busy), or a second copy.
+    /// </summary>
+    internal bool Return(SqliteCommand command, object layout)
     {
-        if (_commands.Remove((sql, layout), out var command))
+        if (command.Connection != _connection || command is not ReusableCommand { HasOpenReader: false })
         {
+            return false;
+        }
+
+        command.Transaction = null;
+        return Keep(command.CommandText, layout, command);
+    }
+
+    /// <summary>
+    /// A statement on SQLite's C API, prepared once per connection. Give it back with <see cref="ReturnRaw"/>, which
+    /// resets it; one that is not given back (an exception before its dispose) is simply prepared again next time.
+    /// </summary>
+    internal sqlite3_stmt TakeRaw(string sql) => (sqlite3_stmt?)TakeIdle(sql, null) ?? RawSqlite.Prepare(_connection.Handle!, sql);
+
+    internal void ReturnRaw(string sql, sqlite3_stmt statement)
+    {
+        raw.sqlite3_reset(statement);
+        raw.sqlite3_clear_bindings(statement);
+        if (!Keep(sql, null, statement))
+        {
+            statement.Dispose();
+        }
+    }
+
+    /// <summary>Finalizes every idle statement (the connection is closing).</summary>
+    internal void Clear()
+    {
+        foreach (var idle in _byUse)
+        {
+            Dispose(idle.Statement);
+        }
+
+        _byUse.Clear();
+        _idle.Clear();
+    }
+
+    private object? TakeIdle(string sql, object? layout)
+    {
+        if (_idle.Remove((sql, layout), out var node))
+        {
+            _byUse.Remove(node);
             _counters.Hit();
-            return command;
+            return node.Value.Statement;
         }
 
         _counters.Miss();
         return null;
     }
 
-    /// <summary>Keeps a command whose reader is closed for the next use; false when it is not kept (the caller disposes it).</summary>
-    internal bool Return(SqliteCommand command, object layout)
+    private bool Keep(string sql, object? layout, object statement)
     {
-        if (command.Connection != _connection || _commands.Count + _raw.Count >= Capacity)
+        if (_idle.ContainsKey((sql, layout)))
         {
             return false;
         }
 
-        command.Transaction = null;
-        return _commands.TryAdd((command.CommandText, layout), command);
-    }
-
-    /// <summary>
-    /// A statement on SQLite's C API (for reads that stream blobs as spans), prepared once per connection. Give it
-    /// back with <see cref="ReturnRaw"/>, which resets it; one not given back (an exception) is finalized here.
-    /// </summary>
-    internal sqlite3_stmt TakeRaw(string sql)
-    {
-        if (_raw.Remove(sql, out var statement))
+        if (_idle.Count >= Capacity)
         {
-            _counters.Hit();
-            return statement;
+            var oldest = _byUse.First!;
+            _byUse.RemoveFirst();
+            _idle.Remove((oldest.Value.Sql, oldest.Value.Layout));
+            Dispose(oldest.Value.Statement);
         }
 
-        _counters.Miss();
-        return RawSqlite.Prepare(_connection.Handle!, sql);
+        _idle.Add((sql, layout), _byUse.AddLast(new Idle(sql, layout, statement)));
+        return true;
     }
 
-    internal void ReturnRaw(string sql, sqlite3_stmt statement)
+    private static void Dispose(object statement)
     {
-        raw.sqlite3_reset(statement);
-        raw.sqlite3_clear_bindings(statement);
-        if (_commands.Count + _raw.Count >= Capacity || !_raw.TryAdd(sql, statement))
+        if (statement is IDisposable disposable)
         {
-            statement.Dispose();
+            disposable.Dispose(); // a command (and its statements) or a raw statement (finalized)
         }
     }
 
-    internal void FinalizeRaw()
-    {
-        foreach (var statement in _raw.Values)
-        {
-            statement.Dispose();
-        }
-
-        _raw.Clear();
-        _commands.Clear(); // the connection disposes them as it closes
-    }
+    /// <summary>An idle statement: a <see cref="SqliteCommand"/> (layout = its call site's) or a raw <see cref="sqlite3_stmt"/> (layout null).</summary>
+    private readonly record struct Idle(string Sql, object? Layout, object Statement);
 }
 
 /// <summary>A command rented from a connection's statement cache: use it, then dispose to give it back.</summary>
