@@ -1,0 +1,88 @@
+using FastIngest.Configuration;
+using FastIngest.Storage;
+using FastIngest.Storage.Sqlite;
+using Microsoft.Data.Sqlite;
+
+namespace FastIngest.Tests.Storage;
+
+/// <summary>
+/// The per-test fold looks through runs in ranges and hands only those with test cases to the fold: runs without
+/// any are passed over inside SQLite, and the watermark still moves past every run exactly once.
+/// </summary>
+public sealed class TestFoldRangeTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("fastingest-foldrange-").FullName;
+    private readonly SqliteDatabase _database;
+
+    public TestFoldRangeTests()
+    {
+        _database = new SqliteDatabase(Path.Combine(_directory, "t.db"), DurabilityMode.Normal);
+        _database.Migrate();
+    }
+
+    public void Dispose()
+    {
+        _database.Dispose();
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    private long Scalar(string sql)
+    {
+        using var lease = _database.Read();
+        using var command = lease.Connection.Rent(sql);
+        return (long)command.ExecuteScalar()!;
+    }
+
+    [Fact]
+    public async Task RunsWithTestCasesAmongManyWithoutAreEachFoldedOnceAndTheWatermarkPassesThemAll()
+    {
+        using var writer = new SqliteRunBatchStore(_database, DurabilityMode.Normal);
+        var writes = new SqliteWrites(new InlineStorageWriter(writer), writer);
+        var tenants = new SqliteTenantStore(_database, writes);
+        var org = (await tenants.CreateOrgAsync("fold", 1)).Org!;
+        var project = (await tenants.CreateProjectAsync(org.Key, "fold", 1)).Project!;
+
+        // 45,000 runs, more than two scan ranges: the first 4,500 (more than two full chunks inside one range) and then
+        // every 997th have one test case (passing, or failing every third time), the rest none. One day, so every case
+        // lands in one roll-up row.
+        const int Runs = 45_000;
+        var withTests = 0;
+        var failures = 0;
+        var batch = new List<RunRecord>();
+        for (var n = 0; n < Runs; n++)
+        {
+            IReadOnlyList<TestCase>? tests = null;
+            if (n < 4500 || n % 997 == 0)
+            {
+                var failed = withTests % 3 == 0;
+                tests = [new TestCase("suite", "only", null, failed ? TestCaseStatus.Failed : TestCaseStatus.Passed, 5, 1, failed ? "boom" : null)];
+                withTests++;
+                failures += failed ? 1 : 0;
+            }
+
+            batch.Add(new RunRecord
+            {
+                ProjectKey = project.Key, RunId = $"r-{n}", Passed = true, DurationMs = 1, TimestampMs = 1000 + n,
+                Tests = tests, Counts = tests is null ? null : new RunCounts(1, tests[0].Status == TestCaseStatus.Passed ? 1 : 0,
+                    tests[0].Status == TestCaseStatus.Failed ? 1 : 0, 0),
+                Fingerprint = (UInt128)n, ReceivedAtMs = 1,
+            });
+            if (batch.Count == 5000 || n == Runs - 1)
+            {
+                writer.Commit(batch.ToArray(), new RunWriteOutcome[batch.Count]);
+                batch.Clear();
+            }
+        }
+
+        writer.MakeDurable();
+        var folder = new SqliteRollupFolder(_database, writes, new FastIngest.TestAnalytics.TestStateRules());
+        Assert.Equal(Runs, await folder.FoldTestsAsync(int.MaxValue));
+
+        Assert.Equal(Scalar("SELECT max(id) FROM test_runs;"), Scalar("SELECT last_run_id FROM test_rollup_state;"));
+        Assert.Equal(withTests, Scalar("SELECT executions FROM test_days WHERE branch = '';"));
+        Assert.Equal(failures, Scalar("SELECT failures FROM test_days WHERE branch = '';"));
+        Assert.Equal(0, await folder.FoldTestsAsync(int.MaxValue)); // nothing is folded twice
+        Assert.Equal(withTests, Scalar("SELECT executions FROM test_days WHERE branch = '';"));
+    }
+}
