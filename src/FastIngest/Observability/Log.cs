@@ -76,6 +76,10 @@ internal static partial class Log
         Message = "WAL checkpoint failed, retried on the next tick: {Error}")]
     public static partial void CheckpointFailed(ILogger logger, string error);
 
+    [LoggerMessage(EventId = 37, EventName = "rollup_fold_failed", Level = LogLevel.Warning,
+        Message = "Folding roll-ups failed, retried on the next tick (the WAL is still checkpointed): {Error}")]
+    public static partial void FoldFailed(ILogger logger, string error);
+
     [LoggerMessage(EventId = 36, EventName = "auto_quarantine_failed", Level = LogLevel.Warning,
         Message = "The auto-quarantine policy could not be applied, retried in five minutes: {Error}")]
     public static partial void AutoQuarantineFailed(ILogger logger, string error);

@@ -85,4 +85,44 @@ public sealed class TestFoldRangeTests : IDisposable
         Assert.Equal(0, await folder.FoldTestsAsync(int.MaxValue)); // nothing is folded twice
         Assert.Equal(withTests, Scalar("SELECT executions FROM test_days WHERE branch = '';"));
     }
+
+    [Fact]
+    public async Task ChunksCutByTheirExecutionsAndGapsFromDeletedRunsLoseAndRepeatNothing()
+    {
+        using var writer = new SqliteRunBatchStore(_database, DurabilityMode.Normal);
+        var writes = new SqliteWrites(new InlineStorageWriter(writer), writer);
+        var tenants = new SqliteTenantStore(_database, writes);
+        var org = (await tenants.CreateOrgAsync("cut", 1)).Org!;
+        var project = (await tenants.CreateProjectAsync(org.Key, "cut", 1)).Project!;
+
+        // 6,000 runs: every other one has the same 30 passing test cases (90,000 executions: a chunk stops at
+        // 50,000), the rest none; then 1,000 plain runs and 100 with tests are deleted, leaving gaps in the ids.
+        const int Runs = 6_000, Cases = 30;
+        var cases = Enumerable.Range(0, Cases).Select(static i => new TestCase("suite", $"case-{i}", null, TestCaseStatus.Passed, 3, 1, null)).ToArray();
+        var records = Enumerable.Range(0, Runs).Select(n => new RunRecord
+        {
+            ProjectKey = project.Key, RunId = $"c-{n}", Passed = true, DurationMs = 1, TimestampMs = 1000 + n,
+            Tests = n % 2 == 0 ? cases : null, Counts = n % 2 == 0 ? new RunCounts(Cases, Cases, 0, 0) : null,
+            Fingerprint = (UInt128)n, ReceivedAtMs = 1,
+        }).ToArray();
+        writer.Commit(records, new RunWriteOutcome[Runs]);
+        writer.MakeDurable();
+        using (var connection = _database.OpenWriter())
+        using (var delete = connection.Rent("""
+            DELETE FROM test_runs WHERE id IN (SELECT id FROM (SELECT id, CAST(substr(run_id, 3) AS INTEGER) AS n FROM test_runs)
+                                               WHERE (n BETWEEN 2001 AND 3999 AND n % 2 = 1) OR (n BETWEEN 4000 AND 4198 AND n % 2 = 0));
+            """))
+        {
+            Assert.Equal(1_100, delete.ExecuteNonQuery());
+        }
+
+        var folder = new SqliteRollupFolder(_database, writes, new FastIngest.TestAnalytics.TestStateRules());
+        Assert.True(await folder.FoldTestsAsync(int.MaxValue) > 0);
+
+        const long withTests = Runs / 2 - 100;
+        Assert.Equal(Scalar("SELECT max(id) FROM test_runs;"), Scalar("SELECT last_run_id FROM test_rollup_state;"));
+        Assert.Equal(Cases, Scalar("SELECT count(*) FROM test_days WHERE branch = '';"));
+        Assert.Equal(Cases, Scalar($"SELECT count(*) FROM test_days WHERE branch = '' AND executions = {withTests};"));
+        Assert.Equal(0, await folder.FoldTestsAsync(int.MaxValue));
+    }
 }

@@ -69,7 +69,6 @@ public sealed class SqliteCheckpointer : BackgroundService
             {
                 try
                 {
-                    lease ??= _database.Read();
                     await _folder.FoldRunsAsync(); // roll-ups catch up off the ingest path (stats reads also fold first)
                     if (++ticks % TestFoldEveryTicks == 0)
                     {
@@ -80,13 +79,23 @@ public sealed class SqliteCheckpointer : BackgroundService
                         {
                         }
                     }
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // A fold that cannot read a row, or a full disk: logged and retried on the next tick. The WAL is
+                    // still checkpointed below, so a fold that keeps failing never grows the WAL without bound.
+                    Log.FoldFailed(_logger, e.Message);
+                }
 
+                try
+                {
+                    lease ??= _database.Read();
                     CheckpointOnce(lease.Value.Connection);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    // A busy or failing disk is reported by the writer and /readyz; retry on the next tick. Anything
-                    // else (a fold that cannot read a row) is logged and retried too: upkeep must not stop the server.
+                    // A busy or failing disk is reported by the writer and /readyz; retry on the next tick: upkeep
+                    // must not stop the server.
                     Log.CheckpointFailed(_logger, e.Message);
                     lease?.Connection.Close(); // a closed connection is not given back to be reused
                     lease?.Dispose();

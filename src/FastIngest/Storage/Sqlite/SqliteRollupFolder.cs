@@ -25,14 +25,14 @@ public sealed class SqliteRollupFolder
     }
 
     /// <summary>Folds everything committed so far into the run roll-ups (cheap: one small row per run); returns how many runs.</summary>
-    public Task<long> FoldRunsAsync() => FoldWhilePendingAsync("fold_runs", "rollup_state", static (c, t, _) => FoldChunk(c, t), int.MaxValue);
+    public Task<long> FoldRunsAsync() => FoldWhilePendingAsync("fold_runs", "rollup_state", static (c, t, _) => FoldChunk(c, t), int.MaxValue, Chunk);
 
     /// <summary>
     /// Folds at most <paramref name="maxChunks"/> chunks of runs into the per-test roll-ups (each chunk its own
     /// short write); returns how many runs. A backlog (the runs of an upgraded database) is folded a little at a
     /// time by the background loop, never in one go for a read.
     /// </summary>
-    public Task<long> FoldTestsAsync(int maxChunks) => FoldWhilePendingAsync("fold_tests", "test_rollup_state", TestRollupFolder.FoldChunk, maxChunks);
+    public Task<long> FoldTestsAsync(int maxChunks) => FoldWhilePendingAsync("fold_tests", "test_rollup_state", TestRollupFolder.FoldChunk, maxChunks, 1);
 
     /// <summary>Whether runs are waiting for the per-test fold.</summary>
     public bool TestsPending()
@@ -46,10 +46,12 @@ public sealed class SqliteRollupFolder
     /// Folds chunk after chunk, each a write of its own queued to the writer (so ingest goes between them), until
     /// nothing is pending or the chunks run out. Roll-ups are derived data and the watermark commits with them: a
     /// fold lost to a power cut is simply folded again, so these writes need no flush of their own (and answer
-    /// without one). The look for pending runs is a read, so an idle server queues no write at all.
+    /// without one). The look for pending runs is a read, so an idle server queues no write at all. A chunk that
+    /// folded fewer than <paramref name="fullChunk"/> runs found everything pending when it ran: under steady ingest
+    /// the next would only chase the batch committed meanwhile, a write of its own for a handful of runs.
     /// </summary>
     private async Task<long> FoldWhilePendingAsync(string name, string state,
-        Func<SqliteConnection, SqliteTransaction, TestAnalytics.TestStateRules, int> foldChunk, int maxChunks)
+        Func<SqliteConnection, SqliteTransaction, TestAnalytics.TestStateRules, int> foldChunk, int maxChunks, int fullChunk)
     {
         if (!Pending(state))
         {
@@ -67,7 +69,7 @@ public sealed class SqliteRollupFolder
                 return count;
             }, durable: false);
             total += folded;
-            if (folded == 0)
+            if (folded < fullChunk)
             {
                 break;
             }
