@@ -17,23 +17,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 HERE=$(cd "$(dirname "$0")" && pwd)
-WORK=$(mktemp -d /tmp/fastingest-alloc.XXXXXX)
-PORT=$(( 20000 + RANDOM % 12000 ))
-BASE="http://127.0.0.1:$PORT"
-SERVER_PIN="" WRK_PIN=""
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then SERVER_PIN="taskset -c 0"; WRK_PIN="taskset -c 1"; fi
+. "$HERE/lib.sh"
 # Default settings (the access log summarised, info level), a budget that does not cap the load.
-$SERVER_PIN "$BINARY" --listen "127.0.0.1:$PORT" --data "$WORK/data" --rate-ingest 1000000000 >"$WORK/server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for _ in $(seq 200); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.05; done
-curl -sf "$BASE/healthz" >/dev/null || { echo "allocations: the server did not start:" >&2; cat "$WORK/server.log" >&2; exit 1; }
-ADMIN=$(cat "$WORK/data/admin-token")
-field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }
-ORG=$(curl -sf -XPOST "$BASE/v1/orgs" -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' -d '{"name":"alloc"}' | field id)
-PROJECT=$(curl -sf -XPOST "$BASE/v1/projects" -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' -d "{\"org_id\":\"$ORG\",\"name\":\"alloc\"}" | field id)
+start_server "$BINARY" --rate-ingest 1000000000
 export TOKEN
-TOKEN=$(curl -sf -XPOST "$BASE/v1/tokens" -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' -d "{\"project_id\":\"$PROJECT\"}" | field token)
+TOKEN=$(new_tenant alloc)
 
 allocated() { curl -sf "$BASE/metrics" | awk '$1=="fastingest_gc_allocated_bytes_total" {printf "%.0f", $2}'; }
 # round <name> <script or ""> <path>: runs wrk long enough for REQUESTS at the last measured rate; prints bytes/request
