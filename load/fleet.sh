@@ -17,26 +17,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 HERE=$(cd "$(dirname "$0")" && pwd)
-WORK=$(mktemp -d /tmp/fastingest-fleet.XXXXXX)
-PORT=$(( 20000 + RANDOM % 12000 ))
-BASE="http://127.0.0.1:$PORT"
-SERVER_PIN="" WRK_PIN=""
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then SERVER_PIN="taskset -c 0"; WRK_PIN="taskset -c 1"; fi
-
+. "$HERE/lib.sh"
 # The access log goes to a file, as it would to journald or a collector: its cost is part of the measurement.
-$SERVER_PIN "$BINARY" --listen "127.0.0.1:$PORT" --data "$WORK/data" --log-level "$LOG_LEVEL" --rate-ingest 1000000000 \
-  >"$WORK/server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for _ in $(seq 200); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.05; done
-curl -sf "$BASE/healthz" >/dev/null || { echo "fleet: the server did not start:" >&2; cat "$WORK/server.log" >&2; exit 1; }
-ADMIN=$(cat "$WORK/data/admin-token")
-field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }
-ORG=$(curl -sf -XPOST "$BASE/v1/orgs" -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' -d '{"name":"fleet"}' | field id)
-PROJECT=$(curl -sf -XPOST "$BASE/v1/projects" -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' -d "{\"org_id\":\"$ORG\",\"name\":\"fleet\"}" | field id)
+start_server "$BINARY" --log-level "$LOG_LEVEL" --rate-ingest 1000000000
 export TOKEN
-TOKEN=$(curl -sf -XPOST "$BASE/v1/tokens" -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' -d "{\"project_id\":\"$PROJECT\"}" | field token)
-
+TOKEN=$(new_tenant fleet)
 # wrk_row <name> <connections> <script or ""> [path] : appends "name req/s p50 p99 unexpected errors"
 wrk_row() {
   local out args=(-t1 "-c$2" "-d$DURATION" --latency)
