@@ -34,8 +34,11 @@ start_server() {
   $SERVER_PIN "$binary" --listen "127.0.0.1:$PORT" --data "$WORK/data" "$@" >"$WORK/server.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 200); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.05; done
-  curl -sf "$BASE/healthz" >/dev/null || { echo "the server did not start:" >&2; cat "$WORK/server.log" >&2; exit 1; }
-  ADMIN=$(cat "$WORK/data/admin-token")
+  # Answered, and by this server (not another process that already held the port).
+  if ! curl -sf "$BASE/healthz" >/dev/null || ! kill -0 "$SERVER" 2>/dev/null; then
+    echo "the server did not start:" >&2; cat "$WORK/server.log" >&2; exit 1
+  fi
+  ADMIN=${FASTINGEST_ADMIN_TOKEN:-$(cat "$WORK/data/admin-token")}
 }
 
 json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }

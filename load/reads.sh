@@ -31,12 +31,14 @@ for pair in $(seq "$PAIRS"); do
     start_server "$binary" --log-level warning --rate-ingest 1000000000 --rate-read 1000000000
     export TOKEN RUN_ID=seed-$((RUNS - 1))
     TOKEN=$(awk '$1=="read_token" {print $2}' "$WORK/seed.txt")
+    [ -n "$TOKEN" ] || { echo "reads: the seed printed no read token:" >&2; cat "$WORK/seed.txt" >&2; exit 1; }
     $WRK_PIN wrk -t1 "-c$CONNECTIONS" -d2s -s "$HERE/reads.lua" "$BASE/" >/dev/null 2>&1 # warm-up
-    out=$($WRK_PIN wrk -t1 "-c$CONNECTIONS" "-d$DURATION" --latency -s "$HERE/reads.lua" "$BASE/" 2>&1)
+    out=$($WRK_PIN wrk -t1 "-c$CONNECTIONS" "-d$DURATION" --latency -s "$HERE/reads.lua" "$BASE/" 2>&1) || { echo "$out" >&2; exit 1; }
     rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
     p99=$(awk '$1=="99%" {print $2}' <<<"$out")
     bad=$(awk '/^unexpected_status/ {print $2}' <<<"$out")
     echo "$label $pair $rps $p99 $bad" | tee -a "$SUMMARY"
+    [ -n "$rps" ] && [ "${bad:-1}" = 0 ] || { echo "reads: pass $label $pair had unexpected statuses or no result:" >&2; echo "$out" >&2; exit 1; }
     stop_server
   done
 done

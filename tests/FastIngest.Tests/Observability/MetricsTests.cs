@@ -98,6 +98,7 @@ public sealed partial class MetricsTests : IAsyncLifetime
 
         Assert.InRange(scraped["fastingest_storage_statement_cache_total{result=\"hit\"}"], hitsBefore, hitsAfter);
         Assert.InRange(scraped["fastingest_storage_statement_cache_total{result=\"miss\"}"], missesBefore, missesAfter);
+        Assert.True(hitsAfter > 0, $"five identical reads and the server's own upkeep made no statement cache hit ({missesAfter} misses)");
     }
 
     [Fact]

@@ -128,9 +128,11 @@ public sealed class StatementCacheTests : IDisposable
         const string sql = "SELECT ?1 + 1;";
         var before = Counts();
         StatementCachingConnection connection;
+        sqlite3 handle;
         using (var lease = _database.Read())
         {
-            connection = lease.Connection;
+            connection = Tracked(lease.Connection);
+            handle = connection.Handle!;
             for (var i = 0; i < 3; i++)
             {
                 using var rented = connection.RentRaw(sql);
@@ -146,6 +148,29 @@ public sealed class StatementCacheTests : IDisposable
         _database.Dispose(); // closes the idle connection: its statements must be finalized first, or SQLite cannot close it
         Assert.Equal(ConnectionState.Closed, connection.State);
         Assert.Equal(0, connection.Statements.Count);
+        Assert.Null(raw.sqlite3_next_stmt(handle, null)); // the native connection, pooled again, holds no statement
+    }
+
+    [Fact]
+    public void ARawStatementLeftMidStepIsResetAndItsConnectionClosedForGood()
+    {
+        StatementCachingConnection abandoned;
+        sqlite3_stmt statement;
+        using (var lease = _database.Read())
+        {
+            abandoned = lease.Connection;
+            var rented = abandoned.RentRaw("SELECT name FROM sqlite_master;"); // never disposed: a caller's bug
+            statement = rented.Statement;
+            Assert.Equal(raw.SQLITE_ROW, raw.sqlite3_step(statement));
+            Assert.NotEqual(0, raw.sqlite3_stmt_busy(statement)); // its read is open
+        }
+
+        Assert.Equal(ConnectionState.Closed, abandoned.State);
+        Assert.Equal(0, raw.sqlite3_stmt_busy(statement)); // reset as the connection closed: no snapshot is held
+        using var next = _database.Read();
+        Assert.NotSame(abandoned, next.Connection);
+        using var command = next.Connection.Rent("SELECT 3;");
+        Assert.Equal(3L, command.ExecuteScalar());
     }
 
     [Fact]

@@ -6,8 +6,8 @@ using Microsoft.Data.Sqlite;
 namespace FastIngest.Tests.Storage;
 
 /// <summary>
-/// The per-test fold looks through runs in ranges and hands only those with test cases to the fold: runs without
-/// any are passed over inside SQLite, and the watermark still moves past every run exactly once.
+/// The per-test fold finds the runs with test cases through the executions' key and hands only those to the fold:
+/// runs without any are passed over inside SQLite, and the watermark still moves past every run exactly once.
 /// </summary>
 public sealed class TestFoldRangeTests : IDisposable
 {
@@ -43,7 +43,7 @@ public sealed class TestFoldRangeTests : IDisposable
         var org = (await tenants.CreateOrgAsync("fold", 1)).Org!;
         var project = (await tenants.CreateProjectAsync(org.Key, "fold", 1)).Project!;
 
-        // 45,000 runs, more than two scan ranges: the first 4,500 (more than two full chunks inside one range) and then
+        // 45,000 runs: the first 4,500 (more than two full chunks of runs with test cases) and then
         // every 997th have one test case (passing, or failing every third time), the rest none. One day, so every case
         // lands in one roll-up row.
         const int Runs = 45_000;
@@ -77,12 +77,12 @@ public sealed class TestFoldRangeTests : IDisposable
 
         writer.MakeDurable();
         var folder = new SqliteRollupFolder(_database, writes, new FastIngest.TestAnalytics.TestStateRules());
-        Assert.Equal(Runs, await folder.FoldTestsAsync(int.MaxValue));
+        Assert.Equal(new FoldProgress(Runs, Full: false), await folder.FoldTestsAsync(int.MaxValue));
 
         Assert.Equal(Scalar("SELECT max(id) FROM test_runs;"), Scalar("SELECT last_run_id FROM test_rollup_state;"));
         Assert.Equal(withTests, Scalar("SELECT executions FROM test_days WHERE branch = '';"));
         Assert.Equal(failures, Scalar("SELECT failures FROM test_days WHERE branch = '';"));
-        Assert.Equal(0, await folder.FoldTestsAsync(int.MaxValue)); // nothing is folded twice
+        Assert.Equal(default, await folder.FoldTestsAsync(int.MaxValue)); // nothing is folded twice
         Assert.Equal(withTests, Scalar("SELECT executions FROM test_days WHERE branch = '';"));
     }
 
@@ -117,12 +117,41 @@ public sealed class TestFoldRangeTests : IDisposable
         }
 
         var folder = new SqliteRollupFolder(_database, writes, new FastIngest.TestAnalytics.TestStateRules());
-        Assert.True(await folder.FoldTestsAsync(int.MaxValue) > 0);
+        Assert.True((await folder.FoldTestsAsync(int.MaxValue)).Moved > 0);
 
         const long withTests = Runs / 2 - 100;
         Assert.Equal(Scalar("SELECT max(id) FROM test_runs;"), Scalar("SELECT last_run_id FROM test_rollup_state;"));
         Assert.Equal(Cases, Scalar("SELECT count(*) FROM test_days WHERE branch = '';"));
         Assert.Equal(Cases, Scalar($"SELECT count(*) FROM test_days WHERE branch = '' AND executions = {withTests};"));
-        Assert.Equal(0, await folder.FoldTestsAsync(int.MaxValue));
+        Assert.Equal(default, await folder.FoldTestsAsync(int.MaxValue));
+    }
+
+    [Theory]
+    [InlineData(1_999)]
+    [InlineData(2_000)]
+    [InlineData(2_001)]
+    [InlineData(4_000)]
+    public async Task RunsWithTestCasesAroundAFullChunkAreFoldedOnceAndTheWatermarkReachesTheNewestRun(int withTests)
+    {
+        using var writer = new SqliteRunBatchStore(_database, DurabilityMode.Normal);
+        var writes = new SqliteWrites(new InlineStorageWriter(writer), writer);
+        var tenants = new SqliteTenantStore(_database, writes);
+        var org = (await tenants.CreateOrgAsync("edge", 1)).Org!;
+        var project = (await tenants.CreateProjectAsync(org.Key, "edge", 1)).Project!;
+        TestCase[] one = [new TestCase("suite", "edge", null, TestCaseStatus.Passed, 3, 1, null)];
+        var records = Enumerable.Range(0, withTests + 50).Select(n => new RunRecord
+        {
+            ProjectKey = project.Key, RunId = $"e-{n}", Passed = true, DurationMs = 1, TimestampMs = 1000 + n,
+            Tests = n < withTests ? one : null, Counts = n < withTests ? new RunCounts(1, 1, 0, 0) : null,
+            Fingerprint = (UInt128)n, ReceivedAtMs = 1,
+        }).ToArray();
+        writer.Commit(records, new RunWriteOutcome[records.Length]);
+        writer.MakeDurable();
+
+        var folder = new SqliteRollupFolder(_database, writes, new FastIngest.TestAnalytics.TestStateRules());
+        var progress = await folder.FoldTestsAsync(int.MaxValue);
+        Assert.Equal(new FoldProgress(records.Length, Full: false), progress);
+        Assert.Equal(Scalar("SELECT max(id) FROM test_runs;"), Scalar("SELECT last_run_id FROM test_rollup_state;"));
+        Assert.Equal(withTests, Scalar("SELECT executions FROM test_days WHERE branch = '';"));
     }
 }

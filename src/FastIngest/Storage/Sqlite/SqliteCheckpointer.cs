@@ -22,8 +22,8 @@ public sealed class SqliteCheckpointer : BackgroundService
     /// The per-test fold once a second: each chunk rewrites the pages of every test and day it touches, so fewer,
     /// larger chunks write several times less WAL. The run roll-ups fold on every tick instead: a fold holds the
     /// writer for as long as it takes (about 0.4 µs per run), and a second's worth at 12,000 runs/s (5 ms) put every
-    /// request that arrived meanwhile in the p99 of a paced load (load/compare.sh, #21: paced p99 8.7-10 ms with a
-    /// fold a second, 5.1 ms with one per tick). They rewrite one row per project, day and branch.
+    /// request that arrived meanwhile in the p99 of a paced load (load/compare.sh, #21: paced p99 7.3 ms with a fold
+    /// a second, 4.9 ms with one per tick). They rewrite one row per project, day and branch.
     /// </summary>
     private const int TestFoldEveryTicks = 4;
     private readonly SqliteDatabase _database;
@@ -75,7 +75,7 @@ public sealed class SqliteCheckpointer : BackgroundService
                         // The per-test fold catches up a chunk at a time, for at most s_foldBudget, then the WAL is
                         // checkpointed: a backlog (an upgraded database's history) never grows the WAL without bound.
                         var started = Stopwatch.GetTimestamp();
-                        while (Stopwatch.GetElapsedTime(started) < s_foldBudget && await _folder.FoldTestsAsync(maxChunks: 1) > 0)
+                        while (Stopwatch.GetElapsedTime(started) < s_foldBudget && (await _folder.FoldTestsAsync(maxChunks: 1)).Full)
                         {
                         }
                     }

@@ -24,15 +24,19 @@ public sealed class SqliteRollupFolder
         _rules = rules;
     }
 
-    /// <summary>Folds everything committed so far into the run roll-ups (cheap: one small row per run); returns how many runs.</summary>
-    public Task<long> FoldRunsAsync() => FoldWhilePendingAsync("fold_runs", "rollup_state", static (c, t, _) => FoldChunk(c, t), int.MaxValue, Chunk);
+    /// <summary>Folds everything committed so far into the run roll-ups (cheap: one small row per run).</summary>
+    public Task<FoldProgress> FoldRunsAsync() => FoldWhilePendingAsync("fold_runs", "rollup_state", static (c, t, _) =>
+    {
+        var runs = FoldChunk(c, t);
+        return new FoldProgress(runs, Full: runs >= Chunk);
+    }, int.MaxValue);
 
     /// <summary>
     /// Folds at most <paramref name="maxChunks"/> chunks of runs into the per-test roll-ups (each chunk its own
-    /// short write); returns how many runs. A backlog (the runs of an upgraded database) is folded a little at a
+    /// short write). A backlog (the runs of an upgraded database) is folded a little at a
     /// time by the background loop, never in one go for a read.
     /// </summary>
-    public Task<long> FoldTestsAsync(int maxChunks) => FoldWhilePendingAsync("fold_tests", "test_rollup_state", TestRollupFolder.FoldChunk, maxChunks, 1);
+    public Task<FoldProgress> FoldTestsAsync(int maxChunks) => FoldWhilePendingAsync("fold_tests", "test_rollup_state", TestRollupFolder.FoldChunk, maxChunks);
 
     /// <summary>Whether runs are waiting for the per-test fold.</summary>
     public bool TestsPending()
@@ -46,19 +50,20 @@ public sealed class SqliteRollupFolder
     /// Folds chunk after chunk, each a write of its own queued to the writer (so ingest goes between them), until
     /// nothing is pending or the chunks run out. Roll-ups are derived data and the watermark commits with them: a
     /// fold lost to a power cut is simply folded again, so these writes need no flush of their own (and answer
-    /// without one). The look for pending runs is a read, so an idle server queues no write at all. A chunk that
-    /// folded fewer than <paramref name="fullChunk"/> runs found everything pending when it ran: under steady ingest
-    /// the next would only chase the batch committed meanwhile, a write of its own for a handful of runs.
+    /// without one). The look for pending runs is a read, so an idle server queues no write at all. A chunk that was
+    /// not full found everything pending when it ran: under steady ingest the next would only chase the batch
+    /// committed meanwhile, a write of its own for a handful of runs, so folding stops there.
     /// </summary>
-    private async Task<long> FoldWhilePendingAsync(string name, string state,
-        Func<SqliteConnection, SqliteTransaction, TestAnalytics.TestStateRules, int> foldChunk, int maxChunks, int fullChunk)
+    private async Task<FoldProgress> FoldWhilePendingAsync(string name, string state,
+        Func<SqliteConnection, SqliteTransaction, TestAnalytics.TestStateRules, FoldProgress> foldChunk, int maxChunks)
     {
         if (!Pending(state))
         {
-            return 0;
+            return default;
         }
 
         long total = 0;
+        var full = false;
         for (var chunk = 0; chunk < maxChunks; chunk++)
         {
             var folded = await _writes.RunAsync(name, connection =>
@@ -68,14 +73,15 @@ public sealed class SqliteRollupFolder
                 transaction.Commit();
                 return count;
             }, durable: false);
-            total += folded;
-            if (folded < fullChunk)
+            total += folded.Moved;
+            full = folded.Full;
+            if (!full)
             {
                 break;
             }
         }
 
-        return total;
+        return new FoldProgress(total, full);
     }
 
     private bool Pending(string state)
@@ -207,3 +213,9 @@ public sealed class SqliteRollupFolder
         return (long)command.ExecuteScalar()!;
     }
 }
+
+/// <summary>
+/// What a fold did: how far its watermark moved (in runs or run ids) and whether its last chunk was full, the only
+/// case in which more may be pending than it saw.
+/// </summary>
+public readonly record struct FoldProgress(long Moved, bool Full);

@@ -25,10 +25,32 @@ public sealed class StatementCachingConnection : SqliteConnection
 
     /// <summary>
     /// Whether the connection holds nothing: no transaction, and no statement mid-step keeping a read snapshot (and
-    /// with it every WAL frame after it). One call into SQLite (<c>sqlite3_txn_state</c>, which SQLitePCLRaw does not
-    /// bind: the same library, statically linked into the AOT binary, the system's under the JIT).
+    /// with it every WAL frame after it). One call into SQLite: <c>sqlite3_txn_state</c> (3.34+), which SQLitePCLRaw
+    /// does not bind, from the same library (statically linked into the AOT binary, the system's under the JIT). On
+    /// an older SQLite only an open transaction is seen.
     /// </summary>
-    internal bool IsAtRest => State == System.Data.ConnectionState.Open && TxnState(Handle!.DangerousGetHandle(), IntPtr.Zero) == 0;
+    internal bool IsAtRest => State == System.Data.ConnectionState.Open && HoldsNothing(Handle!);
+
+    private static int s_txnState; // 0 unknown, 1 available, -1 missing
+
+    private static bool HoldsNothing(sqlite3 handle)
+    {
+        if (Volatile.Read(ref s_txnState) >= 0)
+        {
+            try
+            {
+                var held = TxnState(handle.DangerousGetHandle(), IntPtr.Zero) != 0;
+                Volatile.Write(ref s_txnState, 1);
+                return !held;
+            }
+            catch (EntryPointNotFoundException)
+            {
+                Volatile.Write(ref s_txnState, -1);
+            }
+        }
+
+        return raw.sqlite3_get_autocommit(handle) != 0;
+    }
 
     [DllImport("sqlite3", EntryPoint = "sqlite3_txn_state", CallingConvention = CallingConvention.Cdecl)]
     private static extern int TxnState(IntPtr db, IntPtr schema);
@@ -43,11 +65,18 @@ public sealed class StatementCachingConnection : SqliteConnection
 
     public override void Close()
     {
-        if (State == System.Data.ConnectionState.Open && !IsAtRest)
+        if (State == System.Data.ConnectionState.Open)
         {
-            // Something was left mid-statement or in a transaction (a bug above): the native connection must not go
-            // back to Microsoft.Data.Sqlite's pool holding a snapshot, so this one is closed for good instead.
-            ClearPool(this);
+            // What a caller left behind (a bug above): raw statements it never gave back are reset (their reads end),
+            // and a transaction is rolled back, as Close would do anyway.
+            Statements.ResetRented();
+            Transaction?.Dispose();
+            if (!IsAtRest)
+            {
+                // Still holding something (a reader, or a transaction begun by hand): the native connection must not
+                // go back to Microsoft.Data.Sqlite's pool like that, so this one is closed for good instead.
+                ClearPool(this);
+            }
         }
 
         Statements.Clear();
@@ -125,6 +154,7 @@ public sealed class SqliteStatementCache
     private readonly StatementCacheCounters _counters;
     private readonly Dictionary<(string Sql, object? Layout), LinkedListNode<Idle>> _idle = [];
     private readonly LinkedList<Idle> _byUse = new(); // least recently given back first
+    private readonly List<sqlite3_stmt> _rentedRaw = [];
 
     internal SqliteStatementCache(StatementCachingConnection connection, StatementCacheCounters counters)
     {
@@ -174,18 +204,35 @@ public sealed class SqliteStatementCache
 
     /// <summary>
     /// A statement on SQLite's C API, prepared once per connection. Give it back with <see cref="ReturnRaw"/>, which
-    /// resets it; one that is not given back (an exception before its dispose) is simply prepared again next time.
+    /// resets it; one that is not given back is reset when the connection closes, and prepared again next time.
     /// </summary>
-    internal sqlite3_stmt TakeRaw(string sql) => (sqlite3_stmt?)TakeIdle(sql, null) ?? RawSqlite.Prepare(_connection.Handle!, sql);
+    internal sqlite3_stmt TakeRaw(string sql)
+    {
+        var statement = (sqlite3_stmt?)TakeIdle(sql, null) ?? RawSqlite.Prepare(_connection.Handle!, sql);
+        _rentedRaw.Add(statement);
+        return statement;
+    }
 
     internal void ReturnRaw(string sql, sqlite3_stmt statement)
     {
+        _rentedRaw.Remove(statement);
         raw.sqlite3_reset(statement);
         raw.sqlite3_clear_bindings(statement);
         if (!Keep(sql, null, statement))
         {
             statement.Dispose();
         }
+    }
+
+    /// <summary>Resets the raw statements rented and never given back, so none keeps a read open (the connection is closing).</summary>
+    internal void ResetRented()
+    {
+        foreach (var statement in _rentedRaw)
+        {
+            raw.sqlite3_reset(statement);
+        }
+
+        _rentedRaw.Clear();
     }
 
     /// <summary>Finalizes every idle statement (the connection is closing).</summary>

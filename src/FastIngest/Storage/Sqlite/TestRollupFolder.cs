@@ -23,23 +23,25 @@ internal static class TestRollupFolder
     private const int ChunkRuns = 2_000;
 
     /// <summary>
-    /// Folds one chunk inside the caller's transaction; returns how far the watermark moved, in run ids (0: nothing
-    /// was pending). Only runs with test cases are read: they are found through the executions' key, one seek each,
-    /// so runs without any (the seed API's plain runs, which fold to nothing) cost nothing at all. Reading every run
-    /// held the writer for about 1.6 ms per 2,000 plain runs (#21's paced p99).
+    /// Folds one chunk inside the caller's transaction: how far the watermark moved, in run ids, and whether the
+    /// chunk was full (more may be pending). Only runs with test cases are read: they are found through the
+    /// executions' key, one seek each, so runs without any (the seed API's plain runs, which fold to nothing) cost
+    /// nothing at all. Reading every run held the writer for about 1.6 ms per 2,000 plain runs (#21's paced p99).
     /// </summary>
-    public static int FoldChunk(SqliteConnection connection, SqliteTransaction transaction, TestStateRules rules)
+    public static FoldProgress FoldChunk(SqliteConnection connection, SqliteTransaction transaction, TestStateRules rules)
     {
         var watermark = Scalar(connection, "SELECT last_run_id FROM test_rollup_state WHERE id = 1;");
         var newest = Scalar(connection, "SELECT coalesce(max(id), 0) FROM test_runs;");
         if (newest <= watermark)
         {
-            return 0;
+            return default;
         }
 
         // A run's executions commit with its row (one transaction), so every run with test cases up to the newest
-        // id is found here; each step is one seek on the executions' primary key (run_key, test_id, attempt).
+        // id is found here; each step is one seek on the executions' primary key (run_key, test_id, attempt). The
+        // walk's keys are counted, not the joined rows, so a full chunk is never mistaken for the last one.
         var runs = new List<RunToFold>();
+        var (keys, lastKey) = (0, watermark);
         using (var read = connection.Rent("""
             WITH RECURSIVE keyed(k) AS (
                 SELECT (SELECT run_key FROM executions WHERE run_key > $watermark ORDER BY run_key LIMIT 1)
@@ -48,8 +50,8 @@ internal static class TestRollupFolder
                 WHERE keyed.k IS NOT NULL AND keyed.k <= $newest
                 LIMIT $limit
             )
-            SELECT r.id, r.project_id, r.timestamp_ms, r.branch, r.commit_sha
-            FROM keyed JOIN test_runs AS r ON r.id = keyed.k WHERE keyed.k <= $newest ORDER BY r.id;
+            SELECT keyed.k, r.project_id, r.timestamp_ms, r.branch, r.commit_sha, r.id IS NOT NULL
+            FROM keyed LEFT JOIN test_runs AS r ON r.id = keyed.k WHERE keyed.k <= $newest ORDER BY keyed.k;
             """))
         {
             read.Parameters.AddWithValue("$watermark", watermark);
@@ -58,17 +60,22 @@ internal static class TestRollupFolder
             using var reader = read.ExecuteReader();
             while (reader.Read())
             {
-                runs.Add(new RunToFold(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2),
-                    reader.IsDBNull(3) ? "" : reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4)));
+                (keys, lastKey) = (keys + 1, reader.GetInt64(0));
+                if (reader.GetBoolean(5))
+                {
+                    runs.Add(new RunToFold(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2),
+                        reader.IsDBNull(3) ? "" : reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4)));
+                }
             }
         }
 
-        // A full chunk ends at its last run; a short one found every run with test cases: it covers all up to the newest.
-        long last = runs.Count == ChunkRuns ? runs[^1].Key : newest;
+        // A full walk ends at its last key; a short one found every run with test cases: it covers all up to the newest.
+        var full = keys == ChunkRuns;
+        var last = full ? lastKey : newest;
         if (runs.Count == 0)
         {
             MoveWatermark(connection, last);
-            return (int)Math.Min(int.MaxValue, last - watermark);
+            return new FoldProgress(last - watermark, full);
         }
 
         using var source = new SqliteTestFoldSource(connection);
@@ -79,14 +86,14 @@ internal static class TestRollupFolder
             executions += chunk.Add(run);
             if (executions >= ChunkExecutions)
             {
-                last = run.Key;
+                (last, full) = (run.Key, true);
                 break;
             }
         }
 
         Save(connection, transaction, chunk);
         MoveWatermark(connection, last);
-        return (int)Math.Min(int.MaxValue, last - watermark);
+        return new FoldProgress(last - watermark, full);
     }
 
     private static void MoveWatermark(SqliteConnection connection, long last)
