@@ -16,7 +16,8 @@ public sealed class SqliteDatabase : IStorageStatistics, IDisposable
     /// <summary>
     /// Read connections kept open between uses, each with its prepared statements, most recently given back last (so
     /// a light load keeps reusing the same few warm ones). More readers than this at once open extra connections,
-    /// closed again when they are done; one idle for <see cref="s_idleTimeout"/> is closed too.
+    /// closed again when they are done; and when one is given back, the longest-idle one is closed if it sat unused
+    /// for <see cref="s_idleTimeout"/>.
     /// </summary>
     private readonly List<(StatementCachingConnection Connection, long IdleSinceMs)> _idleReaders = [];
     private readonly int _maxIdleReaders = Math.Clamp(2 * Environment.ProcessorCount, 4, 32);
