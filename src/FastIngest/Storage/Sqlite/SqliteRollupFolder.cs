@@ -94,14 +94,13 @@ public sealed class SqliteRollupFolder
     /// <summary>A read-only look, so an idle server's folds take no write lock at all.</summary>
     private static bool HasPending(SqliteConnection connection, string state)
     {
-        using var command = connection.Rent($"SELECT EXISTS (SELECT 1 FROM test_runs WHERE id > (SELECT last_run_id FROM {state} WHERE id = 1));");
-        return (long)command.ExecuteScalar()! != 0;
+        return connection.ScalarInt64($"SELECT EXISTS (SELECT 1 FROM test_runs WHERE id > (SELECT last_run_id FROM {state} WHERE id = 1));") != 0;
     }
 
     /// <summary>Folds up to one chunk of unfolded runs inside the caller's transaction.</summary>
     internal static int FoldChunk(SqliteConnection connection, SqliteTransaction transaction)
     {
-        var watermark = Scalar(connection, "SELECT last_run_id FROM rollup_state WHERE id = 1;");
+        var watermark = connection.ScalarInt64("SELECT last_run_id FROM rollup_state WHERE id = 1;");
         var rollups = new DailyRollups();
         long last = watermark;
         var count = 0;
@@ -205,12 +204,6 @@ public sealed class SqliteRollupFolder
             wh.Value = group.Histogram;
             write.ExecuteNonQuery();
         }
-    }
-
-    private static long Scalar(SqliteConnection connection, string sql)
-    {
-        using var command = connection.Rent(sql);
-        return (long)command.ExecuteScalar()!;
     }
 }
 

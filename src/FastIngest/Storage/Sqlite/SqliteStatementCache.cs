@@ -110,6 +110,13 @@ public static class SqliteCommands
         return new RentedCommand(command, null);
     }
 
+    /// <summary>The one number a statement without parameters answers, through the connection's statement cache.</summary>
+    public static long ScalarInt64(this SqliteConnection connection, string sql)
+    {
+        using var command = connection.Rent(sql);
+        return (long)command.ExecuteScalar()!;
+    }
+
     /// <summary>
     /// A statement on SQLite's C API (for reads that stream blobs as spans or fold row by row without boxing),
     /// prepared once per <see cref="StatementCachingConnection"/>. Dispose it to reset it and give it back.

@@ -30,8 +30,8 @@ internal static class TestRollupFolder
     /// </summary>
     public static FoldProgress FoldChunk(SqliteConnection connection, SqliteTransaction transaction, TestStateRules rules)
     {
-        var watermark = Scalar(connection, "SELECT last_run_id FROM test_rollup_state WHERE id = 1;");
-        var newest = Scalar(connection, "SELECT coalesce(max(id), 0) FROM test_runs;");
+        var watermark = connection.ScalarInt64("SELECT last_run_id FROM test_rollup_state WHERE id = 1;");
+        var newest = connection.ScalarInt64("SELECT coalesce(max(id), 0) FROM test_runs;");
         if (newest <= watermark)
         {
             return default;
@@ -101,12 +101,6 @@ internal static class TestRollupFolder
         using var move = connection.Rent("UPDATE test_rollup_state SET last_run_id = $last WHERE id = 1;");
         move.Parameters.AddWithValue("$last", last);
         move.ExecuteNonQuery();
-    }
-
-    private static long Scalar(SqliteConnection connection, string sql)
-    {
-        using var command = connection.Rent(sql);
-        return (long)command.ExecuteScalar()!;
     }
 
 
