@@ -3,6 +3,7 @@ using Dapper;
 using Microsoft.Data.Sqlite;
 using FastIngest.Configuration;
 using FastIngest.Storage.Sqlite;
+using FastIngest.Tests.Infrastructure;
 using SQLitePCL;
 
 namespace FastIngest.Tests.Storage;
@@ -14,21 +15,12 @@ namespace FastIngest.Tests.Storage;
 /// </summary>
 public sealed class StatementCacheTests : IDisposable
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("fastingest-statements-").FullName;
+    private readonly TempSqliteDatabase _temp = new("statements");
     private readonly SqliteDatabase _database;
 
-    public StatementCacheTests()
-    {
-        _database = new SqliteDatabase(Path.Combine(_directory, "t.db"), DurabilityMode.Normal);
-        _database.Migrate();
-    }
+    public StatementCacheTests() => _database = _temp.Database;
 
-    public void Dispose()
-    {
-        _database.Dispose();
-        SqliteConnection.ClearAllPools();
-        Directory.Delete(_directory, recursive: true);
-    }
+    public void Dispose() => _temp.Dispose();
 
     /// <summary>
     /// Lets <see cref="NativeStatements"/> list what the connection prepares from now on (SQLitePCLRaw tracks

@@ -1,7 +1,7 @@
 using FastIngest.Configuration;
 using FastIngest.Storage;
 using FastIngest.Storage.Sqlite;
-using Microsoft.Data.Sqlite;
+using FastIngest.Tests.Infrastructure;
 
 namespace FastIngest.Tests.Storage;
 
@@ -12,7 +12,7 @@ namespace FastIngest.Tests.Storage;
 /// </summary>
 public sealed class TenantIsolationStorageTests : IDisposable
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("fastingest-isolation-").FullName;
+    private readonly TempSqliteDatabase _temp = new("isolation");
     private readonly SqliteDatabase _database;
     private readonly SqliteTenantStore _tenants;
     private readonly SqliteDataRemovalStore _removal;
@@ -21,8 +21,7 @@ public sealed class TenantIsolationStorageTests : IDisposable
 
     public TenantIsolationStorageTests()
     {
-        _database = new SqliteDatabase(Path.Combine(_directory, "t.db"), DurabilityMode.Normal);
-        _database.Migrate();
+        _database = _temp.Database;
         _writer = new SqliteRunBatchStore(_database, DurabilityMode.Normal);
         _writes = new SqliteWrites(new InlineStorageWriter(_writer), _writer); // the test is the only writer
         _tenants = new SqliteTenantStore(_database, _writes);
@@ -32,9 +31,7 @@ public sealed class TenantIsolationStorageTests : IDisposable
     public void Dispose()
     {
         _writer.Dispose();
-        _database.Dispose();
-        SqliteConnection.ClearAllPools();
-        Directory.Delete(_directory, recursive: true);
+        _temp.Dispose();
     }
 
     [Fact]
@@ -173,14 +170,7 @@ public sealed class TenantIsolationStorageTests : IDisposable
         Assert.True(counted == 3, $"roll-ups count {counted} runs; 3 are stored (r1, r2, late)");
     }
 
-    private long Scalar(string sql)
-    {
-        using var connectionLease = _database.Read();
-        var connection = connectionLease.Connection;
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return (long)command.ExecuteScalar()!;
-    }
+    private long Scalar(string sql) => _temp.Scalar(sql);
 
     private static RunRecord Run(long projectKey, string runId, IReadOnlyList<TestCase>? tests = null, long timestampMs = 1_700_000_000_000) => new()
     {
