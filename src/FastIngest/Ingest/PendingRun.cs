@@ -2,11 +2,15 @@ using FastIngest.Storage;
 
 namespace FastIngest.Ingest;
 
-/// <summary>A parsed run waiting in the queue, and the promise its request awaits.</summary>
+/// <summary>
+/// A parsed run waiting in the queue, and the promise its request awaits. Its continuation runs inline where it is
+/// completed: <see cref="RunBatchWriter"/> completes it only from a thread-pool work item of its own, a chunk of
+/// requests at a time, never from its write or sync loop.
+/// </summary>
 internal sealed class PendingRun : TaskCompletionSource<IngestResult>
 {
     public PendingRun(RunRecord run)
-        : base(TaskCreationOptions.RunContinuationsAsynchronously)
+        : base(TaskCreationOptions.None)
     {
         Run = run;
         QueuedAt = System.Diagnostics.Stopwatch.GetTimestamp();

@@ -14,7 +14,7 @@ public sealed class MetricsEndpoint
     public MetricsEndpoint(ServerMetrics metrics, IStorageStatistics storage)
     {
         _metrics = metrics;
-        var factory = Metrics.WithCustomRegistry(metrics.Registry);
+        var factory = metrics.Factory;
         var fileBytes = factory.CreateGauge("fastingest_storage_file_bytes", "Size of the database files.",
             new GaugeConfiguration { LabelNames = ["file"] });
         if (storage.StatementCache is { } statements)

@@ -1,9 +1,9 @@
 namespace FastIngest.Storage;
 
 /// <summary>
-/// Commits many runs as one transaction, then makes commits durable. The two steps are separate so the
-/// writer can start the next batch while the previous one is being flushed to disk (group commit with an
-/// overlapped sync). Used by a single writer loop and a single sync loop. An embedded backend completes both
+/// Commits many runs as one transaction, then makes commits durable. The two steps are separate so one flush
+/// covers every batch committed before it, and a full batch can be written while the previous one is being
+/// flushed to disk (group commit). Used by a single writer loop and a single sync loop. An embedded backend completes both
 /// synchronously; a networked one awaits its round trips.
 /// </summary>
 public interface IRunBatchStore : IDisposable
@@ -23,4 +23,10 @@ public interface IRunBatchStore : IDisposable
     /// promises. Throws if that cannot be guaranteed.
     /// </summary>
     ValueTask MakeDurableAsync();
+
+    /// <summary>
+    /// Whether <see cref="MakeDurableAsync"/> does real work apart from the commit (an fsync). The writer then lets
+    /// runs that arrive during a flush wait and commits them together after it; without one it commits at once.
+    /// </summary>
+    bool FlushesSeparately { get; }
 }

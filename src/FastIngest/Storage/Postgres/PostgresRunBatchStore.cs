@@ -65,6 +65,8 @@ public sealed class PostgresRunBatchStore : IRunBatchStore
 
     public ValueTask MakeDurableAsync() => ValueTask.CompletedTask;
 
+    public bool FlushesSeparately => false;
+
     public void Dispose()
     {
     }

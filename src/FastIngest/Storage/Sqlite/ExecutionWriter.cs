@@ -41,14 +41,22 @@ internal sealed class ExecutionWriter : IDisposable
         _db = db;
         _epoch = epoch ?? (static () => 0);
         _seenEpoch = _epoch();
-        _findTest = Prepare("SELECT id FROM tests WHERE project_id = ?1 AND suite = ?2 AND name = ?3;");
-        _insertTest = Prepare("INSERT INTO tests (project_id, suite, name, file, first_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5);");
-        _findMessage = Prepare("SELECT id FROM failure_messages WHERE project_id = ?1 AND hash = ?2;");
-        _insertMessage = Prepare("INSERT INTO failure_messages (project_id, hash, group_id, message) VALUES (?1, ?2, ?3, ?4);");
-        _findGroup = Prepare("SELECT id FROM failure_groups WHERE project_id = ?1 AND fingerprint = ?2;");
-        _insertGroup = Prepare("INSERT INTO failure_groups (project_id, fingerprint, pattern) VALUES (?1, ?2, ?3);");
-        _insertExecution = Prepare(
-            "INSERT INTO executions (run_key, test_id, attempt, status, duration_ms, message_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6);");
+        try
+        {
+            _findTest = Prepare("SELECT id FROM tests WHERE project_id = ?1 AND suite = ?2 AND name = ?3;");
+            _insertTest = Prepare("INSERT INTO tests (project_id, suite, name, file, first_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5);");
+            _findMessage = Prepare("SELECT id FROM failure_messages WHERE project_id = ?1 AND hash = ?2;");
+            _insertMessage = Prepare("INSERT INTO failure_messages (project_id, hash, group_id, message) VALUES (?1, ?2, ?3, ?4);");
+            _findGroup = Prepare("SELECT id FROM failure_groups WHERE project_id = ?1 AND fingerprint = ?2;");
+            _insertGroup = Prepare("INSERT INTO failure_groups (project_id, fingerprint, pattern) VALUES (?1, ?2, ?3);");
+            _insertExecution = Prepare(
+                "INSERT INTO executions (run_key, test_id, attempt, status, duration_ms, message_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6);");
+        }
+        catch
+        {
+            Dispose(); // not left to the finalizer's thread (see SqliteRunBatchStore.WriterConnection)
+            throw;
+        }
     }
 
     /// <summary>Call as a transaction begins: ids added from here on are journaled.</summary>
@@ -133,13 +141,14 @@ internal sealed class ExecutionWriter : IDisposable
 
     public void Dispose()
     {
-        _findTest.Dispose();
-        _insertTest.Dispose();
-        _findMessage.Dispose();
-        _insertMessage.Dispose();
-        _findGroup.Dispose();
-        _insertGroup.Dispose();
-        _insertExecution.Dispose();
+        // Null-safe: a constructor that failed midway disposes what it prepared.
+        _findTest?.Dispose();
+        _insertTest?.Dispose();
+        _findMessage?.Dispose();
+        _insertMessage?.Dispose();
+        _findGroup?.Dispose();
+        _insertGroup?.Dispose();
+        _insertExecution?.Dispose();
     }
 
     private long TestId(long projectKey, string suite, string name, string? file, long timestampMs)

@@ -14,9 +14,10 @@ namespace FastIngest.Storage.Sqlite;
 /// Durability: the writer connection commits with <c>synchronous=NORMAL</c> (WAL frames written, not synced)
 /// and <see cref="MakeDurable"/> fsyncs the WAL file from the sync thread. A commit's frames are written
 /// before that fsync starts, so once it returns they are on disk: the same guarantee as
-/// <c>synchronous=FULL</c>, but the next batch is being written while the disk flushes, and one fsync covers
-/// every batch committed meanwhile. SQLite still syncs the WAL before each checkpoint and the database after
-/// it, so checkpointed data stays durable too.
+/// <c>synchronous=FULL</c>, but the flush is apart from the commit: one fsync covers every batch committed before
+/// it, and a full batch can be written while the disk flushes (the writer holds smaller ones until the flush
+/// ends, see <see cref="Ingest.RunBatchWriter"/>). SQLite still syncs the WAL before each checkpoint and the
+/// database after it, so checkpointed data stays durable too.
 /// </para>
 /// </summary>
 public sealed class SqliteRunBatchStore : IRunBatchStore
@@ -31,6 +32,9 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
         _database = database;
         _syncWal = durability == DurabilityMode.Full;
     }
+
+    /// <summary>Only with <c>--durability full</c>: then <see cref="MakeDurable"/> is an fsync of the WAL.</summary>
+    public bool FlushesSeparately => _syncWal;
 
     public ValueTask MakeDurableAsync()
     {
@@ -111,14 +115,22 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
 
     private WriterConnection OpenWriter()
     {
-        // With external sync, commits skip their own fsync; MakeDurable does it, overlapped with the next batch.
+        // With external sync, commits skip their own fsync; MakeDurable does it, apart from the commits.
         var writer = new WriterConnection(_database.OpenWriter(unsynced: _syncWal), () => _database.CachedIdsEpoch) { PageCap = _database.MaxPageCount };
         if (_syncWal)
         {
             // The open connection has the WAL file in use (SQLite opens it with O_CREAT; so may we, but private).
-            PrivateFiles.EnsureFile(_database.Path + "-wal");
-            var wal = File.OpenHandle(_database.Path + "-wal", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
-            Interlocked.Exchange(ref _wal, wal)?.Dispose();
+            try
+            {
+                PrivateFiles.EnsureFile(_database.Path + "-wal");
+                var wal = File.OpenHandle(_database.Path + "-wal", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
+                Interlocked.Exchange(ref _wal, wal)?.Dispose();
+            }
+            catch
+            {
+                writer.Dispose(); // closed here, not by the finalizer (see WriterConnection's constructor)
+                throw;
+            }
         }
 
         return writer;
@@ -197,18 +209,28 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
         {
             _connection = connection;
             _db = connection.Handle!;
-            _insert = Prepare(InsertSql);
-            _executions = new ExecutionWriter(_db, epoch);
-            _fingerprint = Prepare(FingerprintSql);
-            _head = Prepare(HeadSql);
-            _mergeShard = Prepare(MergeShardSql);
-            _begin = Prepare("BEGIN IMMEDIATE;");
-            _commit = Prepare("COMMIT;");
-            _rollback = Prepare("ROLLBACK;");
-            _projectLive = Prepare(ProjectLiveSql);
-            _savepoint = Prepare("SAVEPOINT run;");
-            _release = Prepare("RELEASE run;");
-            _rollbackToSavepoint = Prepare("ROLLBACK TO run;");
+            try
+            {
+                _insert = Prepare(InsertSql);
+                _executions = new ExecutionWriter(_db, epoch);
+                _fingerprint = Prepare(FingerprintSql);
+                _head = Prepare(HeadSql);
+                _mergeShard = Prepare(MergeShardSql);
+                _begin = Prepare("BEGIN IMMEDIATE;");
+                _commit = Prepare("COMMIT;");
+                _rollback = Prepare("ROLLBACK;");
+                _projectLive = Prepare(ProjectLiveSql);
+                _savepoint = Prepare("SAVEPOINT run;");
+                _release = Prepare("RELEASE run;");
+                _rollbackToSavepoint = Prepare("ROLLBACK TO run;");
+            }
+            catch
+            {
+                // Nothing is left to the finalizer: SQLite runs without its per-connection mutex (SqliteDatabase),
+                // so a statement finalized on the finalizer's thread could race the next user of this connection.
+                Dispose();
+                throw;
+            }
         }
 
         /// <summary>
@@ -464,18 +486,19 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
 
         public void Dispose()
         {
-            _insert.Dispose();
-            _executions.Dispose();
-            _fingerprint.Dispose();
-            _head.Dispose();
-            _mergeShard.Dispose();
-            _begin.Dispose();
-            _commit.Dispose();
-            _rollback.Dispose();
-            _projectLive.Dispose();
-            _savepoint.Dispose();
-            _release.Dispose();
-            _rollbackToSavepoint.Dispose();
+            // Null-safe: a constructor that failed midway disposes what it prepared.
+            _insert?.Dispose();
+            _executions?.Dispose();
+            _fingerprint?.Dispose();
+            _head?.Dispose();
+            _mergeShard?.Dispose();
+            _begin?.Dispose();
+            _commit?.Dispose();
+            _rollback?.Dispose();
+            _projectLive?.Dispose();
+            _savepoint?.Dispose();
+            _release?.Dispose();
+            _rollbackToSavepoint?.Dispose();
             _connection.Dispose();
         }
 
