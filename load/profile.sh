@@ -20,6 +20,7 @@ done
 command -v perf >/dev/null || { echo "profile.sh: needs perf (Debian: linux-perf)" >&2; exit 2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
+make_work # the next server's data directory; OUT defaults to it
 OUT=${KEEP:-$WORK}
 mkdir -p "$OUT"
 

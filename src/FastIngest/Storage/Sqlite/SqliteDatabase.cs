@@ -302,6 +302,9 @@ public sealed class SqliteDatabase : IStorageStatistics, IDisposable
             // (load/profile.sh, #21). Multi-thread mode drops them. It must be chosen before SQLite initialises; if
             // something initialised it first, the call fails and SQLite stays serialized, which is only slower.
             SQLitePCL.raw.sqlite3_config(SQLitePCL.raw.SQLITE_CONFIG_MULTITHREAD);
+            // Nor allocation statistics: keeping them takes a global mutex in every sqlite3_malloc and free (binding
+            // a text value copies it), and nothing here reads them (no sqlite3_memory_used, no soft heap limit).
+            SQLitePCL.raw.sqlite3_config(SQLitePCL.raw.SQLITE_CONFIG_MEMSTATUS, 0);
             s_providerSet = true;
         }
     }

@@ -505,31 +505,52 @@ public sealed class SqliteRunBatchStore : IRunBatchStore
         private void Bind(RunRecord run, ReadOnlySpan<byte> fingerprint, long timestampMs, long? headKey, long? shards, (bool Passed, long DurationMs)? prior)
         {
             var s = _insert;
+            // Every parameter starts NULL (one call), so only the values a run has are bound: a plain run leaves
+            // ten of the nineteen alone, ten calls into SQLite fewer per run on the writer's core.
+            raw.sqlite3_clear_bindings(s);
             raw.sqlite3_bind_int64(s, 1, run.ProjectKey);
             BindText(s, 2, run.RunId);
             raw.sqlite3_bind_text(s, 3, run.Passed ? Passed : Failed);
             raw.sqlite3_bind_int64(s, 4, run.DurationMs);
             raw.sqlite3_bind_int64(s, 5, timestampMs);
-            BindText(s, 6, run.Branch);
-            BindText(s, 7, run.CommitSha);
-            RawSqlite.BindCounts(s, 8, run.Counts);
+            if (run.Branch is { } branch)
+            {
+                BindText(s, 6, branch);
+            }
+
+            if (run.CommitSha is { } commitSha)
+            {
+                BindText(s, 7, commitSha);
+            }
+
+            if (run.Counts is { } counts)
+            {
+                RawSqlite.BindCounts(s, 8, counts);
+            }
 
             raw.sqlite3_bind_blob(s, 12, fingerprint);
             raw.sqlite3_bind_int64(s, 13, run.ReceivedAtMs);
-            BindText(s, 14, run.BuildUrl);
+            if (run.BuildUrl is { } buildUrl)
+            {
+                BindText(s, 14, buildUrl);
+            }
+
             // A head row (shards = 1) is shard ''; so is a run without shards.
             BindText(s, 15, shards is null ? run.Shard ?? "" : "");
-            RawSqlite.BindInt64(s, 16, headKey);
-            RawSqlite.BindInt64(s, 17, shards);
+            if (headKey is { } head)
+            {
+                raw.sqlite3_bind_int64(s, 16, head);
+            }
+
+            if (shards is { } shardCount)
+            {
+                raw.sqlite3_bind_int64(s, 17, shardCount);
+            }
+
             if (prior is { } before)
             {
                 raw.sqlite3_bind_text(s, 18, before.Passed ? Passed : Failed);
                 raw.sqlite3_bind_int64(s, 19, before.DurationMs);
-            }
-            else
-            {
-                raw.sqlite3_bind_null(s, 18);
-                raw.sqlite3_bind_null(s, 19);
             }
         }
 

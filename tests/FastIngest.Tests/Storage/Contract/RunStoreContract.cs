@@ -46,6 +46,26 @@ public abstract class RunStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ARunWithoutOptionalFieldsStoresNullsAfterOneThatHadThemAll()
+    {
+        // The writer binds only the values a run has; nothing of the run before it may stay bound.
+        Assert.Equal(RunWriteOutcome.Created, await IngestAsync(_node, Run("full", fingerprint: 1) with
+        {
+            Counts = new RunCounts(5, 3, 1, 1),
+            BuildUrl = "https://ci.example/build/1",
+        }));
+        Assert.Equal(RunWriteOutcome.Created, await IngestAsync(_node, Run("bare", fingerprint: 2) with { Branch = null, CommitSha = null }));
+
+        var nulls = await _node.ScalarAsync("""
+            SELECT count(*) FROM test_runs WHERE run_id = 'bare' AND branch IS NULL AND commit_sha IS NULL AND count_total IS NULL
+                AND count_passed IS NULL AND count_failed IS NULL AND count_skipped IS NULL AND build_url IS NULL
+                AND head_key IS NULL AND shards IS NULL AND prior_status IS NULL AND prior_duration_ms IS NULL;
+            """);
+        Assert.True(nulls == 1, $"the bare run kept a value of the run before it: {nulls} rows with every optional field NULL");
+        Assert.Equal(1, await _node.ScalarAsync("SELECT count(*) FROM test_runs WHERE run_id = 'full' AND count_total = 5 AND build_url IS NOT NULL;"));
+    }
+
+    [Fact]
     public async Task FiftyIdenticalUploadsRacingOnTwoNodesCreateOneRun()
     {
         await using var second = await _node.SecondNodeAsync();
