@@ -65,7 +65,7 @@ public sealed class RunBatchWriter : IAsyncDisposable, IStorageWriter
     /// <summary>1 once shutdown began: the write loop no longer holds, it drains.</summary>
     private int _stopping;
 
-    /// <summary>Wakes a holding write loop: released after each flush and when a full batch is queued.</summary>
+    /// <summary>Wakes a holding write loop: released after each flush, when a full batch or a queued write waits, and at shutdown.</summary>
     private readonly SemaphoreSlim _wake = new(0, 1);
 
     /// <summary>1 while a release of <see cref="_wake"/> is pending, so the semaphore never counts past one.</summary>

@@ -1,4 +1,6 @@
+using System.Text;
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 
 namespace FastIngest.Storage.Sqlite;
 
@@ -104,37 +106,54 @@ public sealed class SqliteRollupFolder
         var rollups = new DailyRollups();
         long last = watermark;
         var count = 0;
-        using (var read = connection.Rent("""
+        // Read through SQLite's C API: an ADO.NET reader cost about 0.6 µs per run on the writer (a type check and a
+        // call per column, a string per branch), which at fleet load is a few per cent of the core (load/profile.sh).
+        using (var rented = connection.RentRaw("""
             SELECT id, project_id, timestamp_ms, branch, status = 'passed', duration_ms, shards IS NOT NULL,
                    prior_status = 'passed', prior_duration_ms
-            FROM test_runs WHERE id > $watermark ORDER BY id LIMIT $chunk;
+            FROM test_runs WHERE id > ?1 ORDER BY id LIMIT ?2;
             """))
         {
-            read.Parameters.AddWithValue("$watermark", watermark);
-            read.Parameters.AddWithValue("$chunk", Chunk);
-            using var reader = read.ExecuteReader();
-            while (reader.Read())
+            var read = rented.Statement;
+            raw.sqlite3_bind_int64(read, 1, watermark);
+            raw.sqlite3_bind_int(read, 2, Chunk);
+            var branches = new BranchNames();
+            try
             {
-                last = reader.GetInt64(0);
-                count++;
-                if (reader.GetBoolean(6))
+                int rc;
+                while ((rc = raw.sqlite3_step(read)) == raw.SQLITE_ROW)
                 {
-                    continue; // a sharded run's head: the run is counted from its shards, as they arrive
+                    last = raw.sqlite3_column_int64(read, 0);
+                    count++;
+                    if (raw.sqlite3_column_int(read, 6) != 0)
+                    {
+                        continue; // a sharded run's head: the run is counted from its shards, as they arrive
+                    }
+
+                    var (project, timestampMs) = (raw.sqlite3_column_int64(read, 1), raw.sqlite3_column_int64(read, 2));
+                    var branch = raw.sqlite3_column_type(read, 3) == raw.SQLITE_NULL ? null : branches.Of(raw.sqlite3_column_blob(read, 3));
+                    var (passed, durationMs) = (raw.sqlite3_column_int(read, 4) != 0, raw.sqlite3_column_int64(read, 5));
+                    if (raw.sqlite3_column_type(read, 7) != raw.SQLITE_NULL)
+                    {
+                        // A later shard: the run as its earlier shards made it (all folded by now: keys grow; the writer
+                        // kept that state on this row) is taken out and counted again with this shard merged in, so a
+                        // run is one run however many shards it has, at O(1) per shard.
+                        var (priorPassed, priorDuration) = (raw.sqlite3_column_int(read, 7) != 0, raw.sqlite3_column_int64(read, 8));
+                        rollups.Remove(project, timestampMs, branch, priorPassed, priorDuration);
+                        (passed, durationMs) = (passed && priorPassed, Math.Max(durationMs, priorDuration));
+                    }
+
+                    rollups.Add(project, timestampMs, branch, passed, durationMs);
                 }
 
-                var (project, timestampMs, branch) = (reader.GetInt64(1), reader.GetInt64(2), reader.IsDBNull(3) ? null : reader.GetString(3));
-                var (passed, durationMs) = (reader.GetBoolean(4), reader.GetInt64(5));
-                if (!reader.IsDBNull(7))
+                if (rc != raw.SQLITE_DONE)
                 {
-                    // A later shard: the run as its earlier shards made it (all folded by now: keys grow; the writer
-                    // kept that state on this row) is taken out and counted again with this shard merged in, so a
-                    // run is one run however many shards it has, at O(1) per shard.
-                    var (priorPassed, priorDuration) = (reader.GetBoolean(7), reader.GetInt64(8));
-                    rollups.Remove(project, timestampMs, branch, priorPassed, priorDuration);
-                    (passed, durationMs) = (passed && priorPassed, Math.Max(durationMs, priorDuration));
+                    RawSqlite.Check(connection.Handle!, rc);
                 }
-
-                rollups.Add(project, timestampMs, branch, passed, durationMs);
+            }
+            finally
+            {
+                raw.sqlite3_reset(read);
             }
         }
 
@@ -203,6 +222,29 @@ public sealed class SqliteRollupFolder
             wm.Value = group.DurationMax;
             wh.Value = group.Histogram;
             write.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>
+    /// One string per branch name in a chunk: a chunk's runs name a handful of branches, so the look-up by the
+    /// row's UTF-8 bytes finds the string made for an earlier row instead of making one per run.
+    /// </summary>
+    private sealed class BranchNames
+    {
+        private readonly HashSet<string> _names = new(StringComparer.Ordinal);
+
+        public string Of(ReadOnlySpan<byte> utf8)
+        {
+            var chars = utf8.Length <= 1024 ? stackalloc char[utf8.Length] : new char[utf8.Length];
+            var name = chars[..Encoding.UTF8.GetChars(utf8, chars)];
+            if (_names.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(name, out var known))
+            {
+                return known;
+            }
+
+            var made = name.ToString();
+            _names.Add(made);
+            return made;
         }
     }
 }
