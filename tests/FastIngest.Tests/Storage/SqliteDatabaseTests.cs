@@ -13,6 +13,19 @@ public sealed class SqliteDatabaseTests
     }
 
     [Fact]
+    public void SqliteIsConfiguredBeforeItStartsSoItKeepsNoAllocationStatistics()
+    {
+        // SqliteDatabase turns SQLite's mutexes and allocation statistics off before SQLite initialises; a
+        // configuration that came too late would fail quietly and leave both on. With statistics off, SQLite
+        // reports no memory in use however much it holds.
+        using var temp = new FastIngest.Tests.Infrastructure.TempSqliteDatabase("config");
+        temp.Scalar("SELECT count(*) FROM test_runs;");
+
+        var used = SQLitePCL.raw.sqlite3_memory_used();
+        Assert.True(used == 0, $"SQLite counts {used} bytes in use: its allocation statistics are on, so its configuration came too late");
+    }
+
+    [Fact]
     public void PooledConnectionLeftUnsyncedComesBackFullySynced()
     {
         var path = Path.Combine(Directory.CreateTempSubdirectory("fastingest-db-").FullName, "t.db");

@@ -117,43 +117,37 @@ public sealed class SqliteRollupFolder
             var read = rented.Statement;
             raw.sqlite3_bind_int64(read, 1, watermark);
             raw.sqlite3_bind_int(read, 2, Chunk);
+            // Giving the statement back (the using) resets it and clears its bindings, also after a throw.
             var branches = new BranchNames();
-            try
+            int rc;
+            while ((rc = raw.sqlite3_step(read)) == raw.SQLITE_ROW)
             {
-                int rc;
-                while ((rc = raw.sqlite3_step(read)) == raw.SQLITE_ROW)
+                last = raw.sqlite3_column_int64(read, 0);
+                count++;
+                if (raw.sqlite3_column_int(read, 6) != 0)
                 {
-                    last = raw.sqlite3_column_int64(read, 0);
-                    count++;
-                    if (raw.sqlite3_column_int(read, 6) != 0)
-                    {
-                        continue; // a sharded run's head: the run is counted from its shards, as they arrive
-                    }
-
-                    var (project, timestampMs) = (raw.sqlite3_column_int64(read, 1), raw.sqlite3_column_int64(read, 2));
-                    var branch = raw.sqlite3_column_type(read, 3) == raw.SQLITE_NULL ? null : branches.Of(raw.sqlite3_column_blob(read, 3));
-                    var (passed, durationMs) = (raw.sqlite3_column_int(read, 4) != 0, raw.sqlite3_column_int64(read, 5));
-                    if (raw.sqlite3_column_type(read, 7) != raw.SQLITE_NULL)
-                    {
-                        // A later shard: the run as its earlier shards made it (all folded by now: keys grow; the writer
-                        // kept that state on this row) is taken out and counted again with this shard merged in, so a
-                        // run is one run however many shards it has, at O(1) per shard.
-                        var (priorPassed, priorDuration) = (raw.sqlite3_column_int(read, 7) != 0, raw.sqlite3_column_int64(read, 8));
-                        rollups.Remove(project, timestampMs, branch, priorPassed, priorDuration);
-                        (passed, durationMs) = (passed && priorPassed, Math.Max(durationMs, priorDuration));
-                    }
-
-                    rollups.Add(project, timestampMs, branch, passed, durationMs);
+                    continue; // a sharded run's head: the run is counted from its shards, as they arrive
                 }
 
-                if (rc != raw.SQLITE_DONE)
+                var (project, timestampMs) = (raw.sqlite3_column_int64(read, 1), raw.sqlite3_column_int64(read, 2));
+                var branch = raw.sqlite3_column_type(read, 3) == raw.SQLITE_NULL ? null : branches.Of(raw.sqlite3_column_blob(read, 3));
+                var (passed, durationMs) = (raw.sqlite3_column_int(read, 4) != 0, raw.sqlite3_column_int64(read, 5));
+                if (raw.sqlite3_column_type(read, 7) != raw.SQLITE_NULL)
                 {
-                    RawSqlite.Check(connection.Handle!, rc);
+                    // A later shard: the run as its earlier shards made it (all folded by now: keys grow; the writer
+                    // kept that state on this row) is taken out and counted again with this shard merged in, so a
+                    // run is one run however many shards it has, at O(1) per shard.
+                    var (priorPassed, priorDuration) = (raw.sqlite3_column_int(read, 7) != 0, raw.sqlite3_column_int64(read, 8));
+                    rollups.Remove(project, timestampMs, branch, priorPassed, priorDuration);
+                    (passed, durationMs) = (passed && priorPassed, Math.Max(durationMs, priorDuration));
                 }
+
+                rollups.Add(project, timestampMs, branch, passed, durationMs);
             }
-            finally
+
+            if (rc != raw.SQLITE_DONE)
             {
-                raw.sqlite3_reset(read);
+                RawSqlite.Check(connection.Handle!, rc);
             }
         }
 
@@ -226,18 +220,26 @@ public sealed class SqliteRollupFolder
     }
 
     /// <summary>
-    /// One string per branch name in a chunk: a chunk's runs name a handful of branches, so the look-up by the
-    /// row's UTF-8 bytes finds the string made for an earlier row instead of making one per run.
+    /// One string per branch name in a chunk: a chunk's runs name a handful of branches, so each row's name is
+    /// decoded onto the stack and looked up, and the string made for an earlier row is used instead of a new one.
+    /// The bytes are UTF-8 because the server creates its databases in SQLite's default encoding, UTF-8.
     /// </summary>
     private sealed class BranchNames
     {
-        private readonly HashSet<string> _names = new(StringComparer.Ordinal);
+        private readonly HashSet<string> _names;
+        private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _byChars;
+
+        public BranchNames()
+        {
+            _names = new HashSet<string>(StringComparer.Ordinal);
+            _byChars = _names.GetAlternateLookup<ReadOnlySpan<char>>();
+        }
 
         public string Of(ReadOnlySpan<byte> utf8)
         {
             var chars = utf8.Length <= 1024 ? stackalloc char[utf8.Length] : new char[utf8.Length];
             var name = chars[..Encoding.UTF8.GetChars(utf8, chars)];
-            if (_names.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(name, out var known))
+            if (_byChars.TryGetValue(name, out var known))
             {
                 return known;
             }

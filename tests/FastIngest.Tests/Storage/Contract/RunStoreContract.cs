@@ -48,12 +48,16 @@ public abstract class RunStoreContract : IAsyncLifetime
     [Fact]
     public async Task ARunWithoutOptionalFieldsStoresNullsAfterOneThatHadThemAll()
     {
-        // The writer binds only the values a run has; nothing of the run before it may stay bound.
+        // The writer binds only the values a run has; nothing of the runs before it may stay bound: not the
+        // counts and build of a plain run, nor a shard's head key, shard count and prior state.
         Assert.Equal(RunWriteOutcome.Created, await IngestAsync(_node, Run("full", fingerprint: 1) with
         {
             Counts = new RunCounts(5, 3, 1, 1),
             BuildUrl = "https://ci.example/build/1",
         }));
+        Assert.Equal(RunWriteOutcome.Created, await IngestAsync(_node, Run("sharded", fingerprint: 3) with { Shard = "job-1" }));
+        Assert.Equal(RunWriteOutcome.Created, await IngestAsync(_node, Run("sharded", fingerprint: 4) with { Shard = "job-2" }));
+        Assert.Equal(1, await _node.ScalarAsync("SELECT count(*) FROM test_runs WHERE run_id = 'sharded' AND head_key IS NOT NULL AND prior_status IS NOT NULL;"));
         Assert.Equal(RunWriteOutcome.Created, await IngestAsync(_node, Run("bare", fingerprint: 2) with { Branch = null, CommitSha = null }));
 
         var nulls = await _node.ScalarAsync("""
