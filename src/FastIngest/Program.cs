@@ -73,6 +73,10 @@ await using (app)
         ? options.DatabasePath
         : "postgresql://" + app.Services.GetRequiredService<FastIngest.Storage.Postgres.PostgresDatabase>().Description; // never the password
     Log.Listening(logger, ThisBuild.Version, address, database, options.Postgres is null ? durability : "postgresql");
+    if (options.Postgres is null && FastIngest.Storage.Sqlite.SqliteDatabase.ConfigurationFailure is { } why)
+    {
+        Log.SqliteSerialized(logger, why);
+    }
 
     // Returns after SIGTERM/SIGINT once Kestrel has stopped accepting and every in-flight request has its
     // answer; then the ingest writer commits whatever is still queued before the process exits.

@@ -112,6 +112,10 @@ internal static partial class Log
         Message = "Job {JobId} ({Action} {Target}) failed")]
     public static partial void JobFailed(ILogger logger, string jobId, string action, string target, Exception exception);
 
+    [LoggerMessage(EventId = 54, EventName = "sqlite_serialized", Level = LogLevel.Warning,
+        Message = "SQLite was initialised before it could be configured ({Why}); it stays serialized, with allocation statistics: correct, but slower")]
+    public static partial void SqliteSerialized(ILogger logger, string why);
+
     [LoggerMessage(EventId = 53, EventName = "slow_storage_call", Level = LogLevel.Warning,
         Message = "Storage call {Call} took {DurationMs} ms")]
     public static partial void SlowStorageCall(ILogger logger, string call, double durationMs);

@@ -21,6 +21,7 @@ public sealed class LoggingTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         Assert.Equal("ci-job-42.attempt_1", response.Headers.GetValues("X-Request-Id").Single());
 
+        await server.Logs.WaitForAsync(static l => l.Contains("\"http_request\"", StringComparison.Ordinal) && l.Contains("ci-job-42.attempt_1", StringComparison.Ordinal));
         var line = Assert.Single(Lines(server), l => l.GetProperty("event").GetString() == "http_request"
             && l.GetProperty("request_id").GetString() == "ci-job-42.attempt_1");
         Assert.Equal("POST", line.GetProperty("method").GetString());
@@ -51,6 +52,7 @@ public sealed class LoggingTests : IAsyncLifetime
         var answered = response.Headers.GetValues("traceparent").Single().Split('-');
         Assert.True(answered is ["00", TraceId, { Length: 16 }, "01"], $"traceparent answered: {string.Join('-', answered)}");
         Assert.NotEqual("00f067aa0ba902b7", answered[2]); // this server's span, a child of the caller's
+        await server.Logs.WaitForAsync(static l => l.Contains("\"http_request\"", StringComparison.Ordinal) && l.Contains("traced-request", StringComparison.Ordinal));
         var line = Assert.Single(Lines(server), l => l.GetProperty("event").GetString() == "http_request"
             && l.GetProperty("request_id").GetString() == "traced-request");
         Assert.Equal((TraceId, answered[2]), (line.GetProperty("trace_id").GetString(), line.GetProperty("span_id").GetString()));
@@ -124,6 +126,8 @@ public sealed class LoggingTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.Conflict, conflict.StatusCode);
         }
 
+        // The conflict's own line comes after its response; every earlier request on the connection finished first.
+        await _server.Logs.WaitForAsync(static l => l.Contains("\"http_request\"", StringComparison.Ordinal) && l.Contains("\"status\":409", StringComparison.Ordinal));
         _server.Service<FastIngest.Observability.AccessLogSummary>().Flush();
 
         var lines = Lines(_server);

@@ -11,6 +11,12 @@ public sealed class SqliteDatabase : IStorageStatistics, IDisposable
 {
     private static readonly Lock s_providerLock = new();
     private static bool s_providerSet;
+
+    /// <summary>
+    /// Why SQLite kept its serialized mode and allocation statistics (it was initialised before the server could
+    /// configure it), or null: correct either way, only slower, so the server says so at start.
+    /// </summary>
+    public static string? ConfigurationFailure { get; private set; }
     private readonly string _connectionString;
     private readonly string _connectionPragmas;
 
@@ -301,10 +307,15 @@ public sealed class SqliteDatabase : IStorageStatistics, IDisposable
             // ingest writer makes over twenty per run (binds, step, reset), about 1 µs per run on the writer's core
             // (load/profile.sh, #21). Multi-thread mode drops them. It must be chosen before SQLite initialises; if
             // something initialised it first, the call fails and SQLite stays serialized, which is only slower.
-            SQLitePCL.raw.sqlite3_config(SQLitePCL.raw.SQLITE_CONFIG_MULTITHREAD);
+            var threading = SQLitePCL.raw.sqlite3_config(SQLitePCL.raw.SQLITE_CONFIG_MULTITHREAD);
             // Nor allocation statistics: keeping them takes a global mutex in every sqlite3_malloc and free (binding
             // a text value copies it), and nothing here reads them (no sqlite3_memory_used, no soft heap limit).
-            SQLitePCL.raw.sqlite3_config(SQLitePCL.raw.SQLITE_CONFIG_MEMSTATUS, 0);
+            var statistics = SQLitePCL.raw.sqlite3_config(SQLitePCL.raw.SQLITE_CONFIG_MEMSTATUS, 0);
+            if (threading != SQLitePCL.raw.SQLITE_OK || statistics != SQLitePCL.raw.SQLITE_OK)
+            {
+                ConfigurationFailure = $"sqlite3_config returned {threading} (multi-thread) and {statistics} (no statistics)";
+            }
+
             s_providerSet = true;
         }
     }
