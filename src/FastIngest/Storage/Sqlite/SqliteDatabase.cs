@@ -304,8 +304,8 @@ public sealed class SqliteDatabase : IStorageStatistics, IDisposable
             // No connection is ever used by two threads at once (the writer's belongs to its loop, a reader, the
             // checkpointer's and the backup's included, to the lease or job that holds it), and none is left to
             // the finalizer, so SQLite's serialized mode only adds a mutex lock and unlock to every C API call: the
-            // ingest writer makes over twenty per run (binds, step, reset), about 1 µs per run on the writer's core
-            // (load/profile.sh, #21). Multi-thread mode drops them. It must be chosen before SQLite initialises; if
+            // ingest writer makes a dozen or more per run (binds, step, reset), and with the allocator's mutex below
+            // they cost about 1 µs per run on the writer's core (load/profile.sh, #21). Multi-thread mode drops them. It must be chosen before SQLite initialises; if
             // something initialised it first, the call fails and SQLite stays serialized, which is only slower.
             var threading = SQLitePCL.raw.sqlite3_config(SQLitePCL.raw.SQLITE_CONFIG_MULTITHREAD);
             // Nor allocation statistics: keeping them takes a global mutex in every sqlite3_malloc and free (binding
