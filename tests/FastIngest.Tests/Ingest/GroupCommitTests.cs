@@ -40,8 +40,7 @@ public sealed class GroupCommitTests : IAsyncLifetime
         _store.OpenFlush(2);
         await Task.WhenAll(waiting);
 
-        Assert.True(_store.Log.SequenceEqual(["commit r1", "flush 1", "flushed 1", "commit r2,r3", "flush 2", "flushed 2"]),
-            $"got: {string.Join(" | ", _store.Log)}");
+        AssertLog("commit r1", "flush 1", "flushed 1", "commit r2,r3", "flush 2", "flushed 2");
     }
 
     [Fact]
@@ -59,8 +58,7 @@ public sealed class GroupCommitTests : IAsyncLifetime
         _store.OpenFlush(2);
         await Task.WhenAll(full);
 
-        Assert.True(_store.Log.SequenceEqual(["commit r1", "flush 1", "commit r2,r3,r4", "flushed 1", "flush 2", "flushed 2"]),
-            $"got: {string.Join(" | ", _store.Log)}");
+        AssertLog("commit r1", "flush 1", "commit r2,r3,r4", "flushed 1", "flush 2", "flushed 2");
         Assert.All(full, t => Assert.True(t.Result.Committed && t.Result.Outcome == RunWriteOutcome.Created, $"got {t.Result}"));
     }
 
@@ -92,7 +90,7 @@ public sealed class GroupCommitTests : IAsyncLifetime
         Assert.True(_writer.TryEnqueue(write), "the writer refused the write");
 
         Assert.Equal(1, await write.Task.WaitAsync(TimeSpan.FromSeconds(30))); // flush 1 is still closed
-        Assert.True(_store.Log.SequenceEqual(["commit r1", "flush 1", "commit r2", "write"]), $"got: {string.Join(" | ", _store.Log)}");
+        AssertLog("commit r1", "flush 1", "commit r2", "write");
         Assert.False(first.IsCompleted || held.IsCompleted, "a run was answered before a flush covered it");
         _store.OpenEveryFlush();
         Assert.True((await first).Committed && (await held).Committed, $"got {await first} and {await held}");
@@ -112,8 +110,7 @@ public sealed class GroupCommitTests : IAsyncLifetime
 
         Assert.True((await first).Committed, $"r1 got {await first}");
         Assert.All(held, t => Assert.True(t.Result.Committed, $"a held run got {t.Result}"));
-        Assert.True(_store.Log.SequenceEqual(["commit r1", "flush 1", "commit r2,r3", "flushed 1", "flush 2", "flushed 2"]),
-            $"got: {string.Join(" | ", _store.Log)}");
+        AssertLog("commit r1", "flush 1", "commit r2,r3", "flushed 1", "flush 2", "flushed 2");
     }
 
     public Task InitializeAsync() => Task.CompletedTask;
@@ -123,6 +120,10 @@ public sealed class GroupCommitTests : IAsyncLifetime
         _store.OpenEveryFlush();
         await _writer.DisposeAsync(); // a second dispose (after the shutdown test's) only waits for the finished loops
     }
+
+    /// <summary>The store saw exactly these commits and flushes, in this order.</summary>
+    private void AssertLog(params string[] expected) =>
+        Assert.True(_store.Log.SequenceEqual(expected), $"got: {string.Join(" | ", _store.Log)}");
 
     private Task<IngestResult> Publish(string runId)
     {

@@ -27,7 +27,7 @@ public sealed class SqliteRollupFolder
     }
 
     /// <summary>Folds everything committed so far into the run roll-ups (cheap: one small row per run).</summary>
-    public Task<FoldProgress> FoldRunsAsync() => FoldWhilePendingAsync("fold_runs", "rollup_state", static (c, t, _) =>
+    public Task<FoldProgress> FoldRunsAsync() => FoldWhilePendingAsync("fold_runs", FoldWatermark.Runs, static (c, t, _) =>
     {
         var runs = FoldChunk(c, t);
         return new FoldProgress(runs, Full: runs >= Chunk);
@@ -38,14 +38,14 @@ public sealed class SqliteRollupFolder
     /// short write). A backlog (the runs of an upgraded database) is folded a little at a
     /// time by the background loop, never in one go for a read.
     /// </summary>
-    public Task<FoldProgress> FoldTestsAsync(int maxChunks) => FoldWhilePendingAsync("fold_tests", "test_rollup_state", TestRollupFolder.FoldChunk, maxChunks);
+    public Task<FoldProgress> FoldTestsAsync(int maxChunks) => FoldWhilePendingAsync("fold_tests", FoldWatermark.Tests, TestRollupFolder.FoldChunk, maxChunks);
 
     /// <summary>Whether runs are waiting for the per-test fold.</summary>
     public bool TestsPending()
     {
         using var lease = _database.Read();
         var connection = lease.Connection;
-        return HasPending(connection, "test_rollup_state");
+        return HasPending(connection, FoldWatermark.Tests);
     }
 
     /// <summary>
@@ -102,7 +102,7 @@ public sealed class SqliteRollupFolder
     /// <summary>Folds up to one chunk of unfolded runs inside the caller's transaction.</summary>
     internal static int FoldChunk(SqliteConnection connection, SqliteTransaction transaction)
     {
-        var watermark = connection.ScalarInt64("SELECT last_run_id FROM rollup_state WHERE id = 1;");
+        var watermark = FoldWatermark.Read(connection, FoldWatermark.Runs);
         var rollups = new DailyRollups();
         long last = watermark;
         var count = 0;
@@ -157,9 +157,7 @@ public sealed class SqliteRollupFolder
         }
 
         MergeInto(connection, transaction, rollups);
-        using var move = connection.Rent("UPDATE rollup_state SET last_run_id = $last WHERE id = 1;");
-        move.Parameters.AddWithValue("$last", last);
-        move.ExecuteNonQuery();
+        FoldWatermark.Move(connection, FoldWatermark.Runs, last);
         return count;
     }
 
@@ -256,3 +254,25 @@ public sealed class SqliteRollupFolder
 /// case in which more may be pending than it saw.
 /// </summary>
 public readonly record struct FoldProgress(long Moved, bool Full);
+
+/// <summary>
+/// Where each fold keeps the last run it counted: one row (id 1) of its state table, read and moved inside the
+/// fold's transaction, so the roll-ups and the watermark commit together.
+/// </summary>
+internal static class FoldWatermark
+{
+    /// <summary>The run roll-ups' state table.</summary>
+    public const string Runs = "rollup_state";
+
+    /// <summary>The per-test roll-ups' state table.</summary>
+    public const string Tests = "test_rollup_state";
+
+    public static long Read(SqliteConnection connection, string state) => connection.ScalarInt64($"SELECT last_run_id FROM {state} WHERE id = 1;");
+
+    public static void Move(SqliteConnection connection, string state, long last)
+    {
+        using var move = connection.Rent($"UPDATE {state} SET last_run_id = $last WHERE id = 1;");
+        move.Parameters.AddWithValue("$last", last);
+        move.ExecuteNonQuery();
+    }
+}

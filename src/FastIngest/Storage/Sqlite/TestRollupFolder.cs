@@ -30,7 +30,7 @@ internal static class TestRollupFolder
     /// </summary>
     public static FoldProgress FoldChunk(SqliteConnection connection, SqliteTransaction transaction, TestStateRules rules)
     {
-        var watermark = connection.ScalarInt64("SELECT last_run_id FROM test_rollup_state WHERE id = 1;");
+        var watermark = FoldWatermark.Read(connection, FoldWatermark.Tests);
         var newest = connection.ScalarInt64("SELECT coalesce(max(id), 0) FROM test_runs;");
         if (newest <= watermark)
         {
@@ -74,7 +74,7 @@ internal static class TestRollupFolder
         var last = full ? lastKey : newest;
         if (runs.Count == 0)
         {
-            MoveWatermark(connection, last);
+            FoldWatermark.Move(connection, FoldWatermark.Tests, last);
             return new FoldProgress(last - watermark, full);
         }
 
@@ -92,15 +92,8 @@ internal static class TestRollupFolder
         }
 
         Save(connection, transaction, chunk);
-        MoveWatermark(connection, last);
+        FoldWatermark.Move(connection, FoldWatermark.Tests, last);
         return new FoldProgress(last - watermark, full);
-    }
-
-    private static void MoveWatermark(SqliteConnection connection, long last)
-    {
-        using var move = connection.Rent("UPDATE test_rollup_state SET last_run_id = $last WHERE id = 1;");
-        move.Parameters.AddWithValue("$last", last);
-        move.ExecuteNonQuery();
     }
 
 
